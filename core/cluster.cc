@@ -1,0 +1,154 @@
+#include "core/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+namespace rbdfs::core {
+
+namespace {
+
+bool file_exists(const std::string& p) {
+  std::ifstream f(p);
+  return f.good();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
+                                                  std::string* message) {
+  std::shared_ptr<Cluster> c(new Cluster());
+  std::string name = cfg.name;
+  if (name.empty()) name = "client." + (cfg.id.empty() ? "admin" : cfg.id);
+  c->m_client_name = name;
+  int r = c->m_rados.init2(name.c_str(), cfg.cluster.c_str(), 0);
+  if (r < 0) {
+    *message = "cannot initialise the RADOS client " + name + ": " +
+               Errno::from_rados(r).message();
+    return Errno::from_rados(r);
+  }
+
+  // ceph.conf discovery as Ceph does it: explicit path, then $CEPH_CONF,
+  // then /etc/ceph/$cluster.conf (librados' own search when given null).
+  std::string conf = cfg.conf;
+  if (!conf.empty()) {
+    if (!file_exists(conf)) {
+      *message = "cannot read ceph.conf '" + conf + "'";
+      return Errno(ENOENT);
+    }
+    r = c->m_rados.conf_read_file(conf.c_str());
+  } else {
+    r = c->m_rados.conf_read_file(nullptr);
+    if (r < 0 && cfg.mon_host.empty()) {
+      const char* env = std::getenv("CEPH_CONF");
+      *message = "no ceph.conf found (looked at " +
+                 std::string(env ? env : "$CEPH_CONF unset") + ", /etc/ceph/" +
+                 cfg.cluster + ".conf); give --conf or --mon-host";
+      return Errno(ENOENT);
+    }
+    r = 0;
+  }
+  if (r < 0) {
+    *message = "cannot parse ceph.conf '" + conf + "': " + Errno::from_rados(r).message();
+    return Errno::from_rados(r);
+  }
+  auto set = [&](const char* k, const std::string& v) -> bool {
+    int rr = c->m_rados.conf_set(k, v.c_str());
+    if (rr < 0) {
+      *message = std::string("bad value for ") + k + ": " + Errno::from_rados(rr).message();
+      return false;
+    }
+    return true;
+  };
+  if (!cfg.keyring.empty()) {
+    if (!file_exists(cfg.keyring)) {
+      *message = "cannot read keyring '" + cfg.keyring + "'";
+      return Errno(ENOENT);
+    }
+    if (!set("keyring", cfg.keyring)) return Errno(EINVAL);
+  }
+  if (!cfg.mon_host.empty() && !set("mon_host", cfg.mon_host)) return Errno(EINVAL);
+  std::string t = std::to_string(cfg.connect_timeout);
+  if (!set("client_mount_timeout", t) || !set("rados_mon_op_timeout", t))
+    return Errno(EINVAL);
+  // Keep librados' own logging out of our stderr.
+  c->m_rados.conf_set("log_to_stderr", "false");
+  c->m_rados.conf_set("err_to_stderr", "false");
+  c->m_rados.conf_set("log_file", "");
+
+  r = c->m_rados.connect();
+  if (r < 0) {
+    std::string mon;
+    c->m_rados.conf_get("mon_host", mon);
+    std::string why;
+    switch (-r) {
+      case EACCES:
+      case EPERM:
+        why = "authentication failed for " + name + " (wrong key or keyring?)";
+        break;
+      case ETIMEDOUT:
+        why = "no monitor answered within " + t + "s";
+        break;
+      case ENOENT:
+        why = "no keyring found for " + name;
+        break;
+      default:
+        why = Errno::from_rados(r).message();
+    }
+    *message = "cannot connect to cluster '" + cfg.cluster + "' (mon_host " +
+               mon + "): " + why;
+    return Errno::from_rados(r);
+  }
+  c->m_connected = true;
+  // rados_mon_op_timeout bounded the connect; later monitor calls (pool
+  // list, statfs) get a more forgiving bound.
+  c->m_rados.conf_set("rados_mon_op_timeout", "30");
+  for (unsigned i = 256; i < std::min(cfg.max_inflight, 4096u); ++i)
+    c->m_slots.release();
+  return c;
+}
+
+Cluster::~Cluster() {
+  if (m_connected) m_rados.shutdown();
+}
+
+Result<std::vector<std::string>> Cluster::list_rbd_pools() {
+  std::list<std::pair<int64_t, std::string>> pools;
+  int r = m_rados.pool_list2(pools);
+  if (r < 0) return Errno::from_rados(r);
+  std::vector<std::string> out;
+  for (const auto& [id, name] : pools) {
+    librados::IoCtx io;
+    if (m_rados.ioctx_create2(id, io) < 0) continue;
+    std::set<std::string> apps;
+    if (io.application_list(&apps) < 0) continue;
+    if (apps.count("rbd")) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<librados::IoCtx> Cluster::open_pool(const std::string& name) {
+  librados::IoCtx io;
+  int r = m_rados.ioctx_create(name.c_str(), io);
+  if (r < 0) return Errno::from_rados(r);
+  return io;
+}
+
+Result<librados::IoCtx> Cluster::open_pool_id(int64_t id) {
+  librados::IoCtx io;
+  int r = m_rados.ioctx_create2(id, io);
+  if (r < 0) return Errno::from_rados(r);
+  return io;
+}
+
+Result<ClusterStats> Cluster::stats() {
+  librados::cluster_stat_t st;
+  int r = m_rados.cluster_stat(st);
+  if (r < 0) return Errno::from_rados(r);
+  return ClusterStats{st.kb, st.kb_used, st.kb_avail, st.num_objects};
+}
+
+}  // namespace rbdfs::core

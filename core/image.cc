@@ -1,0 +1,783 @@
+#include "core/image.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+
+#include "core/features.h"
+
+namespace rbdfs::core {
+
+using librados::bufferlist;
+
+namespace {
+
+std::string_view view(const bufferlist& bl) {
+  // cls replies are small; c_str() makes them contiguous.
+  return {const_cast<bufferlist&>(bl).c_str(), bl.length()};
+}
+
+bufferlist to_bl(const std::string& s) {
+  bufferlist bl;
+  bl.append(s.data(), static_cast<unsigned>(s.size()));
+  return bl;
+}
+
+// One exec call inside a compound read op.
+struct Exec {
+  bufferlist out;
+  int rval = 0;
+};
+
+void add_exec(librados::ObjectReadOperation* op, const char* method,
+              const std::string& in, Exec* e, bool failok = false) {
+  bufferlist inbl = to_bl(in);
+  op->exec("rbd", method, inbl, &e->out, &e->rval);
+  if (failok) op->set_op_flags2(LIBRADOS_OP_FLAG_FAILOK);
+}
+
+template <typename T>
+Result<T> decoded(Result<T> r, const char* what, const std::string& oid) {
+  if (!r.ok())
+    spdlog::error("malformed {} reply from {}: treating as EIO", what, oid);
+  return r;
+}
+
+Status exec_write(librados::IoCtx& io, const std::string& oid,
+                  const char* method, const std::string& in,
+                  bool create = false) {
+  librados::ObjectWriteOperation op;
+  if (create) op.create(true);
+  bufferlist inbl = to_bl(in);
+  op.exec("rbd", method, inbl);
+  return status_from_rados(io.operate(oid, &op));
+}
+
+}  // namespace
+
+bool valid_rbd_name(const std::string& name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '/' || c == '@' || c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+const cls::SnapshotInfo* ImageHeader::find_snap(const std::string& n) const {
+  for (const auto& s : snapshots)
+    if (s.name == n && s.ns_type == cls::SNAP_NS_USER) return &s;
+  return nullptr;
+}
+
+const cls::SnapshotInfo* ImageHeader::find_snap_id(uint64_t snap_id) const {
+  for (const auto& s : snapshots)
+    if (s.id == snap_id) return &s;
+  return nullptr;
+}
+
+Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
+                                const std::string& name,
+                                const std::string& id) {
+  const std::string oid = "rbd_header." + id;
+  for (int attempt = 0;; ++attempt) {
+    ImageHeader h;
+    h.pool = pool;
+    h.name = name;
+    h.id = id;
+
+    // One round trip for what every image has.
+    Exec size, prefix, feat_ro, snapc, flags;
+    librados::ObjectReadOperation op1;
+    add_exec(&op1, "get_size", cls::enc_snap_id(cls::NOSNAP), &size);
+    add_exec(&op1, "get_object_prefix", "", &prefix);
+    add_exec(&op1, "get_features", cls::enc_get_features(cls::NOSNAP, true), &feat_ro);
+    add_exec(&op1, "get_snapcontext", "", &snapc);
+    add_exec(&op1, "get_flags", cls::enc_snap_id(cls::NOSNAP), &flags);
+    int r = md.operate(oid, &op1, nullptr);
+    if (r < 0) return Errno::from_rados(r);
+
+    auto sz = decoded(cls::dec_size(view(size.out)), "get_size", oid);
+    auto pf = decoded(cls::dec_string(view(prefix.out)), "get_object_prefix", oid);
+    auto ft = decoded(cls::dec_features(view(feat_ro.out)), "get_features", oid);
+    auto sc = decoded(cls::dec_snapcontext(view(snapc.out)), "get_snapcontext", oid);
+    auto fl = decoded(cls::dec_u64(view(flags.out)), "get_flags", oid);
+    if (!sz || !pf || !ft || !sc || !fl) return Errno(EIO);
+    h.size = sz->size;
+    h.order = sz->order;
+    h.object_prefix = *pf;
+    h.features = ft->features;
+    h.snapc = *sc;
+    h.flags = *fl;
+    if (h.order < 12 || h.order > 32 || h.object_prefix.empty()) {
+      spdlog::error("image {}/{}: implausible header (order {}, prefix '{}')",
+                    pool, name, h.order, h.object_prefix);
+      return Errno(EIO);
+    }
+
+    // Refuse what we cannot read.
+    uint64_t cannot_read = ft->incompatible & ~FEATURES_READ_SUPPORTED;
+    if (cannot_read) {
+      h.read_only_reason = "features rbdfs cannot read: " + feature_names(cannot_read);
+      spdlog::warn("image {}/{}: {}", pool, name, h.read_only_reason);
+      return Errno(EOPNOTSUPP);
+    }
+
+    // Second round trip: optional parts.
+    Exec stripe, data_pool, parent, ctime, mtime;
+    librados::ObjectReadOperation op2;
+    bool want_stripe = h.features & FEATURE_STRIPINGV2;
+    bool want_dp = h.features & FEATURE_DATA_POOL;
+    if (want_stripe) add_exec(&op2, "get_stripe_unit_count", "", &stripe);
+    if (want_dp) add_exec(&op2, "get_data_pool", "", &data_pool);
+    add_exec(&op2, "parent_get", "", &parent, true);
+    add_exec(&op2, "get_create_timestamp", "", &ctime, true);
+    add_exec(&op2, "get_modify_timestamp", "", &mtime, true);
+    // snapshot records, in one go
+    std::vector<Exec> snaps(h.snapc.snaps.size());
+    for (size_t i = 0; i < snaps.size(); ++i)
+      add_exec(&op2, "snapshot_get", cls::enc_snap_id(h.snapc.snaps[i]), &snaps[i], true);
+    r = md.operate(oid, &op2, nullptr);
+    if (r < 0) return Errno::from_rados(r);
+
+    uint64_t su = 0, sc_count = 0;
+    if (want_stripe) {
+      auto st = decoded(cls::dec_stripe(view(stripe.out)), "get_stripe_unit_count", oid);
+      if (!st) return Errno(EIO);
+      su = st->unit;
+      sc_count = st->count;
+    }
+    h.layout = Layout::make(1ull << h.order, su, sc_count);
+    if (!h.layout.valid()) {
+      spdlog::error("image {}/{}: invalid striping (object size {}, unit {}, count {})",
+                    pool, name, h.layout.object_size, su, sc_count);
+      return Errno(EIO);
+    }
+    if (want_dp) {
+      auto dp = decoded(cls::dec_i64(view(data_pool.out)), "get_data_pool", oid);
+      if (!dp) return Errno(EIO);
+      h.data_pool_id = *dp;
+    }
+    if (parent.rval == 0) {
+      auto p = decoded(cls::dec_parent(view(parent.out)), "parent_get", oid);
+      if (!p) return Errno(EIO);
+      h.parent = *p;
+    }
+    if (ctime.rval == 0) {
+      if (auto t = cls::dec_utime(view(ctime.out))) h.create_timestamp = *t;
+    }
+    if (mtime.rval == 0) {
+      if (auto t = cls::dec_utime(view(mtime.out))) h.modify_timestamp = *t;
+    }
+    bool raced = false;
+    for (size_t i = 0; i < snaps.size(); ++i) {
+      if (snaps[i].rval == -ENOENT) {
+        raced = true;  // removed between the two reads
+        break;
+      }
+      if (snaps[i].rval < 0) return Errno::from_rados(snaps[i].rval);
+      auto s = decoded(cls::dec_snapshot_info(view(snaps[i].out)), "snapshot_get", oid);
+      if (!s) return Errno(EIO);
+      h.snapshots.push_back(*s);
+    }
+    if (raced) {
+      if (attempt < 5) continue;
+      return Errno(EAGAIN);
+    }
+    std::sort(h.snapshots.begin(), h.snapshots.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+
+    if (h.parent.exists()) {
+      h.read_only_reason = "clone of a parent image: rbdfs does not read clones yet";
+      spdlog::warn("image {}/{}: {}", pool, name, h.read_only_reason);
+      return Errno(EOPNOTSUPP);
+    }
+    if (h.features & FEATURE_MIGRATING) {
+      h.read_only_reason = "image is being migrated";
+      return Errno(EOPNOTSUPP);
+    }
+    uint64_t cannot_write = h.features & ~FEATURES_WRITE_SUPPORTED;
+    if (cannot_write)
+      h.read_only_reason =
+          "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
+    return h;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Header watch: another client changed the header (snapshot, resize, ...).
+
+class Image::Watcher : public librados::WatchCtx2 {
+ public:
+  explicit Watcher(std::weak_ptr<Image> image) : m_image(std::move(image)) {}
+  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t,
+                     bufferlist&) override {
+    if (auto img = m_image.lock()) img->handle_notify(notify_id, cookie);
+  }
+  void handle_error(uint64_t, int err) override {
+    if (auto img = m_image.lock()) {
+      spdlog::warn("image {}: header watch lost ({}), re-watching",
+                   img->header()->name, Errno::from_rados(err).message());
+      img->rewatch();
+    }
+  }
+
+ private:
+  std::weak_ptr<Image> m_image;
+};
+
+void Image::handle_notify(uint64_t notify_id, uint64_t cookie) {
+  // A snapshot may be about to be taken: let our writes land first, then
+  // pick up the new snapshot context before acknowledging.
+  (void)flush();
+  Status s = refresh();
+  if (!s.ok() && s.error() != ENOENT)
+    spdlog::warn("image {}: refresh after header notify failed: {}",
+                 header()->name, s.err().message());
+  bufferlist empty;
+  m_md.notify_ack(m_header_oid, notify_id, cookie, empty);
+}
+
+void Image::rewatch() {
+  uint64_t old = m_watch_handle.exchange(0);
+  if (old) m_md.unwatch2(old);
+  uint64_t handle = 0;
+  if (m_md.watch2(m_header_oid, &handle, m_watcher.get()) == 0)
+    m_watch_handle = handle;
+  (void)refresh();
+}
+
+void Image::notify_header_update() {
+  bufferlist empty;
+  bufferlist reply;
+  // Empty payload: the legacy "header update" that librbd and krbd honour.
+  m_md.notify2(m_header_oid, empty, 5000, &reply);
+}
+
+// ---------------------------------------------------------------------------
+
+Image::Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md)
+    : m_cluster(std::move(cluster)), m_md(std::move(md)) {}
+
+Image::~Image() {
+  if (uint64_t h = m_watch_handle.exchange(0)) {
+    m_md.unwatch2(h);
+    m_cluster->rados().watch_flush();
+  }
+}
+
+Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster,
+                                           librados::IoCtx md,
+                                           const std::string& pool,
+                                           const std::string& name,
+                                           const OpenOptions& options,
+                                           std::string* why) {
+  // name -> id
+  bufferlist out;
+  bufferlist in;
+  int r = md.exec("rbd_id." + name, "rbd", "get_id", in, out);
+  if (r < 0) return Errno::from_rados(r);
+  auto id = cls::dec_string(view(out));
+  if (!id || id->empty()) {
+    spdlog::error("image {}/{}: malformed id object", pool, name);
+    return Errno(EIO);
+  }
+  auto h = read_header(md, pool, name, *id);
+  if (!h.ok()) {
+    if (why) *why = h.error() == EOPNOTSUPP ? "unsupported features" : h.err().message();
+    return h.err();
+  }
+  std::shared_ptr<Image> img(new Image(std::move(cluster), std::move(md)));
+  img->m_force_read_only = options.read_only;
+  img->m_header_oid = "rbd_header." + *id;
+  if (h->data_pool_id >= 0) {
+    auto io = img->m_cluster->open_pool_id(h->data_pool_id);
+    if (!io.ok()) {
+      spdlog::error("image {}/{}: cannot open data pool {}: {}", pool, name,
+                    h->data_pool_id, io.err().message());
+      return io.err();
+    }
+    img->m_data = std::move(*io);
+  } else {
+    img->m_data.dup(img->m_md);
+  }
+  if (options.read_only && h->read_only_reason.empty())
+    h->read_only_reason = "opened read-only";
+  img->m_header = std::make_shared<const ImageHeader>(std::move(*h));
+  if (options.watch) {
+    img->m_watcher = std::make_unique<Watcher>(img->weak_from_this());
+    uint64_t handle = 0;
+    r = img->m_md.watch2(img->m_header_oid, &handle, img->m_watcher.get());
+    if (r < 0)
+      spdlog::warn("image {}/{}: cannot watch header: {}", pool, name,
+                   Errno::from_rados(r).message());
+    else
+      img->m_watch_handle = handle;
+  }
+  return img;
+}
+
+std::shared_ptr<const ImageHeader> Image::header() const {
+  std::lock_guard<std::mutex> l(m_header_mu);
+  return m_header;
+}
+
+Status Image::refresh() {
+  auto cur = header();
+  auto h = read_header(m_md, cur->pool, cur->name, cur->id);
+  if (!h.ok()) return h.err();
+  if (m_force_read_only && h->read_only_reason.empty())
+    h->read_only_reason = "opened read-only";
+  auto next = std::make_shared<const ImageHeader>(std::move(*h));
+  std::lock_guard<std::mutex> l(m_header_mu);
+  m_header = std::move(next);
+  return {};
+}
+
+Status Image::prepare_write(const ImageHeader& h) const {
+  // The seam for exclusive-lock and object-map: take the lock and mark the
+  // objects about to be written EXISTS here, before the data write.
+  if (!h.read_only_reason.empty()) return Errno(EROFS);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Asynchronous object I/O.
+
+struct Image::Aggregate {
+  std::shared_ptr<Image> image;
+  std::atomic<uint32_t> pending{1};  // +1 held by the submitter
+  std::atomic<int> first_error{0};
+  // reads
+  std::string buffer;
+  ReadCallback read_cb;
+  // writes
+  uint64_t write_seq = 0;
+  IoCallback io_cb;
+
+  void fail(int err) {
+    int expected = 0;
+    first_error.compare_exchange_strong(expected, err);
+  }
+  void put() {
+    if (pending.fetch_sub(1) != 1) return;
+    int err = first_error.load();
+    if (write_seq) image->end_write(write_seq);
+    if (read_cb) {
+      if (err)
+        read_cb(Errno(err));
+      else
+        read_cb(std::move(buffer));
+    } else if (io_cb) {
+      io_cb(err ? Status(Errno(err)) : Status());
+    }
+  }
+};
+
+struct Image::ObjectOp {
+  std::shared_ptr<Aggregate> agg;
+  Cluster* cluster = nullptr;
+  librados::AioCompletion* completion = nullptr;
+  bufferlist bl;
+  ObjectExtent ext;  // reads: where the data goes
+  bool is_read = false;
+  bool ignore_enoent = false;
+};
+
+void Image::object_op_done(librados::completion_t, void* arg) {
+  auto* op = static_cast<ObjectOp*>(arg);
+  int r = op->completion->get_return_value();
+  if (op->is_read) {
+    if (r >= 0) {
+      // Copy what came back into place; a short read leaves zeros.
+      uint64_t have = op->bl.length();
+      uint64_t obj_pos = 0;
+      auto it = op->bl.cbegin();
+      for (const auto& b : op->ext.buffer) {
+        if (obj_pos >= have) break;
+        uint64_t n = std::min(b.length, have - obj_pos);
+        it.copy(static_cast<unsigned>(n), op->agg->buffer.data() + b.buffer_offset);
+        obj_pos += b.length;
+        if (n < b.length) break;
+      }
+    } else if (r != -ENOENT) {
+      op->agg->fail(-r);
+    }
+  } else if (r < 0 && !(r == -ENOENT && op->ignore_enoent)) {
+    op->agg->fail(-r);
+  }
+  op->completion->release();
+  op->cluster->release_slot();
+  auto agg = std::move(op->agg);
+  delete op;
+  agg->put();
+}
+
+void Image::submit_read(const std::shared_ptr<Aggregate>& agg,
+                        const ImageHeader& h, uint64_t snap_id,
+                        const ObjectExtent& ext) {
+  auto* op = new ObjectOp;
+  op->agg = agg;
+  op->cluster = m_cluster.get();
+  op->ext = ext;
+  op->is_read = true;
+  op->completion = librados::Rados::aio_create_completion(op, &Image::object_op_done);
+  agg->pending.fetch_add(1);
+  m_cluster->acquire_slot();
+  int r = m_data.aio_read(object_name(h.object_prefix, ext.object_no),
+                          op->completion, &op->bl, ext.length, ext.offset, snap_id);
+  if (r < 0) {
+    op->completion->release();
+    m_cluster->release_slot();
+    agg->fail(-r);
+    delete op;
+    agg->put();
+  }
+}
+
+void Image::submit_write(const std::shared_ptr<Aggregate>& agg,
+                         const ImageHeader& h, const std::string& oid,
+                         librados::ObjectWriteOperation* wop,
+                         bool ignore_enoent) {
+  auto* op = new ObjectOp;
+  op->agg = agg;
+  op->cluster = m_cluster.get();
+  op->ignore_enoent = ignore_enoent;
+  op->completion = librados::Rados::aio_create_completion(op, &Image::object_op_done);
+  agg->pending.fetch_add(1);
+  m_cluster->acquire_slot();
+  std::vector<librados::snap_t> snaps(h.snapc.snaps.begin(), h.snapc.snaps.end());
+  int r = m_data.aio_operate(oid, op->completion, wop, h.snapc.seq, snaps);
+  if (r < 0) {
+    op->completion->release();
+    m_cluster->release_slot();
+    agg->fail(-r);
+    delete op;
+    agg->put();
+  }
+}
+
+uint64_t Image::begin_write() {
+  std::lock_guard<std::mutex> l(m_inflight_mu);
+  uint64_t seq = m_next_seq++;
+  m_pending.insert(seq);
+  return seq;
+}
+
+void Image::end_write(uint64_t seq) {
+  std::vector<IoCallback> ready;
+  {
+    std::lock_guard<std::mutex> l(m_inflight_mu);
+    m_pending.erase(seq);
+    // A flusher keyed K waits for every write with seq <= K.
+    auto end = m_flushers.begin();
+    while (end != m_flushers.end() &&
+           (m_pending.empty() || end->first < *m_pending.begin()))
+      ++end;
+    for (auto it = m_flushers.begin(); it != end; ++it)
+      ready.push_back(std::move(it->second));
+    m_flushers.erase(m_flushers.begin(), end);
+  }
+  for (auto& cb : ready) cb({});
+}
+
+void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len,
+                     ReadCallback cb) {
+  auto h = header();
+  uint64_t size = h->size;
+  if (snap_id != cls::NOSNAP) {
+    const cls::SnapshotInfo* s = h->find_snap_id(snap_id);
+    if (!s) {
+      cb(Errno(ENOENT));
+      return;
+    }
+    size = s->image_size;
+  }
+  if (off >= size || len == 0) {
+    cb(std::string());
+    return;
+  }
+  len = std::min(len, size - off);
+  auto agg = std::make_shared<Aggregate>();
+  agg->image = shared_from_this();
+  agg->buffer.assign(len, '\0');
+  agg->read_cb = std::move(cb);
+  for (const auto& ext : map_extent(h->layout, off, len))
+    submit_read(agg, *h, snap_id, ext);
+  agg->put();
+}
+
+void Image::aio_write(uint64_t off, const char* data, uint64_t len,
+                      IoCallback cb) {
+  auto h = header();
+  if (Status s = prepare_write(*h); !s.ok()) {
+    cb(s);
+    return;
+  }
+  if (off > h->size || len > h->size - off) {
+    cb(Errno(EFBIG));
+    return;
+  }
+  if (len == 0) {
+    cb({});
+    return;
+  }
+  auto agg = std::make_shared<Aggregate>();
+  agg->image = shared_from_this();
+  agg->io_cb = std::move(cb);
+  agg->write_seq = begin_write();
+  for (const auto& ext : map_extent(h->layout, off, len)) {
+    librados::ObjectWriteOperation op;
+    bufferlist bl;
+    for (const auto& b : ext.buffer)
+      bl.append(data + b.buffer_offset, static_cast<unsigned>(b.length));
+    if (ext.offset == 0 && ext.length == h->layout.object_size)
+      op.write_full(bl);
+    else
+      op.write(ext.offset, bl);
+    submit_write(agg, *h, object_name(h->object_prefix, ext.object_no), &op, false);
+  }
+  agg->put();
+}
+
+void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
+  auto h = header();
+  if (Status s = prepare_write(*h); !s.ok()) {
+    cb(s);
+    return;
+  }
+  if (off >= h->size || len == 0) {
+    cb({});
+    return;
+  }
+  len = std::min(len, h->size - off);
+  auto agg = std::make_shared<Aggregate>();
+  agg->image = shared_from_this();
+  agg->io_cb = std::move(cb);
+  agg->write_seq = begin_write();
+  const uint64_t os = h->layout.object_size;
+  for (const auto& ext : map_extent(h->layout, off, len)) {
+    librados::ObjectWriteOperation op;
+    uint64_t valid = object_valid_length(h->layout, ext.object_no, h->size);
+    uint64_t end = ext.offset + ext.length;
+    if (ext.offset == 0 && (ext.length == os || end >= valid)) {
+      op.remove();
+    } else if (end >= valid) {
+      op.assert_exists();
+      op.truncate(ext.offset);
+    } else {
+      op.assert_exists();
+      op.zero(ext.offset, ext.length);
+    }
+    submit_write(agg, *h, object_name(h->object_prefix, ext.object_no), &op, true);
+  }
+  agg->put();
+}
+
+void Image::aio_flush(IoCallback cb) {
+  {
+    std::lock_guard<std::mutex> l(m_inflight_mu);
+    if (!m_pending.empty()) {
+      // Ready once every write submitted so far (seq < m_next_seq) is done.
+      m_flushers.emplace(m_next_seq - 1, std::move(cb));
+      return;
+    }
+  }
+  cb({});
+}
+
+Result<std::string> Image::read(uint64_t snap_id, uint64_t off, uint64_t len) {
+  std::promise<Result<std::string>> p;
+  auto f = p.get_future();
+  aio_read(snap_id, off, len, [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Status Image::write(uint64_t off, const char* data, uint64_t len) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  aio_write(off, data, len, [&p](Status s) { p.set_value(s); });
+  return f.get();
+}
+
+Status Image::discard(uint64_t off, uint64_t len) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  aio_discard(off, len, [&p](Status s) { p.set_value(s); });
+  return f.get();
+}
+
+Status Image::flush() {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  aio_flush([&p](Status s) { p.set_value(s); });
+  return f.get();
+}
+
+// ---------------------------------------------------------------------------
+// Resize
+
+Status Image::resize(uint64_t new_size) {
+  auto h = header();
+  RBDFS_TRY(prepare_write(*h));
+  if (new_size == h->size) return {};
+  if (new_size < h->size) {
+    // Trim first (so a crash never leaves data past the recorded end that
+    // a later grow would expose), then record the size.
+    RBDFS_TRY(flush());
+    const Layout& l = h->layout;
+    uint64_t set_start = (new_size / l.period()) * l.stripe_count;
+    uint64_t last = object_count(l, h->size);
+    auto agg = std::make_shared<Aggregate>();
+    agg->image = shared_from_this();
+    std::promise<Status> p;
+    auto f = p.get_future();
+    agg->io_cb = [&p](Status s) { p.set_value(s); };
+    agg->write_seq = begin_write();
+    for (uint64_t objno = set_start; objno < last; ++objno) {
+      uint64_t valid = object_valid_length(l, objno, new_size);
+      if (valid == l.object_size) continue;
+      librados::ObjectWriteOperation op;
+      if (valid == 0) {
+        op.remove();
+      } else {
+        op.assert_exists();
+        op.truncate(valid);
+      }
+      submit_write(agg, *h, object_name(h->object_prefix, objno), &op, true);
+    }
+    agg->put();
+    RBDFS_TRY(f.get());
+  }
+  RBDFS_TRY(exec_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
+  RBDFS_TRY(refresh());
+  notify_header_update();
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots
+
+Result<uint64_t> Image::snap_create(const std::string& name) {
+  if (!valid_rbd_name(name)) return Errno(EINVAL);
+  auto h = header();
+  if (!h->read_only_reason.empty() && !m_force_read_only) return Errno(EROFS);
+  if (h->find_snap(name)) return Errno(EEXIST);
+  // Everything written before the snapshot must be in it.
+  RBDFS_TRY(flush());
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    librados::snap_t id = 0;
+    int r = m_data.selfmanaged_snap_create(&id);
+    if (r < 0) return Errno::from_rados(r);
+    Status s = exec_write(m_md, m_header_oid, "snapshot_add",
+                          cls::enc_snapshot_add(id, name));
+    if (s.ok()) {
+      RBDFS_TRY(refresh());
+      notify_header_update();
+      spdlog::info("image {}/{}: created snapshot {} (id {})", h->pool, h->name, name, id);
+      return static_cast<uint64_t>(id);
+    }
+    m_data.selfmanaged_snap_remove(id);
+    if (s.error() != ESTALE) return s.err();
+    // lost a race with another snapshot: take a newer id
+    RBDFS_TRY(refresh());
+  }
+  return Errno(EAGAIN);
+}
+
+Result<bool> Image::snap_protected(uint64_t snap_id) {
+  bufferlist out;
+  bufferlist in = to_bl(cls::enc_snap_id(snap_id));
+  int r = m_md.exec(m_header_oid, "rbd", "get_protection_status", in, out);
+  if (r < 0) return Errno::from_rados(r);
+  auto v = decoded(cls::dec_u8(view(out)), "get_protection_status", m_header_oid);
+  if (!v) return v.err();
+  return *v != 0;  // 0 unprotected, 1 unprotecting, 2 protected
+}
+
+Status Image::snap_remove(const std::string& name) {
+  RBDFS_TRY(refresh());
+  auto h = header();
+  const cls::SnapshotInfo* s = h->find_snap(name);
+  if (!s) return Errno(ENOENT);
+  uint64_t id = s->id;
+  auto prot = snap_protected(id);
+  if (!prot.ok()) return prot.err();
+  if (*prot || s->child_count > 0) return Errno(EBUSY);
+  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
+  int r = m_data.selfmanaged_snap_remove(id);
+  if (r < 0)
+    spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool,
+                 h->name, id, Errno::from_rados(r).message());
+  RBDFS_TRY(refresh());
+  notify_header_update();
+  spdlog::info("image {}/{}: removed snapshot {} (id {})", h->pool, h->name, name, id);
+  return {};
+}
+
+Status Image::snap_rename(const std::string& from, const std::string& to) {
+  if (!valid_rbd_name(to)) return Errno(EINVAL);
+  RBDFS_TRY(refresh());
+  auto h = header();
+  const cls::SnapshotInfo* s = h->find_snap(from);
+  if (!s) return Errno(ENOENT);
+  if (from == to) return {};
+  if (h->find_snap(to)) return Errno(EEXIST);
+  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_rename",
+                       cls::enc_snapshot_rename(s->id, to)));
+  RBDFS_TRY(refresh());
+  notify_header_update();
+  return {};
+}
+
+Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id,
+                                                      uint64_t first,
+                                                      uint64_t last) {
+  auto h = header();
+  struct Stat {
+    librados::AioCompletion* c = nullptr;
+    uint64_t size = 0;
+    time_t mtime = 0;
+    uint64_t objno = 0;
+  };
+  std::vector<uint64_t> out;
+  const uint64_t batch = 256;
+  librados::IoCtx io;
+  io.dup(m_data);
+  io.snap_set_read(snap_id);
+  for (uint64_t start = first; start < last; start += batch) {
+    std::vector<Stat> stats;
+    uint64_t end = std::min(last, start + batch);
+    stats.reserve(end - start);
+    for (uint64_t o = start; o < end; ++o) {
+      Stat st;
+      st.objno = o;
+      st.c = librados::Rados::aio_create_completion();
+      stats.push_back(st);
+      Stat& ref = stats.back();
+      int r = io.aio_stat(object_name(h->object_prefix, o), ref.c, &ref.size, &ref.mtime);
+      if (r < 0) {
+        ref.c->release();
+        ref.c = nullptr;
+        return Errno::from_rados(r);
+      }
+    }
+    int err = 0;
+    for (auto& st : stats) {
+      st.c->wait_for_complete();
+      int r = st.c->get_return_value();
+      st.c->release();
+      if (r == 0)
+        out.push_back(st.objno);
+      else if (r != -ENOENT && !err)
+        err = -r;
+    }
+    if (err) return Errno(err);
+  }
+  return out;
+}
+
+}  // namespace rbdfs::core

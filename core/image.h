@@ -1,0 +1,175 @@
+// Image: one open RBD format 2 image, read and written with librados alone.
+//
+// OWNS: the image's metadata ioctx (header, id object) and data ioctx (data
+// objects, possibly in a separate data pool), the cached header, a watch on
+// the header, and the bookkeeping of writes in flight.
+//
+// THREAD SAFETY: every public member may be called from any thread.
+//   m_header_mu protects m_header (a shared_ptr to an immutable header):
+//     readers copy the pointer and work on their copy; refresh() swaps it.
+//   m_inflight_mu protects the pending-write set and the flush waiters.
+//   Both are leaves: never held across a RADOS call, a user callback, or
+//   while taking the other.
+//
+// I/O: aio_* split a request into object extents (core/striper.h), submit
+// every object operation at once (bounded process-wide by Cluster slots),
+// and call the callback once, from a librados completion thread, when all
+// parts are done, with the first error. Writes carry the image's snapshot
+// context, so snapshots taken by anyone keep their data; the header watch
+// refreshes the context when another client changes the header.
+//
+// FEATURE GATE: open() refuses images whose features rbdfs cannot read
+// (EOPNOTSUPP) and opens read-only, with read_only_reason() set, those it
+// cannot write safely (exclusive-lock, object-map, fast-diff, journaling,
+// unknown bits). Writers to such images would need to take the lock and
+// mark objects in the object map first: that plugs in at prepare_write().
+#pragma once
+
+#include <rados/librados.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/cls_rbd.h"
+#include "core/cluster.h"
+#include "core/result.h"
+#include "core/striper.h"
+
+namespace rbdfs::core {
+
+struct ImageHeader {
+  std::string pool;
+  std::string name;
+  std::string id;
+  uint64_t size = 0;
+  uint8_t order = 22;
+  std::string object_prefix;
+  uint64_t features = 0;
+  uint64_t flags = 0;
+  Layout layout;
+  int64_t data_pool_id = -1;
+  cls::SnapContext snapc;
+  std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
+  cls::ParentSpec parent;
+  cls::UTime create_timestamp;
+  cls::UTime modify_timestamp;
+  std::string read_only_reason;  // empty: writable
+
+  const cls::SnapshotInfo* find_snap(const std::string& name) const;
+  const cls::SnapshotInfo* find_snap_id(uint64_t id) const;
+};
+
+// Reads an image's header through cls "rbd" (no Image needed). EIO with one
+// log line for a malformed reply; ENOENT for a missing header.
+Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
+                                const std::string& name, const std::string& id);
+
+class Image : public std::enable_shared_from_this<Image> {
+ public:
+  struct OpenOptions {
+    bool read_only = false;  // e.g. the mount is read-only
+    bool watch = true;       // watch the header for changes by others
+  };
+  using ReadCallback = std::function<void(Result<std::string>)>;
+  using IoCallback = std::function<void(Status)>;
+
+  // ENOENT: no such image; EOPNOTSUPP: features rbdfs cannot read (the log
+  // line and *why say which).
+  static Result<std::shared_ptr<Image>> open(std::shared_ptr<Cluster> cluster,
+                                             librados::IoCtx md,
+                                             const std::string& pool,
+                                             const std::string& name,
+                                             const OpenOptions& options,
+                                             std::string* why = nullptr);
+  ~Image();
+  Image(const Image&) = delete;
+  Image& operator=(const Image&) = delete;
+
+  std::shared_ptr<const ImageHeader> header() const;
+  Status refresh();
+  // The reason writes are refused, or empty.
+  std::string read_only_reason() const { return header()->read_only_reason; }
+
+  // Reads [off, off+len) at `snap_id` (cls::NOSNAP for the head). Past the
+  // end of the image (or snapshot) the read is short; absent objects read
+  // as zeros.
+  void aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb);
+  // Writes inside the image (EFBIG past its end: resize first). `data` is
+  // copied before aio_write returns.
+  void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb);
+  // Discard and write-zeroes: the range reads as zeros afterwards; whole
+  // objects are removed, tails truncated, the rest zeroed.
+  void aio_discard(uint64_t off, uint64_t len, IoCallback cb);
+  // Completes when every write submitted before it has completed.
+  void aio_flush(IoCallback cb);
+
+  Result<std::string> read(uint64_t snap_id, uint64_t off, uint64_t len);
+  Status write(uint64_t off, const char* data, uint64_t len);
+  Status discard(uint64_t off, uint64_t len);
+  Status flush();
+
+  // Grows or shrinks (removing and truncating objects past the new end).
+  Status resize(uint64_t new_size);
+
+  // Snapshots, as `rbd snap create/rm/rename` leave them.
+  Result<uint64_t> snap_create(const std::string& name);
+  Status snap_remove(const std::string& name);
+  Status snap_rename(const std::string& from, const std::string& to);
+  Result<bool> snap_protected(uint64_t snap_id);
+
+  // Object numbers that exist at `snap_id` in [first, last) (for st_blocks
+  // and SEEK_DATA). Stats objects in parallel.
+  Result<std::vector<uint64_t>> existing_objects(uint64_t snap_id,
+                                                 uint64_t first, uint64_t last);
+
+  // Tells other clients (librbd, krbd) the header changed.
+  void notify_header_update();
+
+ private:
+  class Watcher;
+  struct Aggregate;
+  struct ObjectOp;
+  static void object_op_done(librados::completion_t c, void* arg);
+
+  Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md);
+  Status prepare_write(const ImageHeader& h) const;
+  void submit_read(const std::shared_ptr<Aggregate>& agg,
+                   const ImageHeader& h, uint64_t snap_id,
+                   const ObjectExtent& ext);
+  void submit_write(const std::shared_ptr<Aggregate>& agg,
+                    const ImageHeader& h, const std::string& oid,
+                    librados::ObjectWriteOperation* op, bool ignore_enoent);
+  uint64_t begin_write();
+  void end_write(uint64_t seq);
+  void handle_notify(uint64_t notify_id, uint64_t cookie);
+  void rewatch();
+
+  std::shared_ptr<Cluster> m_cluster;
+  librados::IoCtx m_md;    // metadata pool
+  librados::IoCtx m_data;  // data pool (same pool unless DATA_POOL)
+  bool m_force_read_only = false;
+  std::string m_header_oid;
+
+  mutable std::mutex m_header_mu;
+  std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
+
+  std::mutex m_inflight_mu;
+  uint64_t m_next_seq = 1;                          // GUARDED_BY(m_inflight_mu)
+  std::set<uint64_t> m_pending;                     // GUARDED_BY(m_inflight_mu)
+  std::multimap<uint64_t, IoCallback> m_flushers;   // GUARDED_BY(m_inflight_mu)
+
+  std::unique_ptr<Watcher> m_watcher;
+  std::atomic<uint64_t> m_watch_handle{0};
+};
+
+// Validates an image or snapshot name the way rbd does: non-empty, at most
+// 255 bytes, no '/', no '@', no control characters.
+bool valid_rbd_name(const std::string& name);
+
+}  // namespace rbdfs::core

@@ -1,0 +1,307 @@
+#include "core/pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "core/features.h"
+#include "core/striper.h"
+
+namespace rbdfs::core {
+
+using librados::bufferlist;
+
+namespace {
+
+constexpr const char* RBD_DIRECTORY = "rbd_directory";
+constexpr const char* RBD_TRASH = "rbd_trash";
+
+bufferlist to_bl(const std::string& s) {
+  bufferlist bl;
+  bl.append(s.data(), static_cast<unsigned>(s.size()));
+  return bl;
+}
+
+std::string_view view(bufferlist& bl) { return {bl.c_str(), bl.length()}; }
+
+Status exec(librados::IoCtx& io, const std::string& oid, const char* method,
+            const std::string& in, bufferlist* out = nullptr) {
+  bufferlist tmp;
+  bufferlist inbl = to_bl(in);
+  int r = io.exec(oid, "rbd", method, inbl, out ? *out : tmp);
+  return status_from_rados(r);
+}
+
+Status exec_create(librados::IoCtx& io, const std::string& oid,
+                   const char* method, const std::string& in) {
+  librados::ObjectWriteOperation op;
+  op.create(true);
+  bufferlist inbl = to_bl(in);
+  op.exec("rbd", method, inbl);
+  return status_from_rados(io.operate(oid, &op));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
+                                         const std::string& name) {
+  auto io = cluster->open_pool(name);
+  if (!io.ok()) return io.err();
+  return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(*io), name));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images() {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string start;
+  const uint64_t page = 1024;
+  for (;;) {
+    bufferlist reply;
+    Status s = exec(m_io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);
+    if (!s.ok()) {
+      if (s.error() == ENOENT) return out;  // no directory yet: no images
+      return s.err();
+    }
+    auto m = cls::dec_string_map(view(reply));
+    if (!m.ok()) {
+      spdlog::error("pool {}: malformed dir_list reply", m_name);
+      return m.err();
+    }
+    for (auto& [name, id] : *m) out.emplace_back(name, id);
+    if (m->size() < page) break;
+    start = m->rbegin()->first;
+  }
+  return out;
+}
+
+Result<std::string> Pool::image_id(const std::string& name) {
+  if (!valid_rbd_name(name)) return Errno(ENOENT);
+  bufferlist reply;
+  RBDFS_TRY(exec(m_io, "rbd_id." + name, "get_id", "", &reply));
+  auto id = cls::dec_string(view(reply));
+  if (!id.ok() || id->empty()) {
+    spdlog::error("pool {}: malformed id object for image {}", m_name, name);
+    return Errno(EIO);
+  }
+  return *id;
+}
+
+Result<std::shared_ptr<Image>> Pool::open_image(const std::string& name,
+                                                const Image::OpenOptions& options,
+                                                std::string* why) {
+  if (!valid_rbd_name(name)) return Errno(ENOENT);
+  librados::IoCtx io;
+  io.dup(m_io);
+  return Image::open(m_cluster, std::move(io), m_name, name, options, why);
+}
+
+Result<std::string> Pool::generate_image_id() {
+  // As librbd: hex(client instance id) + hex(random u32), at most 14 chars.
+  static thread_local std::mt19937 rng(std::random_device{}());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%llx%x",
+                static_cast<unsigned long long>(m_cluster->instance_id()),
+                static_cast<unsigned>(rng()));
+  std::string id = buf;
+  if (id.size() > 14) id = id.substr(id.size() - 14);
+  return id;
+}
+
+Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
+  if (!valid_rbd_name(name)) return Errno(EINVAL);
+  if (spec.order < 12 || spec.order > 25) return Errno(EINVAL);
+  uint64_t features = spec.features;
+  if (features & ~FEATURES_KNOWN) return Errno(ENOSYS);
+  const uint64_t os = 1ull << spec.order;
+  bool fancy = spec.stripe_unit || spec.stripe_count;
+  if (fancy) {
+    if (!spec.stripe_unit || !spec.stripe_count || spec.stripe_unit > os ||
+        os % spec.stripe_unit)
+      return Errno(EINVAL);
+    if (spec.stripe_unit != os || spec.stripe_count != 1)
+      features |= FEATURE_STRIPINGV2;
+    else
+      fancy = false;
+  }
+  if (features & (FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING |
+                  FEATURE_EXCLUSIVE_LOCK | FEATURE_DATA_POOL |
+                  FEATURE_OPERATIONS | FEATURE_MIGRATING | FEATURE_NON_PRIMARY))
+    return Errno(EOPNOTSUPP);  // rbdfs would have to maintain them
+
+  auto id = generate_image_id();
+  if (!id.ok()) return id.err();
+  const std::string header = "rbd_header." + *id;
+  const std::string prefix = "rbd_data." + *id;
+
+  // Same order as librbd's CreateRequest: directory entry, id object,
+  // header, striping. Undo on failure.
+  RBDFS_TRY(exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
+  Status s = exec_create(m_io, "rbd_id." + name, "set_id", cls::enc_string(*id));
+  if (s.ok())
+    s = exec_create(m_io, header, "create",
+                    cls::enc_create(spec.size, spec.order, features, prefix, -1));
+  if (s.ok() && fancy)
+    s = exec(m_io, header, "set_stripe_unit_count",
+             cls::enc_set_stripe_unit_count(spec.stripe_unit, spec.stripe_count));
+  if (!s.ok()) {
+    spdlog::error("pool {}: creating image {} failed: {}", m_name, name, s.err().message());
+    m_io.remove(header);
+    if (s.error() != EEXIST) m_io.remove("rbd_id." + name);
+    (void)exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+    return s;
+  }
+  spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name,
+               name, *id, spec.size, spec.order);
+  return {};
+}
+
+Status Pool::remove_data_objects(const ImageHeader& h) {
+  librados::IoCtx data;
+  if (h.data_pool_id >= 0) {
+    auto io = m_cluster->open_pool_id(h.data_pool_id);
+    if (!io.ok()) return io.err();
+    data = std::move(*io);
+  } else {
+    data.dup(m_io);
+  }
+  uint64_t n = object_count(h.layout, h.size);
+  const uint64_t batch = 256;
+  for (uint64_t start = 0; start < n; start += batch) {
+    uint64_t end = std::min(n, start + batch);
+    std::vector<librados::AioCompletion*> cs;
+    for (uint64_t o = start; o < end; ++o) {
+      auto* c = librados::Rados::aio_create_completion();
+      if (data.aio_remove(object_name(h.object_prefix, o), c) < 0) {
+        c->release();
+        continue;
+      }
+      cs.push_back(c);
+    }
+    int err = 0;
+    for (auto* c : cs) {
+      c->wait_for_complete();
+      int r = c->get_return_value();
+      if (r < 0 && r != -ENOENT && !err) err = -r;
+      c->release();
+    }
+    if (err) return Errno(err);
+  }
+  return {};
+}
+
+Status Pool::remove_image(const std::string& name) {
+  auto id = image_id(name);
+  if (!id.ok()) return id.err();
+  const std::string header = "rbd_header." + *id;
+  auto h = read_header(m_io, m_name, name, *id);
+  if (!h.ok() && h.error() != EOPNOTSUPP) return h.err();
+  if (!h.ok()) return Errno(EOPNOTSUPP);
+  if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
+  if (!h->read_only_reason.empty()) return Errno(EROFS);
+  std::list<obj_watch_t> watchers;
+  if (m_io.list_watchers(header, &watchers) == 0 && !watchers.empty())
+    return Errno(EBUSY);
+  RBDFS_TRY(remove_data_objects(*h));
+  int r = m_io.remove(header);
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  r = m_io.remove("rbd_id." + name);
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  Status s = exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+  if (!s.ok() && s.error() != ENOENT) return s;
+  spdlog::info("pool {}: removed image {} (id {})", m_name, name, *id);
+  return {};
+}
+
+Status Pool::rename_image(const std::string& from, const std::string& to) {
+  if (!valid_rbd_name(to)) return Errno(EINVAL);
+  if (from == to) return {};
+  auto id = image_id(from);
+  if (!id.ok()) return id.err();
+  // As librbd's RenameRequest: new id object, directory, drop the old one.
+  bufferlist idbl;
+  int r = m_io.read("rbd_id." + from, idbl, 0, 0);
+  if (r < 0) return Errno::from_rados(r);
+  librados::ObjectWriteOperation op;
+  op.create(true);
+  op.write_full(idbl);
+  r = m_io.operate("rbd_id." + to, &op);
+  if (r < 0) return Errno::from_rados(r);
+  Status s = exec(m_io, RBD_DIRECTORY, "dir_rename_image",
+                  cls::enc_dir_rename_image(from, to, *id));
+  if (!s.ok()) {
+    m_io.remove("rbd_id." + to);
+    return s;
+  }
+  m_io.remove("rbd_id." + from);
+  spdlog::info("pool {}: renamed image {} to {}", m_name, from, to);
+  return {};
+}
+
+Result<std::string> Pool::trash_move(const std::string& name) {
+  auto id = image_id(name);
+  if (!id.ok()) return id.err();
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
+  auto nsecs = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs);
+  cls::TrashSpec spec;
+  spec.source = cls::TRASH_SOURCE_USER;
+  spec.name = name;
+  spec.deletion_time = {static_cast<uint32_t>(secs.count()), static_cast<uint32_t>(nsecs.count())};
+  spec.deferment_end_time = spec.deletion_time;
+  spec.state = cls::TRASH_STATE_MOVING;
+  // As librbd's trash MoveRequest: trash entry (MOVING), id object,
+  // directory entry, then mark the entry NORMAL.
+  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
+  int r = m_io.remove("rbd_id." + name);
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  Status s = exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+  if (!s.ok() && s.error() != ENOENT) return s.err();
+  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_state_set",
+                 cls::enc_trash_state_set(*id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_MOVING)));
+  spdlog::info("pool {}: moved image {} (id {}) to the trash", m_name, name, *id);
+  return *id;
+}
+
+Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
+  bufferlist reply;
+  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
+  auto spec = cls::dec_trash_spec(view(reply));
+  if (!spec.ok()) return Errno(EIO);
+  std::string name = new_name.empty() ? spec->name : new_name;
+  if (!valid_rbd_name(name)) return Errno(EINVAL);
+  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_state_set",
+                 cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
+  Status s = exec_create(m_io, "rbd_id." + name, "set_id", cls::enc_string(id));
+  if (s.ok())
+    s = exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
+  if (!s.ok()) {
+    (void)exec(m_io, RBD_TRASH, "trash_state_set",
+               cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));
+    return s;
+  }
+  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, cls::TrashSpec>>> Pool::trash_list() {
+  std::vector<std::pair<std::string, cls::TrashSpec>> out;
+  std::string start;
+  const uint64_t page = 1024;
+  for (;;) {
+    bufferlist reply;
+    Status s = exec(m_io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
+    if (!s.ok()) {
+      if (s.error() == ENOENT) return out;
+      return s.err();
+    }
+    auto m = cls::dec_trash_list(view(reply));
+    if (!m.ok()) return m.err();
+    for (auto& [id, spec] : *m) out.emplace_back(id, spec);
+    if (m->size() < page) break;
+    start = m->rbegin()->first;
+  }
+  return out;
+}
+
+}  // namespace rbdfs::core

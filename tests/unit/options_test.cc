@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+
+#include "core/features.h"
+#include "fuse/options.h"
+
+using rbdfs::ll::Options;
+using rbdfs::ll::parse_options;
+
+namespace {
+bool parse(std::vector<const char*> args, Options* o, std::string* err) {
+  args.insert(args.begin(), "rbdfs");
+  return parse_options(static_cast<int>(args.size()), args.data(), o, err);
+}
+}  // namespace
+
+TEST_CASE("help and version need no mountpoint", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"--help"}, &o, &err));
+  CHECK(o.help);
+  REQUIRE(parse({"-V"}, &o, &err));
+  CHECK(o.version);
+  CHECK(rbdfs::ll::usage_text("rbdfs").find("--mon-host") != std::string::npos);
+  CHECK(rbdfs::ll::usage_text("rbdfs").find("--mountpoint") == std::string::npos);
+}
+
+TEST_CASE("one positional is the mountpoint, two are source and mountpoint",
+          "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/mnt/x"}, &o, &err));
+  CHECK(o.mountpoint == "/mnt/x");
+  CHECK(o.source == "ceph");
+  CHECK(o.cluster == "ceph");
+  REQUIRE(parse({"prod", "/mnt/y"}, &o, &err));
+  CHECK(o.source == "prod");
+  CHECK(o.cluster == "prod");
+  CHECK(o.mountpoint == "/mnt/y");
+  CHECK_FALSE(parse({}, &o, &err));
+  CHECK(err == "missing MOUNTPOINT");
+  CHECK_FALSE(parse({"a", "b", "c"}, &o, &err));
+}
+
+TEST_CASE("mount.fuse3 style -o options", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"ceph", "/mnt", "-o",
+                 "rw,conf=/etc/ceph/x.conf,id=admin,dev,suid,_netdev,pool=rbd,"
+                 "pool=two,allow_other,read_only,object_size=64K"},
+                &o, &err));
+  CHECK(o.conf == "/etc/ceph/x.conf");
+  CHECK(o.id == "admin");
+  CHECK(o.pools == std::vector<std::string>{"rbd", "two"});
+  CHECK(o.read_only);
+  CHECK(o.object_size == 65536);
+  CHECK(o.fuse_opts == std::vector<std::string>{"rw", "dev", "suid", "allow_other"});
+}
+
+TEST_CASE("short options and their errors", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m", "-c", "c.conf", "-i", "bob", "-k", "k", "-m",
+                 "127.0.0.1:6789", "-p", "rbd", "-f"},
+                &o, &err));
+  CHECK(o.conf == "c.conf");
+  CHECK(o.id == "bob");
+  CHECK(o.keyring == "k");
+  CHECK(o.mon_host == "127.0.0.1:6789");
+  CHECK(o.foreground);
+  CHECK_FALSE(o.debug);
+
+  CHECK_FALSE(parse({"/m", "--object-size", "3M"}, &o, &err));
+  CHECK(err.find("power of two") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--image-features", "layering,bogus"}, &o, &err));
+  CHECK(err.find("bogus") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "-o", "conf"}, &o, &err));
+  CHECK(err.find("needs a value") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--name", "admin"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "-i", "a", "-n", "client.a"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "--no-such-option"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "--delete", "burn"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "--log-level", "loud"}, &o, &err));
+  REQUIRE(parse({"/m", "-d"}, &o, &err));
+  CHECK(o.debug);
+  CHECK(o.foreground);
+  CHECK(o.log_level == "debug");
+}
+
+TEST_CASE("sizes and features", "[options]") {
+  uint64_t v = 0;
+  CHECK(rbdfs::ll::parse_size("4M", &v));
+  CHECK(v == 4u << 20);
+  CHECK(rbdfs::ll::parse_size("64K", &v));
+  CHECK(v == 65536);
+  CHECK(rbdfs::ll::parse_size("123", &v));
+  CHECK(v == 123);
+  CHECK_FALSE(rbdfs::ll::parse_size("", &v));
+  CHECK_FALSE(rbdfs::ll::parse_size("4Q", &v));
+  CHECK_FALSE(rbdfs::ll::parse_size("x", &v));
+  std::string err;
+  CHECK(rbdfs::core::parse_feature_list("layering,striping", &v, &err));
+  CHECK(v == 3);
+  CHECK(rbdfs::core::parse_feature_list("61", &v, &err));
+  CHECK(v == 61);
+  CHECK(rbdfs::core::feature_names(61) ==
+        "layering, exclusive-lock, object-map, fast-diff, deep-flatten");
+  CHECK(rbdfs::core::feature_names(1ull << 40) == "0x10000000000");
+}
