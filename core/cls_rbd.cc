@@ -223,7 +223,7 @@ Result<SnapshotInfo> dec_snapshot_info(std::string_view in) {
   s.name = b.str();
   s.image_size = b.u64();
   s.timestamp = dec_utime_from(&b);
-  s.child_count = b.u64();
+  s.child_count = b.u32();  // le32 on the wire
   if (!b.ok() || !ns.ok()) return Errno(EIO);
   return finish(d, std::move(s));
 }

@@ -55,7 +55,7 @@ struct SnapshotInfo {
   std::string name;
   uint64_t image_size = 0;
   UTime timestamp;
-  uint64_t child_count = 0;
+  uint32_t child_count = 0;
 };
 
 struct ParentSpec {
