@@ -365,14 +365,21 @@ struct Image::Aggregate {
   void put() {
     if (pending.fetch_sub(1) != 1) return;
     int err = first_error.load();
-    if (write_seq) image->end_write(write_seq);
+    // Drop our reference to the image before calling back: the caller may
+    // be waiting on the callback to release the last reference, and an
+    // image (and its cluster) must never be destroyed on a librados thread.
+    std::shared_ptr<Image> img = std::move(image);
+    if (write_seq) img->end_write(write_seq);
+    img.reset();
     if (read_cb) {
+      ReadCallback cb = std::move(read_cb);
       if (err)
-        read_cb(Errno(err));
+        cb(Errno(err));
       else
-        read_cb(std::move(buffer));
+        cb(std::move(buffer));
     } else if (io_cb) {
-      io_cb(err ? Status(Errno(err)) : Status());
+      IoCallback cb = std::move(io_cb);
+      cb(err ? Status(Errno(err)) : Status());
     }
   }
 };

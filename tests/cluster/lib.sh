@@ -33,3 +33,6 @@ uniq() { echo "$1-$$-$RANDOM"; }
 
 # expect_eq A B MSG
 expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
+
+# rbd export that overwrites its target
+rbd_export() { rm -f "$2"; rbd export --no-progress "$1" "$2" >/dev/null; }
