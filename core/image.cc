@@ -121,9 +121,10 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     // Refuse what we cannot read.
     uint64_t cannot_read = ft->incompatible & ~FEATURES_READ_SUPPORTED;
     if (cannot_read) {
-      h.read_only_reason = "features rbdfs cannot read: " + feature_names(cannot_read);
-      spdlog::warn("image {}/{}: {}", pool, name, h.read_only_reason);
-      return Errno(EOPNOTSUPP);
+      h.unreadable_reason = "features rbdfs cannot read: " + feature_names(cannot_read);
+      h.read_only_reason = h.unreadable_reason;
+      h.layout = Layout::make(1ull << h.order, 0, 0);
+      return h;
     }
 
     // Second round trip: optional parts.
@@ -190,17 +191,14 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     std::sort(h.snapshots.begin(), h.snapshots.end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
 
-    if (h.parent.exists()) {
-      h.read_only_reason = "clone of a parent image: rbdfs does not read clones yet";
-      spdlog::warn("image {}/{}: {}", pool, name, h.read_only_reason);
-      return Errno(EOPNOTSUPP);
-    }
-    if (h.features & FEATURE_MIGRATING) {
-      h.read_only_reason = "image is being migrated";
-      return Errno(EOPNOTSUPP);
-    }
+    if (h.parent.exists())
+      h.unreadable_reason = "clone of a parent image: rbdfs does not read clones yet";
+    else if (h.features & FEATURE_MIGRATING)
+      h.unreadable_reason = "image is being migrated";
     uint64_t cannot_write = h.features & ~FEATURES_WRITE_SUPPORTED;
-    if (cannot_write)
+    if (!h.unreadable_reason.empty())
+      h.read_only_reason = h.unreadable_reason;
+    else if (cannot_write)
       h.read_only_reason =
           "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
     return h;
@@ -287,8 +285,13 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster,
   }
   auto h = read_header(md, pool, name, *id);
   if (!h.ok()) {
-    if (why) *why = h.error() == EOPNOTSUPP ? "unsupported features" : h.err().message();
+    if (why) *why = h.err().message();
     return h.err();
+  }
+  if (!h->unreadable_reason.empty()) {
+    spdlog::warn("image {}/{}: cannot open: {}", pool, name, h->unreadable_reason);
+    if (why) *why = h->unreadable_reason;
+    return Errno(EOPNOTSUPP);
   }
   std::shared_ptr<Image> img(new Image(std::move(cluster), std::move(md)));
   img->m_force_read_only = options.read_only;
@@ -662,6 +665,26 @@ Status Image::resize(uint64_t new_size) {
   RBDFS_TRY(exec_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
   RBDFS_TRY(refresh());
   notify_header_update();
+  return {};
+}
+
+Status Image::grow_to(uint64_t size) {
+  std::unique_lock<std::mutex> l(m_grow_mu);
+  m_grow_target = std::max(m_grow_target, size);
+  while (header()->size < size) {
+    if (m_growing) {
+      m_grow_cv.wait(l);
+      continue;
+    }
+    m_growing = true;
+    uint64_t target = m_grow_target;
+    l.unlock();
+    Status s = header()->size < target ? resize(target) : Status();
+    l.lock();
+    m_growing = false;
+    m_grow_cv.notify_all();
+    if (!s.ok()) return s;
+  }
   return {};
 }
 

@@ -28,6 +28,7 @@
 #include <rados/librados.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,13 +61,15 @@ struct ImageHeader {
   cls::UTime create_timestamp;
   cls::UTime modify_timestamp;
   std::string read_only_reason;  // empty: writable
+  std::string unreadable_reason;  // non-empty: open() refuses (EOPNOTSUPP)
 
   const cls::SnapshotInfo* find_snap(const std::string& name) const;
   const cls::SnapshotInfo* find_snap_id(uint64_t id) const;
 };
 
 // Reads an image's header through cls "rbd" (no Image needed). EIO with one
-// log line for a malformed reply; ENOENT for a missing header.
+// log line for a malformed reply; ENOENT for a missing header. An image
+// rbdfs cannot read still yields its header, with unreadable_reason set.
 Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
                                 const std::string& name, const std::string& id);
 
@@ -116,6 +119,10 @@ class Image : public std::enable_shared_from_this<Image> {
 
   // Grows or shrinks (removing and truncating objects past the new end).
   Status resize(uint64_t new_size);
+  // Makes the image at least `size` bytes. Concurrent callers are merged:
+  // one grows (to the largest size asked for) while the others wait, so a
+  // smaller grow can never land after a larger one and shrink the image.
+  Status grow_to(uint64_t size);
 
   // Snapshots, as `rbd snap create/rm/rename` leave them.
   Result<uint64_t> snap_create(const std::string& name);
@@ -163,6 +170,11 @@ class Image : public std::enable_shared_from_this<Image> {
   uint64_t m_next_seq = 1;                          // GUARDED_BY(m_inflight_mu)
   std::set<uint64_t> m_pending;                     // GUARDED_BY(m_inflight_mu)
   std::multimap<uint64_t, IoCallback> m_flushers;   // GUARDED_BY(m_inflight_mu)
+
+  std::mutex m_grow_mu;
+  std::condition_variable m_grow_cv;
+  bool m_growing = false;        // GUARDED_BY(m_grow_mu)
+  uint64_t m_grow_target = 0;    // GUARDED_BY(m_grow_mu)
 
   std::unique_ptr<Watcher> m_watcher;
   std::atomic<uint64_t> m_watch_handle{0};

@@ -195,8 +195,7 @@ Status Pool::remove_image(const std::string& name) {
   if (!id.ok()) return id.err();
   const std::string header = "rbd_header." + *id;
   auto h = read_header(m_io, m_name, name, *id);
-  if (!h.ok() && h.error() != EOPNOTSUPP) return h.err();
-  if (!h.ok()) return Errno(EOPNOTSUPP);
+  if (!h.ok()) return h.err();
   if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
   if (!h->read_only_reason.empty()) return Errno(EROFS);
   std::list<obj_watch_t> watchers;

@@ -36,3 +36,7 @@ expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
 
 # rbd export that overwrites its target
 rbd_export() { rm -f "$2"; rbd export --no-progress "$1" "$2" >/dev/null; }
+
+# `cmd | contains [grep options] PATTERN`: like grep -q, but reads all of its
+# input, so the writer never dies of SIGPIPE under pipefail.
+contains() { local input; input=$(cat); grep -q "$@" <<<"$input"; }

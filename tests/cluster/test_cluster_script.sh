@@ -22,7 +22,8 @@ conf=$("$CLUSTER" start --dir "$DIR" --addr "$ADDR" --store bluestore 2>"$TMP/st
   { cat "$TMP/start.log"; fail "start failed"; }
 expect_eq "$conf" "$DIR/ceph.conf" "start prints the conf path"
 grep -q "auth client required = cephx" "$conf" || fail "cephx is not on"
-"$CLUSTER" status --dir "$DIR" | grep -q "osd.0: running" || fail "status does not show osd.0 running"
+st=$("$CLUSTER" status --dir "$DIR") || fail "status failed: $st"
+grep -q "osd.0: running" <<<"$st" || fail "status does not show osd.0 running: $st"
 
 step "object round trip with rados, and the rbd pool"
 head -c 100000 /dev/urandom > "$TMP/obj"
@@ -49,7 +50,7 @@ ADDR2=127.0.0.$((${ADDR##*.} + 1))
 CLEANUP+=("'$CLUSTER' stop --dir '$DIR2' >/dev/null 2>&1")
 conf2=$("$CLUSTER" start --dir "$DIR2" --addr "$ADDR2" 2>"$TMP/start2.log" | tail -1) ||
   { cat "$TMP/start2.log"; fail "second cluster failed to start"; }
-rados --conf "$conf2" -p rbd ls | grep -q testobj && fail "the clusters share data"
+rados --conf "$conf2" -p rbd ls | contains testobj && fail "the clusters share data"
 "$CLUSTER" stop --dir "$DIR2" 2>/dev/null
 [ -z "$(daemons_of "$conf2")" ] || fail "daemons of the second cluster still run"
 "$CLUSTER" status --dir "$DIR" >/dev/null || fail "stopping the second cluster hurt the first"

@@ -86,9 +86,9 @@ grep -q EINVAL "$TMP/err" || fail "invalid name: expected EINVAL"
 
 step "resize: grow, shrink trims the tail"
 tool resize "$P/$C" 5M
-rbd info "$P/$C" | grep -q "size 5 MiB" || fail "grow not seen by rbd info"
+rbd info "$P/$C" | contains "size 5 MiB" || fail "grow not seen by rbd info"
 tool resize "$P/$C" 1000000
-rbd info "$P/$C" | grep -q "size 977 KiB" || fail "shrink not seen by rbd info: $(rbd info "$P/$C" | grep size)"
+rbd info "$P/$C" | contains "size 977 KiB" || fail "shrink not seen by rbd info: $(rbd info "$P/$C" | grep size)"
 tool resize "$P/$C" 3M
 rbd_export "$P/$C" "$TMP/c2.rbd"
 cmp <(head -c 1000000 "$TMP/c") <(head -c 1000000 "$TMP/c2.rbd") || fail "data below the shrink point changed"
@@ -98,7 +98,7 @@ cmp <(tail -c +1000001 "$TMP/c2.rbd") <(head -c $((3145728 - 1000000)) /dev/zero
 step "snapshots through core are rbd snapshots"
 tool snap-create "$P/$C@before" >/dev/null
 head -c 4096 /dev/urandom | tool put "$P/$C" 0
-rbd snap ls "$P/$C" | grep -q before || fail "rbd snap ls does not show the snapshot"
+rbd snap ls "$P/$C" | contains before || fail "rbd snap ls does not show the snapshot"
 rbd_export "$P/$C@before" "$TMP/snap.rbd"
 cmp "$TMP/snap.rbd" "$TMP/c2.rbd" || fail "snapshot content changed by a later write"
 tool cat "$P/$C@before" > "$TMP/snap.core"
@@ -109,7 +109,7 @@ rbd_export "$P/$C@byrbd" "$TMP/snap2.rbd"
 tool cat "$P/$C@byrbd" > "$TMP/snap2.core"
 cmp "$TMP/snap2.rbd" "$TMP/snap2.core" || fail "core read of an rbd snapshot differs"
 tool snap-rename "$P/$C@before" renamed
-rbd snap ls "$P/$C" | grep -q renamed || fail "snap rename not seen by rbd"
+rbd snap ls "$P/$C" | contains renamed || fail "snap rename not seen by rbd"
 rbd snap protect "$P/$C@renamed"
 tool snap-rm "$P/$C@renamed" 2>"$TMP/err" && fail "a protected snapshot was removed"
 grep -q EBUSY "$TMP/err" || fail "protected snapshot removal: expected EBUSY"
@@ -122,29 +122,29 @@ step "rename, trash, restore, remove are what rbd sees"
 R=$(uniq renamed)
 tool rename "$P/$C" "$R"
 cleanup_image "$R"
-rbd ls "$P" | grep -qx "$R" || fail "rename not in rbd ls"
-rbd ls "$P" | grep -qx "$C" && fail "old name still in rbd ls"
+rbd ls "$P" | contains -x "$R" || fail "rename not in rbd ls"
+rbd ls "$P" | contains -x "$C" && fail "old name still in rbd ls"
 id=$(tool trash-mv "$P/$R")
-rbd ls "$P" | grep -qx "$R" && fail "trashed image still in rbd ls"
-rbd trash ls "$P" | grep -q "$id *$R" || fail "rbd trash ls does not show $R: $(rbd trash ls "$P")"
+rbd ls "$P" | contains -x "$R" && fail "trashed image still in rbd ls"
+rbd trash ls "$P" | contains "$id *$R" || fail "rbd trash ls does not show $R: $(rbd trash ls "$P")"
 rbd trash restore "$P/$id" || fail "rbd trash restore of a core-trashed image failed"
 rbd_export "$P/$R" "$TMP/r.rbd"
 rbd trash mv "$P/$R"
 tool trash-restore "$P" "$id"
-rbd ls "$P" | grep -qx "$R" || fail "core trash-restore not seen by rbd ls"
+rbd ls "$P" | contains -x "$R" || fail "core trash-restore not seen by rbd ls"
 tool cat "$P/$R" | cmp - "$TMP/r.rbd" || fail "content changed through the trash"
 tool rm "$P/$R"
-rbd ls "$P" | grep -qx "$R" && fail "removed image still listed"
+rbd ls "$P" | contains -x "$R" && fail "removed image still listed"
 # clones of removed snapshots are trimmed by the OSD in the background
-for _ in $(seq 1 60); do rados -p "$P" ls | grep -q "$id" || break; sleep 0.5; done
-rados -p "$P" ls | grep -q "$id" && fail "objects of the removed image remain: $(rados -p "$P" ls | grep "$id")"
+for _ in $(seq 1 60); do rados -p "$P" ls | contains "$id" || break; sleep 0.5; done
+rados -p "$P" ls | contains "$id" && fail "objects of the removed image remain: $(rados -p "$P" ls | grep "$id")"
 
 step "default Pacific features: reads correct, writes refused with the reason"
 D=$(uniq default)
 rbd import --no-progress "$TMP/data5m" "$P/$D" >/dev/null
 cleanup_image "$D"
 tool cat "$P/$D" | cmp - "$TMP/data5m" || fail "read of a default-feature image differs"
-tool info "$P/$D" | grep -q "writable: no (features rbdfs cannot write safely yet: exclusive-lock, object-map, fast-diff)" ||
+tool info "$P/$D" | contains "writable: no (features rbdfs cannot write safely yet: exclusive-lock, object-map, fast-diff)" ||
   fail "info does not state why: $(tool info "$P/$D" | grep writable)"
 echo x | tool put "$P/$D" 0 2>"$TMP/err" && fail "write to a default-feature image succeeded"
 grep -q EROFS "$TMP/err" || fail "expected EROFS, got $(cat "$TMP/err")"

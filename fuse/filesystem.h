@@ -1,0 +1,176 @@
+// Filesystem: the mounted tree over core/, as libfuse low-level callbacks
+// see it. The callbacks in ops.cc are one-line adapters into the members
+// here; every member replies to its request exactly once.
+//
+// TREE
+//   /                          pools with the rbd application (or --pool)
+//   /<pool>/<image>            an RBD image as a sparse regular file
+//   /<pool>/.snap/             one directory per image
+//   /<pool>/.snap/<image>/<s>  a read-only file per user snapshot
+//
+// INODES are allocated per path on lookup and freed on forget (NodeTable).
+// Paths are by name: an image renamed by another client is a new path.
+//
+// LOCKS, in the order they may be taken (each is a leaf in practice: none
+// is held across a RADOS call, a fuse_reply_*, or while taking another):
+//   NodeTable::m_mu    inode table
+//   m_pools_mu         pool handles and directory listings
+//   m_images_mu        open images (weak references) and grow state
+//
+// LIFECYCLE: images are opened on demand (open/create) and shared by every
+// handle on them; the last release flushes and closes. Attributes of an
+// image that is not open come from a fresh header read (kernel caches them
+// for attr_timeout), so there is no limit on the number of images.
+#pragma once
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/cluster.h"
+#include "core/image.h"
+#include "core/pool.h"
+#include "fuse/options.h"
+
+namespace rbdfs::ll {
+
+enum class NodeKind { ROOT, POOL, SNAPROOT, SNAPDIR, IMAGE, SNAP };
+
+struct Node {
+  NodeKind kind = NodeKind::ROOT;
+  std::string pool;
+  std::string image;
+  std::string snap;
+  std::string key() const;
+};
+
+class NodeTable {
+ public:
+  NodeTable();
+  // Adds one lookup reference to the node (creating its inode).
+  fuse_ino_t ref(const Node& n);
+  bool get(fuse_ino_t ino, Node* out);
+  // The inode of a node if it has one, else a stable non-zero number for
+  // readdir (a d_ino of 0 makes glibc skip the entry).
+  fuse_ino_t peek(const Node& n);
+  void forget(fuse_ino_t ino, uint64_t n);
+
+ private:
+  struct Entry {
+    Node node;
+    uint64_t nlookup = 0;
+  };
+  std::mutex m_mu;
+  fuse_ino_t m_next = 2;
+  std::unordered_map<fuse_ino_t, Entry> m_by_ino;      // GUARDED_BY(m_mu)
+  std::unordered_map<std::string, fuse_ino_t> m_by_key;  // GUARDED_BY(m_mu)
+};
+
+// A directory's entries, read at opendir and paged through by readdir.
+struct DirListing : std::vector<std::pair<std::string, NodeKind>> {
+  Node dir;
+};
+
+// What an open file handle (fuse_file_info::fh) points to.
+struct Handle {
+  std::shared_ptr<core::Image> image;
+  uint64_t snap_id = core::cls::NOSNAP;
+  bool writable = false;
+};
+
+class Filesystem {
+ public:
+  Filesystem(std::shared_ptr<core::Cluster> cluster, Options options);
+
+  void init(fuse_conn_info* conn);
+  void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
+  void getattr(fuse_req_t req, fuse_ino_t ino);
+  void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi);
+  void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+               fuse_file_info* fi);
+  void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi);
+  void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+            fuse_file_info* fi);
+  void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size,
+             off_t off, fuse_file_info* fi);
+  void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void rename(fuse_req_t req, fuse_ino_t parent, const char* name,
+              fuse_ino_t newparent, const char* newname, unsigned flags);
+  void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+                 off_t len, fuse_file_info* fi);
+  void lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+             fuse_file_info* fi);
+  void statfs(fuse_req_t req, fuse_ino_t ino);
+  void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
+ private:
+  struct PoolEntry {
+    std::shared_ptr<core::Pool> pool;
+    std::chrono::steady_clock::time_point listed;
+    std::vector<std::pair<std::string, std::string>> images;  // name, id
+    bool have_listing = false;
+  };
+
+  core::Result<std::vector<std::string>> pools();
+  core::Result<std::shared_ptr<core::Pool>> pool(const std::string& name);
+  core::Result<std::vector<std::pair<std::string, std::string>>> images(
+      const std::string& pool, bool fresh);
+  void invalidate_listing(const std::string& pool);
+  // Header of an image: from the open image if there is one, else read.
+  core::Result<std::shared_ptr<const core::ImageHeader>> image_header(
+      const std::string& pool, const std::string& image);
+  core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
+                                                        const std::string& image);
+  std::shared_ptr<core::Image> find_open(const std::string& pool,
+                                         const std::string& image);
+  core::Status grow(const std::shared_ptr<core::Image>& img, uint64_t size);
+  uint64_t allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h,
+                            uint64_t snap_id, uint64_t size);
+
+  // Attributes; false with *err set when the node is gone.
+  core::Status fill_attr(const Node& n, struct stat* st);
+  void reply_entry(fuse_req_t req, const Node& n);
+  bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
+
+  std::shared_ptr<core::Cluster> m_cluster;
+  Options m_opts;
+  uint64_t m_create_features = 1;
+  uint8_t m_create_order = 22;
+  uid_t m_uid;
+  gid_t m_gid;
+  struct timespec m_mount_time;
+  NodeTable m_nodes;
+
+  std::mutex m_pools_mu;
+  std::map<std::string, PoolEntry> m_pools;  // GUARDED_BY(m_pools_mu)
+  std::vector<std::string> m_pool_names;     // GUARDED_BY(m_pools_mu)
+  std::chrono::steady_clock::time_point m_pools_listed;  // GUARDED_BY(m_pools_mu)
+
+  std::mutex m_images_mu;
+  std::map<std::string, std::weak_ptr<core::Image>> m_open;  // GUARDED_BY(m_images_mu)
+  struct Blocks {
+    uint64_t blocks;
+    std::chrono::steady_clock::time_point when;
+  };
+  std::map<std::string, Blocks> m_blocks;  // GUARDED_BY(m_images_mu)
+};
+
+}  // namespace rbdfs::ll
