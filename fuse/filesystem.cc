@@ -99,6 +99,23 @@ fuse_ino_t NodeTable::peek(const Node& n) {
   return (std::hash<std::string>{}(k) | (1ull << 62));
 }
 
+void NodeTable::rename(const Node& from, const Node& to) {
+  std::string fk = from.key(), tk = to.key();
+  std::lock_guard<std::mutex> l(m_mu);
+  auto it = m_by_key.find(fk);
+  if (it == m_by_key.end()) return;
+  fuse_ino_t ino = it->second;
+  m_by_key.erase(it);
+  // a stale inode still naming `to` loses its name (the kernel dropped it)
+  auto old = m_by_key.find(tk);
+  if (old != m_by_key.end()) {
+    m_by_ino[old->second].node.image += std::string("\0stale", 6);
+    m_by_key.erase(old);
+  }
+  m_by_key[tk] = ino;
+  m_by_ino[ino].node = to;
+}
+
 void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
   if (ino == FUSE_ROOT_ID) return;
   std::lock_guard<std::mutex> l(m_mu);
@@ -912,7 +929,11 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c,
       fuse_reply_err(req, img.error());
       return;
     }
-    reply_status(req, (*img)->snap_rename(name, newname));
+    Status s = (*img)->snap_rename(name, newname);
+    if (s.ok())
+      m_nodes.rename(Node{NodeKind::SNAP, p.pool, p.image, name},
+                     Node{NodeKind::SNAP, p.pool, p.image, newname});
+    reply_status(req, s);
     return;
   }
   if (p.kind != NodeKind::POOL || np.kind != NodeKind::POOL) {
@@ -938,6 +959,9 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c,
   }
   Status s = (*pl)->rename_image(name, newname);
   invalidate_listing(p.pool);
+  if (s.ok())
+    m_nodes.rename(Node{NodeKind::IMAGE, p.pool, name, ""},
+                   Node{NodeKind::IMAGE, p.pool, newname, ""});
   reply_status(req, s);
 }
 

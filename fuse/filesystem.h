@@ -61,6 +61,8 @@ class NodeTable {
   // readdir (a d_ino of 0 makes glibc skip the entry).
   fuse_ino_t peek(const Node& n);
   void forget(fuse_ino_t ino, uint64_t n);
+  // After a rename: the inode the kernel holds for `from` now names `to`.
+  void rename(const Node& from, const Node& to);
 
  private:
   struct Entry {

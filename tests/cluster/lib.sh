@@ -40,3 +40,29 @@ rbd_export() { rm -f "$2"; rbd export --no-progress "$1" "$2" >/dev/null; }
 # `cmd | contains [grep options] PATTERN`: like grep -q, but reads all of its
 # input, so the writer never dies of SIGPIPE under pipefail.
 contains() { local input; input=$(cat); grep -q "$@" <<<"$input"; }
+
+RBDFS=$BUILD/fuse/rbdfs
+# mount_rbdfs MNT [rbdfs options...]: mounts the test cluster, unmounted at exit
+mount_rbdfs() {
+  local mnt=$1; shift
+  mkdir -p "$mnt"
+  "$RBDFS" ceph "$mnt" -c "$CEPH_CONF" --id admin "$@" || fail "rbdfs failed to mount $mnt"
+  CLEANUP+=("umount_rbdfs '$mnt'")
+  mountpoint -q "$mnt" || fail "$mnt is not a mountpoint after rbdfs returned"
+}
+umount_rbdfs() {
+  local mnt=$1
+  # /proc/mounts, not mountpoint(1): a dead FUSE mount fails its stat
+  awk -v m="$mnt" '$2 == m { f = 1 } END { exit !f }' /proc/mounts || return 0
+  fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+}
+# rbdfs daemon pid for a mountpoint
+rbdfs_pid() { pgrep -f -- "$RBDFS ceph $1 " | head -1; }
+image_size() { rbd info --format json "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
+# expect_errno CMD...: runs CMD, expects failure whose stderr contains the text in $ERRTEXT
+expect_fail() {
+  local want=$1; shift
+  local out
+  if out=$("$@" 2>&1); then fail "expected '$*' to fail with '$want', it succeeded"; fi
+  grep -q -- "$want" <<<"$out" || fail "'$*': expected '$want', got: $out"
+}

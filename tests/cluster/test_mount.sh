@@ -1,0 +1,168 @@
+#!/bin/bash
+# The mounted filesystem against rbd as the oracle: the tree over several
+# pools, contents, cp/dd/truncate/rename/rm, refusals with the right errno,
+# xattrs, lseek, fallocate, and SIGKILL after fsync.
+. "$(dirname "$0")/lib.sh"
+need_conf
+scratch
+M=$TMP/mnt
+P=rbd
+P2=$(uniq pool2)
+ceph osd pool create "$P2" 8 >/dev/null 2>&1
+rbd pool init "$P2"
+CLEANUP+=("ceph osd pool rm $P2 $P2 --yes-i-really-really-mean-it >/dev/null 2>&1")
+P3=$(uniq noapp)   # a pool without the rbd application: not shown
+ceph osd pool create "$P3" 8 >/dev/null 2>&1
+CLEANUP+=("ceph osd pool rm $P3 $P3 --yes-i-really-really-mean-it >/dev/null 2>&1")
+
+A=$(uniq a); B=$(uniq b); C=$(uniq c); D=$(uniq deflt)
+head -c 5000123 /dev/urandom > "$TMP/a"
+head -c 1234567 /dev/urandom > "$TMP/b"
+rbd import --no-progress --image-feature layering "$TMP/a" "$P/$A" >/dev/null
+rbd import --no-progress --image-feature layering --object-size 64K "$TMP/b" "$P2/$B" >/dev/null
+rbd create --size 3M --image-feature layering,striping --stripe-unit 64K --stripe-count 2 "$P2/$C"
+rbd import --no-progress "$TMP/b" "$P/$D" >/dev/null   # default features: read-only in rbdfs
+for i in "$P/$A" "$P2/$B" "$P2/$C" "$P/$D"; do CLEANUP+=("rbd snap purge $i >/dev/null 2>&1; rbd rm $i >/dev/null 2>&1"); done
+mount_rbdfs "$M"
+
+step "the tree matches rbd ls for several pools; sizes match rbd info"
+ls "$M" | contains -x "$P" || fail "pool $P not in the root"
+ls "$M" | contains -x "$P2" || fail "pool $P2 not in the root"
+ls "$M" | contains -x "$P3" && fail "pool $P3 without the rbd application is shown"
+# pool rbd is shared with other tests (and may hold images an interrupted
+# `rbd rm` left in the trash, which rbd ls still shows): every entry must be
+# an rbd image there, and ours must be listed. The fresh pool must match.
+for img in $(ls "$M/$P"); do rbd ls "$P" | contains -x -- "$img" || fail "$img listed but not an rbd image"; done
+ls "$M/$P" | contains -x "$A" || fail "$A missing from the mount"
+ls "$M/$P" | contains -x "$D" || fail "$D missing from the mount"
+expect_eq "$(ls "$M/$P2" | LC_ALL=C sort)" "$(rbd ls "$P2" | LC_ALL=C sort)" "listing of $P2"
+for pool in "$P" "$P2"; do
+  expect_eq "$(ls -A "$M/$pool" | head -1)" ".snap" "hidden .snap entry of $pool"
+  for img in $(ls "$M/$pool"); do
+    expect_eq "$(stat -c %s "$M/$pool/$img")" "$(image_size "$pool/$img")" "size of $pool/$img"
+  done
+done
+expect_eq "$(stat -c %o "$M/$P2/$B")" 65536 "st_blksize is the object size"
+
+step "contents match rbd export"
+cmp "$M/$P/$A" "$TMP/a" || fail "read of $A differs"
+cmp "$M/$P2/$B" "$TMP/b" || fail "read of $B differs"
+cmp "$M/$P/$D" "$TMP/b" || fail "read of default-feature image differs"
+dd if="$M/$P/$A" bs=4096 skip=1000 count=10 iflag=direct status=none | cmp - <(dd if="$TMP/a" bs=4096 skip=1000 count=10 status=none) ||
+  fail "O_DIRECT read differs"
+
+step "cp in, dd at offsets, truncate, rename, rm are what rbd sees"
+N=$(uniq new)
+cp "$TMP/a" "$M/$P2/$N" || fail "cp into the mount failed"
+CLEANUP+=("rbd rm $P2/$N >/dev/null 2>&1")
+rbd ls "$P2" | contains -x "$N" || fail "cp'd image not in rbd ls"
+expect_eq "$(image_size "$P2/$N")" 5000123 "size of the copied image"
+rbd_export "$P2/$N" "$TMP/n.rbd"
+cmp "$TMP/n.rbd" "$TMP/a" || fail "rbd export of the copied image differs"
+rbd info "$P2/$N" | contains "features: layering$" || fail "created image features: $(rbd info "$P2/$N" | grep features)"
+cp "$TMP/a" "$TMP/shadow"
+for off in 0 4194300 4999000 7000000; do
+  head -c 3000 /dev/urandom > "$TMP/chunk"
+  dd if="$TMP/chunk" of="$M/$P2/$N" bs=3000 oflag=seek_bytes seek=$off conv=notrunc,fsync status=none
+  dd if="$TMP/chunk" of="$TMP/shadow" bs=3000 oflag=seek_bytes seek=$off conv=notrunc status=none
+done
+expect_eq "$(image_size "$P2/$N")" 7003000 "size after writing past the end"
+rbd_export "$P2/$N" "$TMP/n2.rbd"
+cmp "$TMP/n2.rbd" "$TMP/shadow" || fail "rbd export after dd at offsets differs"
+truncate -s 2M "$M/$P2/$N"
+expect_eq "$(image_size "$P2/$N")" 2097152 "size after truncate"
+truncate -s 3M "$M/$P2/$N"
+rbd_export "$P2/$N" "$TMP/n3.rbd"
+cmp <(head -c 2097152 "$TMP/shadow"; head -c 1048576 /dev/zero) "$TMP/n3.rbd" || fail "truncate down then up: content"
+N2=$(uniq renamed)
+mv "$M/$P2/$N" "$M/$P2/$N2" || fail "rename failed"
+CLEANUP+=("rbd rm $P2/$N2 >/dev/null 2>&1")
+rbd ls "$P2" | contains -x "$N2" || fail "renamed image not in rbd ls"
+rbd ls "$P2" | contains -x "$N" && fail "old name still in rbd ls"
+# rename(2) across pools is EXDEV (mv would then copy)
+expect_fail "Invalid cross-device link" /usr/bin/python3 -c 'import os,sys; os.rename(sys.argv[1], sys.argv[2])' "$M/$P2/$N2" "$M/$P/$N2"
+rm "$M/$P2/$N2" || fail "rm failed"
+rbd ls "$P2" | contains -x "$N2" && fail "removed image still in rbd ls"
+rbd trash ls "$P2" | contains "$N2" || fail "rm did not move the image to the trash"
+id=$(rbd trash ls "$P2" | awk -v n="$N2" '$2 == n { print $1 }')
+rbd trash restore "$P2/$id" || fail "rbd trash restore failed"
+cmp <(rbd export --no-progress "$P2/$N2" - 2>/dev/null) "$TMP/n3.rbd" || fail "restored image differs"
+sleep 1.2  # entry timeout: the restored image shows up again
+[ -f "$M/$P2/$N2" ] || fail "restored image not visible in the mount"
+
+step "refusals: EPERM, EROFS, EINVAL, ENOENT, and nothing changes"
+expect_fail "Operation not permitted" mkdir "$M/$P/dir"
+expect_fail "Operation not permitted" mkdir "$M/newpool"
+expect_fail "Operation not permitted" ln -s x "$M/$P/link"
+expect_fail "Operation not permitted" ln "$M/$P/$A" "$M/$P/hardlink"
+expect_fail "Operation not permitted" mknod "$M/$P/dev" b 1 1
+expect_fail "Operation not permitted" rmdir "$M/$P"
+expect_fail "Read-only file system" dd if=/dev/zero of="$M/$P/$D" bs=512 count=1 conv=notrunc status=none
+expect_fail "Read-only file system" truncate -s 1M "$M/$P/$D"
+cmp "$M/$P/$D" "$TMP/b" || fail "refused write changed the image"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbdfs.read_only_reason "$M/$P/$D")" \
+  "features rbdfs cannot write safely yet: exclusive-lock, object-map, fast-diff" "read-only reason"
+expect_fail "Invalid argument" touch "$M/$P/bad@name"
+expect_fail "No such file or directory" cat "$M/$P/no-such-image"
+expect_fail "No such file or directory" ls "$M/no-such-pool"
+rbd ls "$P" | contains "bad@name" && fail "an invalid name was created"
+
+step "xattrs"
+getfattr --absolute-names -d -m - "$M/$P2/$C" > "$TMP/xattrs"
+id=$(rbd info --format json "$P2/$C" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+contains "user.rbd.id=\"$id\"" < "$TMP/xattrs" || fail "user.rbd.id: $(cat "$TMP/xattrs")"
+contains 'user.rbd.stripe_unit="65536"' < "$TMP/xattrs" || fail "stripe_unit xattr"
+contains 'user.rbd.stripe_count="2"' < "$TMP/xattrs" || fail "stripe_count xattr"
+contains 'user.rbd.features="layering, striping"' < "$TMP/xattrs" || fail "features xattr"
+contains "user.rbd.block_name_prefix=\"rbd_data.$id\"" < "$TMP/xattrs" || fail "prefix xattr"
+expect_fail "Operation not permitted" setfattr -n user.rbd.id -v x "$M/$P2/$C"
+
+step "sparse: st_blocks, SEEK_DATA/SEEK_HOLE, fallocate punch and zero"
+S=$(uniq sparse)
+rbd create --size 16M --image-feature layering "$P/$S"
+CLEANUP+=("rbd rm $P/$S >/dev/null 2>&1")
+expect_eq "$(stat -c %b "$M/$P/$S")" 0 "st_blocks of an empty image"
+dd if=/dev/urandom of="$M/$P/$S" bs=4096 count=1 oflag=seek_bytes seek=$((8 << 20)) conv=notrunc status=none
+sleep 5.2  # st_blocks is cached for 5 s
+[ "$(stat -c %b "$M/$P/$S")" -gt 0 ] || fail "st_blocks after a write is still 0"
+/usr/bin/python3 - "$M/$P/$S" <<'PY' || fail "lseek SEEK_DATA/SEEK_HOLE"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert os.lseek(fd, 0, os.SEEK_DATA) == 8 << 20, os.lseek(fd, 0, os.SEEK_DATA)
+assert os.lseek(fd, 8 << 20, os.SEEK_HOLE) == 12 << 20
+assert os.lseek(fd, 0, os.SEEK_HOLE) == 0
+PY
+fallocate -p -o $((8 << 20)) -l 4096 "$M/$P/$S" || fail "punch hole failed"
+cmp <(rbd export --no-progress "$P/$S" - 2>/dev/null) <(head -c $((16 << 20)) /dev/zero) || fail "punched range does not read as zeros"
+dd if=/dev/urandom of="$M/$P/$S" bs=1M count=2 conv=notrunc status=none
+fallocate -z -o 4096 -l 8192 "$M/$P/$S" || fail "zero range failed"
+rbd_export "$P/$S" "$TMP/s.rbd"
+dd if="$TMP/s.rbd" bs=4096 skip=1 count=2 status=none | cmp - <(head -c 8192 /dev/zero) ||
+  fail "zeroed range does not read as zeros"
+fallocate -l 20M "$M/$P/$S" || fail "plain fallocate failed"
+expect_eq "$(image_size "$P/$S")" 20971520 "size after fallocate"
+
+step "changes by rbd show up within seconds"
+E=$(uniq ext)
+rbd create --size 1M --image-feature layering "$P/$E"
+CLEANUP+=("rbd rm $P/$E >/dev/null 2>&1")
+sleep 1.2
+[ -f "$M/$P/$E" ] || fail "an image created by rbd is not visible"
+rbd resize --no-progress --size 2M "$P/$E"
+sleep 1.2
+expect_eq "$(stat -c %s "$M/$P/$E")" 2097152 "size after rbd resize"
+rbd rm --no-progress "$P/$E" >/dev/null
+sleep 1.2
+[ -e "$M/$P/$E" ] && fail "an image removed by rbd is still visible"
+
+step "SIGKILL after fsync loses nothing"
+K=$(uniq kill)
+head -c 3000000 /dev/urandom > "$TMP/k"
+dd if="$TMP/k" of="$M/$P/$K" bs=64k conv=fsync status=none || fail "writing with fsync failed"
+CLEANUP+=("rbd rm $P/$K >/dev/null 2>&1")
+pid=$(rbdfs_pid "$M")
+[ -n "$pid" ] || fail "cannot find the rbdfs process"
+kill -9 "$pid"
+umount_rbdfs "$M"
+cmp <(rbd export --no-progress "$P/$K" - 2>/dev/null) "$TMP/k" || fail "data acknowledged by fsync was lost"
+pass "mount"
