@@ -232,6 +232,8 @@ bool parse_options(int argc, const char* const* argv, Options* out,
   }
   if (vm.count("pool")) opts.pools = vm["pool"].as<std::vector<std::string>>();
   if (vm.count("read-only")) opts.read_only = true;
+  // the kernel enforces it too (after any "rw" that mount(8) passed)
+  if (opts.read_only) opts.fuse_opts.push_back("ro");
   if (vm.count("image-features")) {
     opts.image_features = vm["image-features"].as<std::string>();
     uint64_t f = 0;

@@ -53,7 +53,8 @@ TEST_CASE("mount.fuse3 style -o options", "[options]") {
   CHECK(o.pools == std::vector<std::string>{"rbd", "two"});
   CHECK(o.read_only);
   CHECK(o.object_size == 65536);
-  CHECK(o.fuse_opts == std::vector<std::string>{"rw", "dev", "suid", "allow_other"});
+  CHECK(o.fuse_opts ==
+        std::vector<std::string>{"rw", "dev", "suid", "allow_other", "ro"});
 }
 
 TEST_CASE("short options and their errors", "[options]") {
