@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""The rbdfs benchmark: rbdfs vs librbd vs rbd-fuse on one cluster, one run.
+
+Called by tools/bench (which builds rbdfs first). Every figure is the median
+of --runs runs (default 3) and is shown with its spread (min-max). Stops
+what it started: the mounts, and the cluster when it started one.
+"""
+import argparse, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+def sh(cmd, check=True, capture=False, env=None, timeout=None):
+    r = subprocess.run(cmd, shell=isinstance(cmd, str), check=False, env=env, timeout=timeout,
+                       stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s" % (r.returncode, cmd, r.stderr if capture else ""))
+    return r
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.tmp = tempfile.mkdtemp(prefix="rbdfs-bench.")
+        self.mounts = []
+        self.cluster_dir = None
+        self.results = {}   # row -> {target: [values]}
+        self.units = {}
+        self.notes = []
+        self.rbdfs_pid = None
+
+    # ---- setup / teardown
+    def start(self):
+        if self.a.conf:
+            self.conf = self.a.conf
+        else:
+            self.cluster_dir = os.path.join(self.a.repo, "build", "bench-cluster")
+            out = sh([os.path.join(self.a.repo, "tools", "ceph-cluster"), "start", "--dir", self.cluster_dir,
+                      "--addr", "127.0.0.4", "--store", "bluestore"], capture=True)
+            self.conf = out.stdout.strip().splitlines()[-1]
+        self.env = dict(os.environ, CEPH_CONF=self.conf)
+        self.pool = "bench"
+        self.many = "bench-many"
+        for p in (self.pool, self.many):
+            sh("ceph osd pool create %s 16 >/dev/null 2>&1; rbd pool init %s" % (p, p), env=self.env)
+
+    def stop(self):
+        for m in reversed(self.mounts):
+            sh(["fusermount3", "-u", m], check=False, capture=True)
+        if self.cluster_dir and not self.a.keep_cluster:
+            sh([os.path.join(self.a.repo, "tools", "ceph-cluster"), "stop", "--dir", self.cluster_dir],
+               check=False, capture=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def mount_rbdfs(self, pools):
+        m = os.path.join(self.tmp, "rbdfs")
+        os.makedirs(m, exist_ok=True)
+        args = [self.a.rbdfs, "ceph", m, "-c", self.conf, "--id", "admin"]
+        for p in pools:
+            args += ["-p", p]
+        sh(args)
+        self.mounts.append(m)
+        self.rbdfs_pid = int(sh("pgrep -n -f '%s ceph %s '" % (self.a.rbdfs, m), capture=True).stdout.split()[0])
+        return m
+
+    def mount_rbdfuse(self, pool, name):
+        m = os.path.join(self.tmp, name)
+        os.makedirs(m, exist_ok=True)
+        sh(["rbd-fuse", "-c", self.conf, "-p", pool, m])
+        self.mounts.append(m)
+        return m
+
+    def umount(self, m):
+        sh(["fusermount3", "-u", m], check=False, capture=True)
+        if m in self.mounts:
+            self.mounts.remove(m)
+
+    # ---- measurement helpers
+    def add(self, row, target, value, unit):
+        self.results.setdefault(row, {}).setdefault(target, []).append(value)
+        self.units[row] = unit
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.rbdfs_pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self):
+        with open("/proc/%d/status" % self.rbdfs_pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        return 0.0
+
+    def fio(self, target, spec, extra):
+        rw, bs, qd = spec
+        args = ["fio", "--name=b", "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % qd,
+                "--runtime=%d" % self.a.runtime, "--time_based", "--ramp_time=1",
+                "--output-format=json", "--size=%dM" % self.a.size_mb, "--randrepeat=0"] + extra
+        r = sh(args, capture=True, env=self.env, timeout=self.a.runtime * 10 + 120)
+        j = json.loads(r.stdout[r.stdout.index("{"):])
+        job = j["jobs"][0]
+        side = job["read"] if "read" in rw else job["write"]
+        if job.get("error"):
+            raise RuntimeError("fio error %s on %s" % (job["error"], target))
+        return side["bw_bytes"] / 1e6, side["iops"], side["io_bytes"]
+
+    # ---- the benchmark
+    def run(self):
+        size = self.a.size_mb
+        names = {"rbdfs": "img-rbdfs", "librbd": "img-librbd", "rbd-fuse": "img-rbdfuse"}
+        for n in names.values():
+            sh("rbd rm %s/%s >/dev/null 2>&1; rbd create --size %dM --image-feature layering %s/%s"
+               % (self.pool, n, size, self.pool, n), env=self.env)
+        m = self.mount_rbdfs([self.pool, self.many])
+        fm = self.mount_rbdfuse(self.pool, "rbdfuse")
+        files = {"rbdfs": os.path.join(m, self.pool, names["rbdfs"]),
+                 "rbd-fuse": os.path.join(fm, names["rbd-fuse"])}
+        # fill every twin once, so reads hit real objects
+        for t in ("rbdfs", "rbd-fuse"):
+            sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (size // 4),
+                "oflag=direct", "conv=notrunc", "status=none"])
+        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+            "--rbdname=" + names["librbd"], "--rw=write", "--bs=4M", "--iodepth=16",
+            "--size=%dM" % size, "--output-format=terse"], capture=True, env=self.env)
+
+        specs = [("seq write 4M qd16", ("write", "4M", 16)), ("seq read 4M qd16", ("read", "4M", 16)),
+                 ("rand write 4K qd32", ("randwrite", "4k", 32)), ("rand read 4K qd32", ("randread", "4k", 32))]
+        cpu_bytes, cpu_secs = 0, 0.0
+        for run in range(self.a.runs):
+            for row, spec in specs:
+                for t in ("librbd", "rbdfs", "rbd-fuse"):
+                    if t == "librbd":
+                        extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+                                 "--rbdname=" + names[t]]
+                    else:
+                        extra = ["--ioengine=libaio", "--direct=1", "--filename=" + files[t]]
+                    c0 = self.cpu_seconds() if t == "rbdfs" else 0
+                    mbs, iops, nbytes = self.fio(t, spec, extra)
+                    if t == "rbdfs" and spec[1] == "4M":
+                        cpu_secs += self.cpu_seconds() - c0
+                        cpu_bytes += nbytes
+                    if spec[1] == "4M":
+                        self.add(row, t, mbs, "MB/s")
+                    else:
+                        self.add(row, t, iops, "IOPS")
+                    print("  run %d %-20s %-9s %10.1f %s" % (run + 1, row, t,
+                          mbs if spec[1] == "4M" else iops, self.units[row]), flush=True)
+        if cpu_bytes:
+            self.notes.append("rbdfs CPU (user+sys) per GiB moved, sequential 4M: %.2f s/GiB"
+                              % (cpu_secs / (cpu_bytes / 2**30)))
+
+        # buffered dd write with fsync, and cold cp read, through each mount
+        dd_mb = size
+        for run in range(self.a.runs):
+            for t in ("rbdfs", "rbd-fuse"):
+                t0 = time.monotonic()
+                sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (dd_mb // 4),
+                    "conv=fsync,notrunc", "status=none"])
+                self.add("dd write 4M buffered+fsync", t, dd_mb * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+                sh("sync; echo 3 > /proc/sys/vm/drop_caches", check=False)
+                t0 = time.monotonic()
+                sh(["cp", files[t], "/dev/null"])
+                self.add("cp read (cold)", t, dd_mb * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+            t0 = time.monotonic()
+            sh("rbd export --no-progress %s/%s - > /dev/null" % (self.pool, names["librbd"]), env=self.env)
+            self.add("cp read (cold)", "librbd", dd_mb * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+            t0 = time.monotonic()
+            sh("head -c %d /dev/zero | rbd import --no-progress --image-feature layering - %s/dd-librbd-%d >/dev/null 2>&1"
+               % (dd_mb * 2**20, self.pool, run), env=self.env)
+            self.add("dd write 4M buffered+fsync", "librbd", dd_mb * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+            sh("rbd rm --no-progress %s/dd-librbd-%d >/dev/null 2>&1" % (self.pool, run), env=self.env, check=False)
+
+        # ls -l of a pool of many images
+        self.umount(fm)
+        n = self.a.images
+        sh(["/usr/bin/python3", "-c", """
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+have = set(rbd.RBD().list(io))
+for i in range(int(sys.argv[3])):
+    n = "many-%05d" % i
+    if n not in have: rbd.RBD().create(io, n, 1 << 20, old_format=False, features=1)
+""", self.conf, self.many, str(n)])
+        fm2 = self.mount_rbdfuse(self.many, "rbdfuse-many")
+        for run in range(self.a.runs):
+            t0 = time.monotonic()
+            r = sh(["ls", "-l", os.path.join(m, self.many)], capture=True, check=False)
+            dt = time.monotonic() - t0
+            shown = len([l for l in r.stdout.splitlines() if l.startswith("-")])
+            self.add("ls -l %d images" % n, "rbdfs", dt, "s")
+            if r.returncode != 0 or shown != n:
+                self.notes.append("rbdfs ls -l: exit %d, %d of %d images shown" % (r.returncode, shown, n))
+            t0 = time.monotonic()
+            r = sh(["ls", "-l", fm2], capture=True, check=False)
+            dt = time.monotonic() - t0
+            shown = len([l for l in r.stdout.splitlines() if l.startswith("-")])
+            errors = len([l for l in r.stderr.splitlines() if l.strip()])
+            self.add("ls -l %d images" % n, "rbd-fuse", dt, "s")
+            if run == 0:
+                self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"
+                                  % (n, r.returncode, shown, errors))
+        self.umount(fm2)
+        self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB" % self.peak_rss_mb())
+
+    # ---- report
+    def report(self):
+        def med(v):
+            return statistics.median(v) if v else float("nan")
+        lines = ["| test | unit | rbdfs | librbd | rbd-fuse | rbdfs/librbd | rbdfs/rbd-fuse |",
+                 "|---|---|---|---|---|---|---|"]
+        chart = []
+        for row, per in self.results.items():
+            unit = self.units[row]
+            cells = []
+            for t in ("rbdfs", "librbd", "rbd-fuse"):
+                v = per.get(t, [])
+                if not v:
+                    cells.append("-")
+                else:
+                    fmt = "%.2f" if unit == "s" else "%.0f"
+                    cells.append((fmt % med(v)) + " (" + (fmt % min(v)) + "-" + (fmt % max(v)) + ")")
+            def ratio(a, b):
+                if not per.get(a) or not per.get(b) or med(per[b]) == 0:
+                    return "-"
+                r = med(per[a]) / med(per[b])
+                if unit == "s":
+                    r = 1 / r  # time: lower is better
+                return "%.2f" % r
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (row, unit, cells[0], cells[1], cells[2],
+                                                                  ratio("rbdfs", "librbd"), ratio("rbdfs", "rbd-fuse")))
+            chart.append((row, {t: med(per[t]) for t in per}))
+        return "\n".join(lines), chart
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rbdfs", required=True)
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--conf")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out")
+    ap.add_argument("--keep-cluster", action="store_true")
+    a = ap.parse_args()
+    a.runtime = 5 if a.quick else 20
+    a.size_mb = 512 if a.quick else 1024
+    a.images = 1000
+    a.out = a.out or os.path.join(a.repo, "bench-results")
+    b = Bench(a)
+    def on_signal(*_):
+        b.stop()
+        sys.exit(130)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.time()
+    try:
+        b.start()
+        b.run()
+    finally:
+        b.stop()
+    table, chart = b.report()
+    cpu = sh("lscpu | sed -n 's/^Model name: *//p'", capture=True, check=False).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    ceph = sh("ceph --version", capture=True, check=False).stdout.strip()
+    header = ("rbdfs benchmark, %s, %s mode, median of %d runs (min-max)\n\n"
+              "Machine: %s, %d cores, %.0f GiB RAM, kernel %s. Cluster: %s, 1 mon + 1 bluestore OSD "
+              "on loopback, size-1 pools. Images: %d MiB, 4 MiB objects, layering only.\n"
+              % (time.strftime("%Y-%m-%d"), "quick" if a.quick else "full", a.runs, cpu or "unknown",
+                 os.cpu_count(), mem, platform.release(), ceph.split("(")[0].strip(), a.size_mb))
+    notes = "\n".join("- " + n for n in b.notes)
+    text = header + "\n" + table + "\n\n" + notes + "\n\nRun time: %.0f s (`tools/bench%s`)\n" % (
+        time.time() - started, " --quick" if a.quick else "")
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump({"results": b.results, "units": b.units, "notes": b.notes}, f, indent=1)
+    plot(chart, b.units, os.path.join(a.out, "chart.png"))
+    print(text)
+
+def plot(chart, units, path):
+    """Bars of each target relative to librbd (or rbdfs where librbd is absent)."""
+    data = os.path.join(os.path.dirname(path), "chart.dat")
+    with open(data, "w") as f:
+        f.write("test rbdfs librbd rbd-fuse\n")
+        for row, per in chart:
+            base = per.get("librbd") or per.get("rbdfs") or 1
+            vals = []
+            for t in ("rbdfs", "librbd", "rbd-fuse"):
+                v = per.get(t)
+                if v is None or base == 0:
+                    vals.append("0")
+                elif units[row] == "s":
+                    vals.append("%.3f" % ((per.get("rbdfs") or v) / v if t != "rbdfs" else 1.0))
+                else:
+                    vals.append("%.3f" % (v / base))
+            f.write('"%s" %s\n' % (row, " ".join(vals)))
+    script = """set terminal pngcairo size 1100,500 font ",10"
+set output '%s'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid border -1
+set ylabel 'relative to librbd (ls: relative to rbdfs, higher is better)'
+set xtics rotate by -20
+set key top right
+set yrange [0:*]
+plot '%s' using 2:xtic(1) title 'rbdfs', '' using 3 title 'librbd', '' using 4 title 'rbd-fuse'
+""" % (path, data)
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+
+if __name__ == "__main__":
+    main()
