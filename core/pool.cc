@@ -52,10 +52,11 @@ Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
   return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(*io), name));
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images() {
+Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(
+    uint64_t page_size) {
   std::vector<std::pair<std::string, std::string>> out;
   std::string start;
-  const uint64_t page = 1024;
+  const uint64_t page = std::max<uint64_t>(page_size, 1);
   for (;;) {
     bufferlist reply;
     Status s = exec(m_io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);

@@ -3,7 +3,7 @@
 //   rbdfs-tool [-c CONF] [--id ID] [-k KEYRING] [-m MONS] [--timeout S] CMD ARGS
 //
 //   pools                          pools with the rbd application
-//   ls POOL                        images
+//   ls POOL [--page-size N]        images (dir_list pages of N, default 1024)
 //   info POOL/IMAGE                header as rbdfs reads it
 //   cat POOL/IMAGE[@SNAP] [OFF [LEN]]   bytes to stdout
 //   put POOL/IMAGE OFF             stdin written at OFF (image must be big enough)
@@ -144,7 +144,9 @@ int main(int argc, char** argv) {
   };
 
   if (cmd == "ls") {
-    auto imgs = open_pool(arg(1))->list_images();
+    uint64_t page = 1024;
+    if (args.size() > 3 && args[2] == "--page-size") page = need_u64(args[3]);
+    auto imgs = open_pool(arg(1))->list_images(page);
     if (!imgs.ok()) return fail("listing " + arg(1), imgs.err());
     for (const auto& [name, id] : *imgs) std::cout << name << "\n";
     return 0;

@@ -150,6 +150,28 @@ echo x | tool put "$P/$D" 0 2>"$TMP/err" && fail "write to a default-feature ima
 grep -q EROFS "$TMP/err" || fail "expected EROFS, got $(cat "$TMP/err")"
 rbd export --no-progress "$P/$D" - 2>/dev/null | cmp - "$TMP/data5m" || fail "refused write changed the image"
 
+step "paged listing and ceph.conf discovery"
+LP=$(uniq listpool)
+ceph osd pool create "$LP" 8 >/dev/null 2>&1
+rbd pool init "$LP"
+CLEANUP+=("ceph osd pool rm $LP $LP --yes-i-really-really-mean-it >/dev/null 2>&1")
+for i in $(seq 1 23); do tool create "$LP/img-$i" 1M; done
+expect_eq "$(tool ls "$LP" --page-size 5)" "$(rbd ls "$LP")" "listing in pages of 5"
+expect_eq "$(tool ls "$LP" --page-size 1 | wc -l)" 23 "listing in pages of 1"
+tool pools | contains -x "$LP" || fail "pool $LP with the rbd application not listed"
+NOAPP=$(uniq noapp)
+ceph osd pool create "$NOAPP" 8 >/dev/null 2>&1
+CLEANUP+=("ceph osd pool rm $NOAPP $NOAPP --yes-i-really-really-mean-it >/dev/null 2>&1")
+tool pools | contains -x "$NOAPP" && fail "pool $NOAPP without the rbd application listed"
+# $CEPH_CONF, then /etc/ceph/$cluster.conf, as Ceph finds its conf
+CEPH_CONF=$CEPH_CONF "$TOOL" ls "$LP" | contains -x img-1 || fail "\$CEPH_CONF not used"
+CL=rbdfstest$$
+ln -sf "$CEPH_CONF" "/etc/ceph/$CL.conf"
+CLEANUP+=("rm -f /etc/ceph/$CL.conf")
+(unset CEPH_CONF; "$TOOL" --cluster "$CL" ls "$LP") | contains -x img-1 || fail "/etc/ceph/\$cluster.conf not used"
+out=$(unset CEPH_CONF; "$TOOL" --cluster "nosuchcluster$$" ls "$LP" 2>&1 || true)
+contains "no ceph.conf found" <<<"$out" || fail "a missing conf is not reported: $out"
+
 step "errors: missing pool, missing image, wrong key, unreachable monitor"
 tool ls no-such-pool 2>"$TMP/err" && fail "missing pool listed"
 grep -q "pool no-such-pool: .*ENOENT" "$TMP/err" || fail "missing pool error: $(cat "$TMP/err")"

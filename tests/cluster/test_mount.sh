@@ -155,6 +155,49 @@ rbd rm --no-progress "$P/$E" >/dev/null
 sleep 1.2
 [ -e "$M/$P/$E" ] && fail "an image removed by rbd is still visible"
 
+step "no limit on open images: 300 open at once (rbd-fuse stops at 128)"
+/usr/bin/python3 - "$CEPH_CONF" "$P2" <<'PY'
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+for i in range(300):
+    rbd.RBD().create(io, "many-%03d" % i, 65536, old_format=False, features=1)
+PY
+sleep 1.2
+/usr/bin/python3 - "$M/$P2" <<'PY' || fail "cannot hold 300 images open"
+import os, sys
+names = sorted(n for n in os.listdir(sys.argv[1]) if n.startswith("many-"))
+assert len(names) == 300, len(names)
+fds = [os.open(os.path.join(sys.argv[1], n), os.O_RDWR) for n in names]
+for i, fd in enumerate(fds):
+    os.pwrite(fd, b"image %d" % i, 100)
+for i, fd in enumerate(fds):
+    assert os.pread(fd, 16, 100).rstrip(b"\0") == b"image %d" % i
+    os.close(fd)
+PY
+rbd export --no-progress "$P2/many-299" - 2>/dev/null | cmp -s -n 109 - <(head -c 100 /dev/zero; printf 'image 299') ||
+  fail "write to the 300th open image not in RADOS"
+start=$(date +%s.%N)
+expect_eq "$(ls -l "$M/$P2" | grep -c ' many-')" 300 "images in ls -l"
+echo "   ls -l of $(ls "$M/$P2" | wc -l) images: $(echo "$(date +%s.%N) - $start" | bc) s"
+
+step "mmap reads, df, --delete=remove"
+/usr/bin/python3 - "$M/$P/$A" "$TMP/a" <<'PY' || fail "mmap read differs"
+import mmap, sys
+with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as g:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    assert m[:] == g.read()
+PY
+# the manager reports usage a few seconds after the cluster starts
+for _ in $(seq 1 30); do df -P "$M" | awk 'NR == 2 { exit !($2 > 0) }' && break; sleep 0.5; done
+df -P "$M" | awk 'NR == 2 { exit !($2 > 0 && $4 > 0) }' || fail "df shows no size: $(df -P "$M")"
+M3=$TMP/mnt3
+mount_rbdfs "$M3" --delete remove -p "$P2"
+expect_eq "$(ls "$M3")" "$P2" "pools with -p"
+rm "$M3/$P2/many-000" || fail "rm with --delete=remove failed"
+rbd ls "$P2" | contains -x many-000 && fail "--delete=remove left the image listed"
+rbd trash ls "$P2" | contains many-000 && fail "--delete=remove moved the image to the trash"
+umount_rbdfs "$M3"
+
 step "SIGKILL after fsync loses nothing"
 K=$(uniq kill)
 head -c 3000000 /dev/urandom > "$TMP/k"
