@@ -102,6 +102,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
     return Errno::from_rados(r);
   }
   c->m_connected = true;
+  c->m_writearound_limit = cfg.writearound_bytes;
   // rados_mon_op_timeout bounded the connect; later monitor calls (pool
   // list, statfs) get a more forgiving bound.
   c->m_rados.conf_set("rados_mon_op_timeout", "30");

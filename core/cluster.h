@@ -6,6 +6,7 @@
 
 #include <rados/librados.hpp>
 
+#include <atomic>
 #include <memory>
 #include <semaphore>
 #include <string>
@@ -24,6 +25,12 @@ struct ClusterConfig {
   std::string mon_host;
   int connect_timeout = 10;  // seconds, bounds connect and monitor calls
   unsigned max_inflight = 256;  // object operations in flight, whole process
+  // Write-around: a write is acknowledged once it is sent, as long as the
+  // bytes sent but not yet acknowledged by RADOS stay under this bound
+  // (process-wide); flush/fsync then waits for them and reports their
+  // errors. 0 acknowledges every write only when RADOS has it. librbd's
+  // default cache policy (writearound) behaves the same way.
+  uint64_t writearound_bytes = 64ull << 20;
 };
 
 struct ClusterStats {
@@ -56,11 +63,23 @@ class Cluster {
   void acquire_slot() { m_slots.acquire(); }
   void release_slot() { m_slots.release(); }
 
+  // Reserves `bytes` of the write-around budget; false when it is spent.
+  bool reserve_writearound(uint64_t bytes) {
+    uint64_t cur = m_unacked.load();
+    do {
+      if (cur + bytes > m_writearound_limit) return false;
+    } while (!m_unacked.compare_exchange_weak(cur, cur + bytes));
+    return true;
+  }
+  void release_writearound(uint64_t bytes) { m_unacked.fetch_sub(bytes); }
+
  private:
   Cluster() = default;
   librados::Rados m_rados;
   std::string m_client_name;
   std::counting_semaphore<4096> m_slots{256};
+  std::atomic<uint64_t> m_unacked{0};
+  uint64_t m_writearound_limit = 0;
   bool m_connected = false;
 };
 

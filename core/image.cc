@@ -360,6 +360,7 @@ struct Image::Aggregate {
   // writes
   uint64_t write_seq = 0;
   IoCallback io_cb;
+  uint64_t early_acked = 0;  // bytes of write-around budget held; cb already run
 
   void fail(int err) {
     int expected = 0;
@@ -372,7 +373,8 @@ struct Image::Aggregate {
     // be waiting on the callback to release the last reference, and an
     // image (and its cluster) must never be destroyed on a librados thread.
     std::shared_ptr<Image> img = std::move(image);
-    if (write_seq) img->end_write(write_seq);
+    if (early_acked) img->m_cluster->release_writearound(early_acked);
+    if (write_seq) img->end_write(write_seq, early_acked ? err : 0);
     img.reset();
     if (read_cb) {
       ReadCallback cb = std::move(read_cb);
@@ -459,8 +461,13 @@ void Image::submit_write(const std::shared_ptr<Aggregate>& agg,
   op->completion = librados::Rados::aio_create_completion(op, &Image::object_op_done);
   agg->pending.fetch_add(1);
   m_cluster->acquire_slot();
-  std::vector<librados::snap_t> snaps(h.snapc.snaps.begin(), h.snapc.snaps.end());
-  int r = m_data.aio_operate(oid, op->completion, wop, h.snapc.seq, snaps);
+  int r;
+  if (h.snapc.seq == 0 && h.snapc.snaps.empty()) {
+    r = m_data.aio_operate(oid, op->completion, wop);
+  } else {
+    std::vector<librados::snap_t> snaps(h.snapc.snaps.begin(), h.snapc.snaps.end());
+    r = m_data.aio_operate(oid, op->completion, wop, h.snapc.seq, snaps);
+  }
   if (r < 0) {
     op->completion->release();
     m_cluster->release_slot();
@@ -477,11 +484,16 @@ uint64_t Image::begin_write() {
   return seq;
 }
 
-void Image::end_write(uint64_t seq) {
+void Image::end_write(uint64_t seq, int deferred_error) {
+  if (deferred_error)
+    spdlog::error("image {}: a write acknowledged early failed ({}): the next flush reports it",
+                  header()->name, Errno(deferred_error).message());
   std::vector<IoCallback> ready;
+  int err = 0;
   {
     std::lock_guard<std::mutex> l(m_inflight_mu);
     m_pending.erase(seq);
+    if (deferred_error && !m_deferred_error) m_deferred_error = deferred_error;
     // A flusher keyed K waits for every write with seq <= K.
     auto end = m_flushers.begin();
     while (end != m_flushers.end() &&
@@ -490,8 +502,12 @@ void Image::end_write(uint64_t seq) {
     for (auto it = m_flushers.begin(); it != end; ++it)
       ready.push_back(std::move(it->second));
     m_flushers.erase(m_flushers.begin(), end);
+    if (!ready.empty()) {
+      err = m_deferred_error;
+      m_deferred_error = 0;
+    }
   }
-  for (auto& cb : ready) cb({});
+  for (auto& cb : ready) cb(err ? Status(Errno(err)) : Status());
 }
 
 void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len,
@@ -550,6 +566,15 @@ void Image::aio_write(uint64_t off, const char* data, uint64_t len,
       op.write(ext.offset, bl);
     submit_write(agg, *h, object_name(h->object_prefix, ext.object_no), &op, false);
   }
+  // Write-around: acknowledge now if the budget allows; flush reports.
+  if (m_cluster->reserve_writearound(len)) {
+    agg->early_acked = len;
+    IoCallback ack = std::move(agg->io_cb);
+    agg->io_cb = nullptr;
+    agg->put();
+    ack({});
+    return;
+  }
   agg->put();
 }
 
@@ -588,6 +613,7 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
 }
 
 void Image::aio_flush(IoCallback cb) {
+  int err;
   {
     std::lock_guard<std::mutex> l(m_inflight_mu);
     if (!m_pending.empty()) {
@@ -595,8 +621,10 @@ void Image::aio_flush(IoCallback cb) {
       m_flushers.emplace(m_next_seq - 1, std::move(cb));
       return;
     }
+    err = m_deferred_error;
+    m_deferred_error = 0;
   }
-  cb({});
+  cb(err ? Status(Errno(err)) : Status());
 }
 
 Result<std::string> Image::read(uint64_t snap_id, uint64_t off, uint64_t len) {

@@ -104,7 +104,9 @@ class Image : public std::enable_shared_from_this<Image> {
   // as zeros.
   void aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb);
   // Writes inside the image (EFBIG past its end: resize first). `data` is
-  // copied before aio_write returns.
+  // copied before aio_write returns. Under the cluster's write-around budget
+  // the callback runs as soon as the write is sent; RADOS' verdict is then
+  // reported by the next flush (the first error, once).
   void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb);
   // Discard and write-zeroes: the range reads as zeros afterwards; whole
   // objects are removed, tails truncated, the rest zeroed.
@@ -153,7 +155,7 @@ class Image : public std::enable_shared_from_this<Image> {
                     const ImageHeader& h, const std::string& oid,
                     librados::ObjectWriteOperation* op, bool ignore_enoent);
   uint64_t begin_write();
-  void end_write(uint64_t seq);
+  void end_write(uint64_t seq, int deferred_error);
   void handle_notify(uint64_t notify_id, uint64_t cookie);
   void rewatch();
 
@@ -170,6 +172,7 @@ class Image : public std::enable_shared_from_this<Image> {
   uint64_t m_next_seq = 1;                          // GUARDED_BY(m_inflight_mu)
   std::set<uint64_t> m_pending;                     // GUARDED_BY(m_inflight_mu)
   std::multimap<uint64_t, IoCallback> m_flushers;   // GUARDED_BY(m_inflight_mu)
+  int m_deferred_error = 0;  // GUARDED_BY(m_inflight_mu): from early-acked writes
 
   std::mutex m_grow_mu;
   std::condition_variable m_grow_cv;

@@ -15,6 +15,22 @@ def sh(cmd, check=True, capture=False, env=None, timeout=None):
         raise RuntimeError("command failed (%d): %s\n%s" % (r.returncode, cmd, r.stderr if capture else ""))
     return r
 
+def find_daemon(binary, mountpoint):
+    """pid of the rbdfs process serving mountpoint"""
+    exe = os.path.realpath(binary)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.path.realpath("/proc/%s/exe" % pid) != exe:
+                continue
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if mountpoint.encode() in f.read().split(b"\0"):
+                    return int(pid)
+        except OSError:
+            continue
+    raise RuntimeError("no rbdfs process for " + mountpoint)
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -57,7 +73,7 @@ class Bench:
             args += ["-p", p]
         sh(args)
         self.mounts.append(m)
-        self.rbdfs_pid = int(sh("pgrep -n -f '%s ceph %s '" % (self.a.rbdfs, m), capture=True).stdout.split()[0])
+        self.rbdfs_pid = find_daemon(self.a.rbdfs, m)
         return m
 
     def mount_rbdfuse(self, pool, name):

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -203,6 +204,25 @@ int main(int argc, char** argv) {
     }
     Status s = img->flush();
     return s.ok() ? 0 : fail("flush", s.err());
+  }
+  if (cmd == "lat") {  // lat POOL/IMAGE N: N random 4 KiB writes then reads, one at a time
+    auto img = open_image(parse_spec(arg(1), false), false);
+    uint64_t n = need_u64(arg(2));
+    uint64_t blocks = img->header()->size / 4096;
+    std::string buf(4096, 'x');
+    for (int pass = 0; pass < 2; ++pass) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t off = (i * 2654435761u % blocks) * 4096;
+        Status s = pass == 0 ? img->write(off, buf.data(), buf.size())
+                             : img->read(cls::NOSNAP, off, 4096).ok() ? Status() : Status(Errno(EIO));
+        if (!s.ok()) return fail("lat", s.err());
+      }
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - t0).count();
+      std::cout << (pass == 0 ? "write" : "read") << " avg " << us / static_cast<long>(n) << " us\n";
+    }
+    return 0;
   }
   if (cmd == "discard") {
     auto img = open_image(parse_spec(arg(1), false), false);
