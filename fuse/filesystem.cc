@@ -130,6 +130,43 @@ void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
 }
 
 // ---------------------------------------------------------------------------
+// WorkQueue
+
+WorkQueue::WorkQueue(unsigned threads) {
+  for (unsigned i = 0; i < threads; ++i)
+    m_threads.emplace_back([this] {
+      for (;;) {
+        std::function<void()> fn;
+        {
+          std::unique_lock<std::mutex> l(m_mu);
+          m_cv.wait(l, [this] { return m_stop || !m_q.empty(); });
+          if (m_q.empty()) return;  // stopping and drained
+          fn = std::move(m_q.front());
+          m_q.pop_front();
+        }
+        fn();
+      }
+    });
+}
+
+WorkQueue::~WorkQueue() {
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  for (auto& t : m_threads) t.join();
+}
+
+void WorkQueue::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_q.push_back(std::move(fn));
+  }
+  m_cv.notify_one();
+}
+
+// ---------------------------------------------------------------------------
 
 Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
     : m_cluster(std::move(cluster)), m_opts(std::move(options)) {
@@ -235,6 +272,7 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(
     (void)img->refresh();  // open is where a file's view gets fresh
     return img;
   }
+  forget_header(pool_name, image);
   auto p = pool(pool_name);
   if (!p.ok()) return p.err();
   core::Image::OpenOptions o;
@@ -251,15 +289,74 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(
 Result<std::shared_ptr<const core::ImageHeader>> Filesystem::image_header(
     const std::string& pool_name, const std::string& image) {
   if (auto img = find_open(pool_name, image)) return img->header();
+  return cached_header(pool_name, image);
+}
+
+Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
+                                                  const std::string& image,
+                                                  const std::string& id_hint) {
   auto p = pool(pool_name);
   if (!p.ok()) return p.err();
-  auto id = (*p)->image_id(image);
-  if (!id.ok()) return id.err();
-  auto h = core::read_header((*p)->ioctx(), pool_name, image, *id);
+  std::string id = id_hint;
+  if (id.empty()) {
+    auto r = (*p)->image_id(image);
+    if (!r.ok()) return r.err();
+    id = *r;
+  }
+  auto h = core::read_header((*p)->ioctx(), pool_name, image, id);
   if (!h.ok()) return h.err();
   if (m_opts.read_only && h->read_only_reason.empty())
     h->read_only_reason = "mounted read-only";
-  return std::make_shared<const core::ImageHeader>(std::move(*h));
+  auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
+  (void)allocated_blocks(hdr, core::cls::NOSNAP, hdr->size);  // warm st_blocks
+  return hdr;
+}
+
+Filesystem::HeaderResult Filesystem::cached_header(const std::string& pool_name,
+                                                   const std::string& image,
+                                                   const std::string& id) {
+  std::string key = image_key(pool_name, image);
+  std::promise<HeaderResult> mine;
+  std::shared_future<HeaderResult> theirs;
+  {
+    std::lock_guard<std::mutex> l(m_attr_mu);
+    auto it = m_headers.find(key);
+    if (it != m_headers.end() &&
+        Clock::now() - it->second.when < std::chrono::milliseconds(1000))
+      theirs = it->second.header;
+    else
+      m_headers[key] = {mine.get_future().share(), Clock::now()};
+  }
+  if (theirs.valid()) return theirs.get();  // may wait for a fetch under way
+  HeaderResult r = fetch_header(pool_name, image, id);
+  mine.set_value(r);
+  if (!r.ok()) forget_header(pool_name, image);  // do not cache failures
+  return r;
+}
+
+void Filesystem::prefetch_headers(
+    const std::string& pool_name,
+    const std::vector<std::pair<std::string, std::string>>& images) {
+  auto now = Clock::now();
+  std::lock_guard<std::mutex> l(m_attr_mu);
+  for (const auto& [name, id] : images) {
+    std::string key = image_key(pool_name, name);
+    auto it = m_headers.find(key);
+    if (it != m_headers.end() && now - it->second.when < std::chrono::milliseconds(1000))
+      continue;
+    auto promise = std::make_shared<std::promise<HeaderResult>>();
+    m_headers[key] = {promise->get_future().share(), now};
+    m_work.post([this, promise, pool_name, name = name, id = id] {
+      HeaderResult r = fetch_header(pool_name, name, id);
+      promise->set_value(r);
+      if (!r.ok()) forget_header(pool_name, name);
+    });
+  }
+}
+
+void Filesystem::forget_header(const std::string& pool_name, const std::string& image) {
+  std::lock_guard<std::mutex> l(m_attr_mu);
+  m_headers.erase(image_key(pool_name, image));
 }
 
 uint64_t Filesystem::allocated_blocks(
@@ -512,6 +609,7 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   } else if (n.kind == NodeKind::POOL || n.kind == NodeKind::SNAPROOT) {
     auto r = images(n.pool, true);
     if (r.ok()) {
+      prefetch_headers(n.pool, *r);  // the lookups of `ls -l` follow
       if (n.kind == NodeKind::POOL) entries->emplace_back(SNAP_DIR, NodeKind::SNAPROOT);
       for (auto& [name, id] : *r)
         entries->emplace_back(name, n.kind == NodeKind::POOL ? NodeKind::IMAGE : NodeKind::SNAPDIR);
@@ -834,6 +932,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<Handle> h(handle_of(fi));
   if (h->writable) (void)h->image->flush();
   std::string key = image_key(h->image->header()->pool, h->image->header()->name);
+  forget_header(h->image->header()->pool, h->image->header()->name);
   h.reset();
   {
     std::lock_guard<std::mutex> l(m_images_mu);
@@ -901,6 +1000,7 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
     s = (*pl)->remove_image(name);
   }
   invalidate_listing(p.pool);
+  forget_header(p.pool, name);
   if (!s.ok()) spdlog::warn("unlink {}/{}: {}", p.pool, name, s.err().message());
   reply_status(req, s);
 }
@@ -959,6 +1059,8 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c,
   }
   Status s = (*pl)->rename_image(name, newname);
   invalidate_listing(p.pool);
+  forget_header(p.pool, name);
+  forget_header(p.pool, newname);
   if (s.ok())
     m_nodes.rename(Node{NodeKind::IMAGE, p.pool, name, ""},
                    Node{NodeKind::IMAGE, p.pool, newname, ""});

@@ -27,7 +27,12 @@
 #include <fuse_lowlevel.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <map>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,6 +92,23 @@ struct Handle {
   bool writable = false;
 };
 
+// A few threads for work that must not hold up FUSE workers: fetching the
+// headers of a whole directory in parallel (so `ls -l` of thousands of
+// images costs a few round trips, not one per image).
+class WorkQueue {
+ public:
+  explicit WorkQueue(unsigned threads);
+  ~WorkQueue();
+  void post(std::function<void()> fn);
+
+ private:
+  std::mutex m_mu;
+  std::condition_variable m_cv;
+  std::deque<std::function<void()>> m_q;  // GUARDED_BY(m_mu)
+  bool m_stop = false;                    // GUARDED_BY(m_mu)
+  std::vector<std::thread> m_threads;
+};
+
 class Filesystem {
  public:
   Filesystem(std::shared_ptr<core::Cluster> cluster, Options options);
@@ -139,6 +161,16 @@ class Filesystem {
   // Header of an image: from the open image if there is one, else read.
   core::Result<std::shared_ptr<const core::ImageHeader>> image_header(
       const std::string& pool, const std::string& image);
+  using HeaderResult = core::Result<std::shared_ptr<const core::ImageHeader>>;
+  // Header of an image that is not open, shared by concurrent askers and
+  // cached for ATTR_TIMEOUT; `id` (from a fresh listing) saves a round trip.
+  HeaderResult cached_header(const std::string& pool, const std::string& image,
+                             const std::string& id = "");
+  void prefetch_headers(const std::string& pool,
+                        const std::vector<std::pair<std::string, std::string>>& images);
+  void forget_header(const std::string& pool, const std::string& image);
+  HeaderResult fetch_header(const std::string& pool, const std::string& image,
+                            const std::string& id);
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
                                                         const std::string& image);
   std::shared_ptr<core::Image> find_open(const std::string& pool,
@@ -173,6 +205,14 @@ class Filesystem {
     std::chrono::steady_clock::time_point when;
   };
   std::map<std::string, Blocks> m_blocks;  // GUARDED_BY(m_images_mu)
+
+  std::mutex m_attr_mu;
+  struct CachedHeader {
+    std::shared_future<HeaderResult> header;
+    std::chrono::steady_clock::time_point when;
+  };
+  std::map<std::string, CachedHeader> m_headers;  // GUARDED_BY(m_attr_mu)
+  WorkQueue m_work{16};  // last: its threads stop before the members they use
 };
 
 }  // namespace rbdfs::ll

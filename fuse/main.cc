@@ -14,7 +14,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -89,6 +91,34 @@ void setup_logging(const Options& o, bool daemon) {
     logger->set_pattern("%l: %v");
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+}
+
+// FUSE mounts get the kernel's default readahead (128 KiB): far too little
+// for objects of 4 MiB over a network. Raise it on our mount's bdi.
+void raise_readahead(const std::string& mountpoint, unsigned kb) {
+  char real[PATH_MAX];
+  if (!::realpath(mountpoint.c_str(), real)) return;
+  FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (!f) return;
+  char line[4096];
+  std::string dev;
+  while (std::fgets(line, sizeof line, f)) {
+    // id parent major:minor root mountpoint ...
+    char majmin[64], root[PATH_MAX], mnt[PATH_MAX];
+    if (std::sscanf(line, "%*s %*s %63s %4095s %4095s", majmin, root, mnt) == 3 &&
+        std::strcmp(mnt, real) == 0 && std::strstr(line, " fuse.rbdfs "))
+      dev = majmin;
+  }
+  std::fclose(f);
+  if (dev.empty()) return;
+  std::string path = "/sys/class/bdi/" + dev + "/read_ahead_kb";
+  FILE* ra = std::fopen(path.c_str(), "w");
+  if (!ra) {
+    spdlog::debug("cannot raise readahead ({}): {}", path, std::strerror(errno));
+    return;
+  }
+  std::fprintf(ra, "%u\n", kb);
+  std::fclose(ra);
 }
 
 }  // namespace
@@ -175,6 +205,7 @@ int main(int argc, char** argv) {
     startup_failure("cannot mount on '" + opts.mountpoint + "'");
   spdlog::info("mounted cluster '{}' as {} on {}", opts.cluster, (*cluster)->client_name(),
                opts.mountpoint);
+  raise_readahead(opts.mountpoint, 4096);
   startup_success();
   if (daemon) (void)!::chdir("/");
 
