@@ -374,8 +374,13 @@ struct Image::Aggregate {
     // image (and its cluster) must never be destroyed on a librados thread.
     std::shared_ptr<Image> img = std::move(image);
     if (early_acked) img->m_cluster->release_writearound(early_acked);
-    if (write_seq) img->end_write(write_seq, early_acked ? err : 0);
+    std::vector<IoCallback> flushed;
+    int flush_err = 0;
+    if (write_seq) flushed = img->end_write(write_seq, early_acked ? err : 0, &flush_err);
     img.reset();
+    // Whoever waits on a flush still holds the image, so the reset above
+    // was not the last reference in that case.
+    for (auto& f : flushed) f(flush_err ? Status(Errno(flush_err)) : Status());
     if (read_cb) {
       ReadCallback cb = std::move(read_cb);
       if (err)
@@ -484,7 +489,8 @@ uint64_t Image::begin_write() {
   return seq;
 }
 
-void Image::end_write(uint64_t seq, int deferred_error) {
+std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error,
+                                               int* flush_error) {
   if (deferred_error)
     spdlog::error("image {}: a write acknowledged early failed ({}): the next flush reports it",
                   header()->name, Errno(deferred_error).message());
@@ -507,7 +513,8 @@ void Image::end_write(uint64_t seq, int deferred_error) {
       m_deferred_error = 0;
     }
   }
-  for (auto& cb : ready) cb(err ? Status(Errno(err)) : Status());
+  *flush_error = err;
+  return ready;
 }
 
 void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len,

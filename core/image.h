@@ -155,7 +155,10 @@ class Image : public std::enable_shared_from_this<Image> {
                     const ImageHeader& h, const std::string& oid,
                     librados::ObjectWriteOperation* op, bool ignore_enoent);
   uint64_t begin_write();
-  void end_write(uint64_t seq, int deferred_error);
+  // Marks write `seq` done; returns the flush callbacks now ready (to be
+  // called by the caller, after it dropped its image reference) and
+  // *flush_error, the status they get.
+  std::vector<IoCallback> end_write(uint64_t seq, int deferred_error, int* flush_error);
   void handle_notify(uint64_t notify_id, uint64_t cookie);
   void rewatch();
 

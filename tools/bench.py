@@ -253,11 +253,18 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out")
     ap.add_argument("--keep-cluster", action="store_true")
+    ap.add_argument("--replot", metavar="DIR", help="redraw DIR/chart.png from DIR/results.json")
     a = ap.parse_args()
+    if a.replot:
+        with open(os.path.join(a.replot, "results.json")) as f:
+            j = json.load(f)
+        chart = [(row, {t: statistics.median(v) for t, v in per.items()}) for row, per in j["results"].items()]
+        plot(chart, j["units"], os.path.join(a.replot, "chart.png"))
+        return
     a.runtime = 5 if a.quick else 20
     a.size_mb = 512 if a.quick else 1024
     a.images = 1000
-    a.out = a.out or os.path.join(a.repo, "bench-results")
+    a.out = a.out or os.path.join(a.repo, "tools", "bench-results")
     b = Bench(a)
     def on_signal(*_):
         b.stop()
@@ -294,8 +301,9 @@ def plot(chart, units, path):
     """Bars of each target relative to librbd (or rbdfs where librbd is absent)."""
     data = os.path.join(os.path.dirname(path), "chart.dat")
     with open(data, "w") as f:
-        f.write("test rbdfs librbd rbd-fuse\n")
         for row, per in chart:
+            if units[row] == "s":
+                continue  # times (ls -l) are in the table; rbd-fuse fails that one
             base = per.get("librbd") or per.get("rbdfs") or 1
             vals = []
             for t in ("rbdfs", "librbd", "rbd-fuse"):
@@ -312,10 +320,11 @@ set output '%s'
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid border -1
-set ylabel 'relative to librbd (ls: relative to rbdfs, higher is better)'
+set ylabel 'throughput relative to librbd (higher is better)'
 set xtics rotate by -20
 set key top right
-set yrange [0:*]
+set yrange [0:1.6]
+set grid ytics
 plot '%s' using 2:xtic(1) title 'rbdfs', '' using 3 title 'librbd', '' using 4 title 'rbd-fuse'
 """ % (path, data)
     subprocess.run(["gnuplot"], input=script, text=True, check=False)
