@@ -95,8 +95,7 @@ std::string enc_dir_remove_image(std::string_view name, std::string_view id) {
   return enc_dir_add_image(name, id);
 }
 
-std::string enc_dir_rename_image(std::string_view src, std::string_view dest,
-                                 std::string_view id) {
+std::string enc_dir_rename_image(std::string_view src, std::string_view dest, std::string_view id) {
   Encoder e;
   e.str(src);
   e.str(dest);
@@ -137,8 +136,7 @@ std::string enc_trash_add(std::string_view id, const TrashSpec& spec) {
   return std::move(e).bytes();
 }
 
-std::string enc_trash_state_set(std::string_view id, uint8_t state,
-                                uint8_t expect_state) {
+std::string enc_trash_state_set(std::string_view id, uint8_t state, uint8_t expect_state) {
   Encoder e;
   e.str(id);
   e.u8(state);

@@ -91,15 +91,13 @@ std::string enc_create(uint64_t size, uint8_t order, uint64_t features,
                        std::string_view object_prefix, int64_t data_pool_id);
 std::string enc_dir_add_image(std::string_view name, std::string_view id);
 std::string enc_dir_remove_image(std::string_view name, std::string_view id);
-std::string enc_dir_rename_image(std::string_view src, std::string_view dest,
-                                 std::string_view id);
+std::string enc_dir_rename_image(std::string_view src, std::string_view dest, std::string_view id);
 std::string enc_set_size(uint64_t size);
 std::string enc_set_stripe_unit_count(uint64_t unit, uint64_t count);
 std::string enc_snapshot_add(uint64_t snap_id, std::string_view name);
 std::string enc_snapshot_rename(uint64_t snap_id, std::string_view new_name);
 std::string enc_trash_add(std::string_view id, const TrashSpec& spec);
-std::string enc_trash_state_set(std::string_view id, uint8_t state,
-                                uint8_t expect_state);
+std::string enc_trash_state_set(std::string_view id, uint8_t state, uint8_t expect_state);
 std::string enc_trash_list(std::string_view start_after, uint64_t max_return);
 std::string enc_set_flags(uint64_t flags, uint64_t mask);
 

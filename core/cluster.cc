@@ -17,16 +17,14 @@ bool file_exists(const std::string& p) {
 
 }  // namespace
 
-Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
-                                                  std::string* message) {
+Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std::string* message) {
   std::shared_ptr<Cluster> c(new Cluster());
   std::string name = cfg.name;
   if (name.empty()) name = "client." + (cfg.id.empty() ? "admin" : cfg.id);
   c->m_client_name = name;
   int r = c->m_rados.init2(name.c_str(), cfg.cluster.c_str(), 0);
   if (r < 0) {
-    *message = "cannot initialise the RADOS client " + name + ": " +
-               Errno::from_rados(r).message();
+    *message = "cannot initialise the RADOS client " + name + ": " + Errno::from_rados(r).message();
     return Errno::from_rados(r);
   }
 
@@ -43,9 +41,8 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
     r = c->m_rados.conf_read_file(nullptr);
     if (r < 0 && cfg.mon_host.empty()) {
       const char* env = std::getenv("CEPH_CONF");
-      *message = "no ceph.conf found (looked at " +
-                 std::string(env ? env : "$CEPH_CONF unset") + ", /etc/ceph/" +
-                 cfg.cluster + ".conf); give --conf or --mon-host";
+      *message = "no ceph.conf found (looked at " + std::string(env ? env : "$CEPH_CONF unset") +
+                 ", /etc/ceph/" + cfg.cluster + ".conf); give --conf or --mon-host";
       return Errno(ENOENT);
     }
     r = 0;
@@ -71,8 +68,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
   }
   if (!cfg.mon_host.empty() && !set("mon_host", cfg.mon_host)) return Errno(EINVAL);
   std::string t = std::to_string(cfg.connect_timeout);
-  if (!set("client_mount_timeout", t) || !set("rados_mon_op_timeout", t))
-    return Errno(EINVAL);
+  if (!set("client_mount_timeout", t) || !set("rados_mon_op_timeout", t)) return Errno(EINVAL);
   // Keep librados' own logging out of our stderr.
   c->m_rados.conf_set("log_to_stderr", "false");
   c->m_rados.conf_set("err_to_stderr", "false");
@@ -97,8 +93,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
       default:
         why = Errno::from_rados(r).message();
     }
-    *message = "cannot connect to cluster '" + cfg.cluster + "' (mon_host " +
-               mon + "): " + why;
+    *message = "cannot connect to cluster '" + cfg.cluster + "' (mon_host " + mon + "): " + why;
     return Errno::from_rados(r);
   }
   c->m_connected = true;
@@ -106,8 +101,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg,
   // rados_mon_op_timeout bounded the connect; later monitor calls (pool
   // list, statfs) get a more forgiving bound.
   c->m_rados.conf_set("rados_mon_op_timeout", "30");
-  for (unsigned i = 256; i < std::min(cfg.max_inflight, 4096u); ++i)
-    c->m_slots.release();
+  for (unsigned i = 256; i < std::min(cfg.max_inflight, 4096u); ++i) c->m_slots.release();
   return c;
 }
 

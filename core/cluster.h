@@ -17,13 +17,13 @@
 namespace rbdfs::core {
 
 struct ClusterConfig {
-  std::string conf;     // explicit ceph.conf; empty: $CEPH_CONF, /etc/ceph/$cluster.conf
+  std::string conf;  // explicit ceph.conf; empty: $CEPH_CONF, /etc/ceph/$cluster.conf
   std::string cluster = "ceph";
-  std::string id;       // "admin"; or
-  std::string name;     // "client.admin"
+  std::string id;    // "admin"; or
+  std::string name;  // "client.admin"
   std::string keyring;
   std::string mon_host;
-  int connect_timeout = 10;  // seconds, bounds connect and monitor calls
+  int connect_timeout = 10;     // seconds, bounds connect and monitor calls
   unsigned max_inflight = 256;  // object operations in flight, whole process
   // Write-around: a write is acknowledged once it is sent, as long as the
   // bytes sent but not yet acknowledged by RADOS stay under this bound

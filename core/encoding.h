@@ -41,8 +41,7 @@ class Encoder {
   void end_struct(size_t token) {
     auto len = static_cast<uint32_t>(m_out.size() - token - 4);
     for (int i = 0; i < 4; ++i)
-      m_out[token + static_cast<size_t>(i)] =
-          static_cast<char>((len >> (8 * i)) & 0xff);
+      m_out[token + static_cast<size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xff);
   }
   const std::string& bytes() const& { return m_out; }
   std::string bytes() && { return std::move(m_out); }
@@ -103,8 +102,8 @@ class Decoder {
     if (!take(static_cast<size_t>(n))) return 0;
     uint64_t v = 0;
     for (int i = 0; i < n; ++i)
-      v |= static_cast<uint64_t>(static_cast<uint8_t>(
-               m_in[m_pos - static_cast<size_t>(n) + static_cast<size_t>(i)]))
+      v |= static_cast<uint64_t>(
+               static_cast<uint8_t>(m_in[m_pos - static_cast<size_t>(n) + static_cast<size_t>(i)]))
            << (8 * i);
     return v;
   }

@@ -26,8 +26,7 @@ const FeatureName FEATURE_NAMES[] = {
 };
 }  // namespace
 
-bool parse_feature_list(const std::string& text, uint64_t* out,
-                        std::string* error) {
+bool parse_feature_list(const std::string& text, uint64_t* out, std::string* error) {
   uint64_t bits = 0;
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     try {
@@ -76,8 +75,7 @@ std::string feature_names(uint64_t features) {
   }
   if (features) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%llx",
-                  static_cast<unsigned long long>(features));
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(features));
     if (!s.empty()) s += ", ";
     s += buf;
   }

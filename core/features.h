@@ -31,15 +31,13 @@ inline constexpr uint64_t FEATURES_READ_SUPPORTED =
 // constrains copy-up, which needs a parent, and images with a parent are not
 // written by rbdfs yet.
 inline constexpr uint64_t FEATURES_WRITE_SUPPORTED =
-    FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL |
-    FEATURE_DEEP_FLATTEN;
+    FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL | FEATURE_DEEP_FLATTEN;
 
 // Every bit Pacific knows.
 inline constexpr uint64_t FEATURES_KNOWN = (1ull << 12) - 1;
 
 // "layering,exclusive-lock" -> bits. Also accepts a decimal number.
-bool parse_feature_list(const std::string& text, uint64_t* out,
-                        std::string* error);
+bool parse_feature_list(const std::string& text, uint64_t* out, std::string* error);
 // bits -> "layering, striping" (unknown bits as hex)
 std::string feature_names(uint64_t features);
 

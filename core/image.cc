@@ -32,8 +32,8 @@ struct Exec {
   int rval = 0;
 };
 
-void add_exec(librados::ObjectReadOperation* op, const char* method,
-              const std::string& in, Exec* e, bool failok = false) {
+void add_exec(librados::ObjectReadOperation* op, const char* method, const std::string& in, Exec* e,
+              bool failok = false) {
   bufferlist inbl = to_bl(in);
   op->exec("rbd", method, inbl, &e->out, &e->rval);
   if (failok) op->set_op_flags2(LIBRADOS_OP_FLAG_FAILOK);
@@ -41,14 +41,12 @@ void add_exec(librados::ObjectReadOperation* op, const char* method,
 
 template <typename T>
 Result<T> decoded(Result<T> r, const char* what, const std::string& oid) {
-  if (!r.ok())
-    spdlog::error("malformed {} reply from {}: treating as EIO", what, oid);
+  if (!r.ok()) spdlog::error("malformed {} reply from {}: treating as EIO", what, oid);
   return r;
 }
 
-Status exec_write(librados::IoCtx& io, const std::string& oid,
-                  const char* method, const std::string& in,
-                  bool create = false) {
+Status exec_write(librados::IoCtx& io, const std::string& oid, const char* method,
+                  const std::string& in, bool create = false) {
   librados::ObjectWriteOperation op;
   if (create) op.create(true);
   bufferlist inbl = to_bl(in);
@@ -80,8 +78,7 @@ const cls::SnapshotInfo* ImageHeader::find_snap_id(uint64_t snap_id) const {
 }
 
 Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
-                                const std::string& name,
-                                const std::string& id) {
+                                const std::string& name, const std::string& id) {
   const std::string oid = "rbd_header." + id;
   for (int attempt = 0;; ++attempt) {
     ImageHeader h;
@@ -113,8 +110,8 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     h.snapc = *sc;
     h.flags = *fl;
     if (h.order < 12 || h.order > 32 || h.object_prefix.empty()) {
-      spdlog::error("image {}/{}: implausible header (order {}, prefix '{}')",
-                    pool, name, h.order, h.object_prefix);
+      spdlog::error("image {}/{}: implausible header (order {}, prefix '{}')", pool, name, h.order,
+                    h.object_prefix);
       return Errno(EIO);
     }
 
@@ -153,8 +150,8 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     }
     h.layout = Layout::make(1ull << h.order, su, sc_count);
     if (!h.layout.valid()) {
-      spdlog::error("image {}/{}: invalid striping (object size {}, unit {}, count {})",
-                    pool, name, h.layout.object_size, su, sc_count);
+      spdlog::error("image {}/{}: invalid striping (object size {}, unit {}, count {})", pool, name,
+                    h.layout.object_size, su, sc_count);
       return Errno(EIO);
     }
     if (want_dp) {
@@ -199,8 +196,7 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     if (!h.unreadable_reason.empty())
       h.read_only_reason = h.unreadable_reason;
     else if (cannot_write)
-      h.read_only_reason =
-          "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
+      h.read_only_reason = "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
     return h;
   }
 }
@@ -211,14 +207,13 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
 class Image::Watcher : public librados::WatchCtx2 {
  public:
   explicit Watcher(std::weak_ptr<Image> image) : m_image(std::move(image)) {}
-  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t,
-                     bufferlist&) override {
+  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t, bufferlist&) override {
     if (auto img = m_image.lock()) img->handle_notify(notify_id, cookie);
   }
   void handle_error(uint64_t, int err) override {
     if (auto img = m_image.lock()) {
-      spdlog::warn("image {}: header watch lost ({}), re-watching",
-                   img->header()->name, Errno::from_rados(err).message());
+      spdlog::warn("image {}: header watch lost ({}), re-watching", img->header()->name,
+                   Errno::from_rados(err).message());
       img->rewatch();
     }
   }
@@ -233,8 +228,8 @@ void Image::handle_notify(uint64_t notify_id, uint64_t cookie) {
   (void)flush();
   Status s = refresh();
   if (!s.ok() && s.error() != ENOENT)
-    spdlog::warn("image {}: refresh after header notify failed: {}",
-                 header()->name, s.err().message());
+    spdlog::warn("image {}: refresh after header notify failed: {}", header()->name,
+                 s.err().message());
   bufferlist empty;
   m_md.notify_ack(m_header_oid, notify_id, cookie, empty);
 }
@@ -243,8 +238,7 @@ void Image::rewatch() {
   uint64_t old = m_watch_handle.exchange(0);
   if (old) m_md.unwatch2(old);
   uint64_t handle = 0;
-  if (m_md.watch2(m_header_oid, &handle, m_watcher.get()) == 0)
-    m_watch_handle = handle;
+  if (m_md.watch2(m_header_oid, &handle, m_watcher.get()) == 0) m_watch_handle = handle;
   (void)refresh();
 }
 
@@ -267,12 +261,9 @@ Image::~Image() {
   }
 }
 
-Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster,
-                                           librados::IoCtx md,
-                                           const std::string& pool,
-                                           const std::string& name,
-                                           const OpenOptions& options,
-                                           std::string* why) {
+Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
+                                           const std::string& pool, const std::string& name,
+                                           const OpenOptions& options, std::string* why) {
   // name -> id
   bufferlist out;
   bufferlist in;
@@ -299,16 +290,15 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster,
   if (h->data_pool_id >= 0) {
     auto io = img->m_cluster->open_pool_id(h->data_pool_id);
     if (!io.ok()) {
-      spdlog::error("image {}/{}: cannot open data pool {}: {}", pool, name,
-                    h->data_pool_id, io.err().message());
+      spdlog::error("image {}/{}: cannot open data pool {}: {}", pool, name, h->data_pool_id,
+                    io.err().message());
       return io.err();
     }
     img->m_data = std::move(*io);
   } else {
     img->m_data.dup(img->m_md);
   }
-  if (options.read_only && h->read_only_reason.empty())
-    h->read_only_reason = "opened read-only";
+  if (options.read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
   img->m_header = std::make_shared<const ImageHeader>(std::move(*h));
   if (options.watch) {
     img->m_watcher = std::make_unique<Watcher>(img->weak_from_this());
@@ -332,8 +322,7 @@ Status Image::refresh() {
   auto cur = header();
   auto h = read_header(m_md, cur->pool, cur->name, cur->id);
   if (!h.ok()) return h.err();
-  if (m_force_read_only && h->read_only_reason.empty())
-    h->read_only_reason = "opened read-only";
+  if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
   auto next = std::make_shared<const ImageHeader>(std::move(*h));
   std::lock_guard<std::mutex> l(m_header_mu);
   m_header = std::move(next);
@@ -433,9 +422,8 @@ void Image::object_op_done(librados::completion_t, void* arg) {
   agg->put();
 }
 
-void Image::submit_read(const std::shared_ptr<Aggregate>& agg,
-                        const ImageHeader& h, uint64_t snap_id,
-                        const ObjectExtent& ext) {
+void Image::submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
+                        uint64_t snap_id, const ObjectExtent& ext) {
   auto* op = new ObjectOp;
   op->agg = agg;
   op->cluster = m_cluster.get();
@@ -444,8 +432,8 @@ void Image::submit_read(const std::shared_ptr<Aggregate>& agg,
   op->completion = librados::Rados::aio_create_completion(op, &Image::object_op_done);
   agg->pending.fetch_add(1);
   m_cluster->acquire_slot();
-  int r = m_data.aio_read(object_name(h.object_prefix, ext.object_no),
-                          op->completion, &op->bl, ext.length, ext.offset, snap_id);
+  int r = m_data.aio_read(object_name(h.object_prefix, ext.object_no), op->completion, &op->bl,
+                          ext.length, ext.offset, snap_id);
   if (r < 0) {
     op->completion->release();
     m_cluster->release_slot();
@@ -455,9 +443,8 @@ void Image::submit_read(const std::shared_ptr<Aggregate>& agg,
   }
 }
 
-void Image::submit_write(const std::shared_ptr<Aggregate>& agg,
-                         const ImageHeader& h, const std::string& oid,
-                         librados::ObjectWriteOperation* wop,
+void Image::submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
+                         const std::string& oid, librados::ObjectWriteOperation* wop,
                          bool ignore_enoent) {
   auto* op = new ObjectOp;
   op->agg = agg;
@@ -490,7 +477,7 @@ uint64_t Image::begin_write() {
 }
 
 std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error,
-                                               int* flush_error) {
+                                                int* flush_error) {
   if (deferred_error)
     spdlog::error("image {}: a write acknowledged early failed ({}): the next flush reports it",
                   header()->name, Errno(deferred_error).message());
@@ -502,11 +489,8 @@ std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error
     if (deferred_error && !m_deferred_error) m_deferred_error = deferred_error;
     // A flusher keyed K waits for every write with seq <= K.
     auto end = m_flushers.begin();
-    while (end != m_flushers.end() &&
-           (m_pending.empty() || end->first < *m_pending.begin()))
-      ++end;
-    for (auto it = m_flushers.begin(); it != end; ++it)
-      ready.push_back(std::move(it->second));
+    while (end != m_flushers.end() && (m_pending.empty() || end->first < *m_pending.begin())) ++end;
+    for (auto it = m_flushers.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     m_flushers.erase(m_flushers.begin(), end);
     if (!ready.empty()) {
       err = m_deferred_error;
@@ -517,8 +501,7 @@ std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error
   return ready;
 }
 
-void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len,
-                     ReadCallback cb) {
+void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
   auto h = header();
   uint64_t size = h->size;
   if (snap_id != cls::NOSNAP) {
@@ -538,13 +521,11 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len,
   agg->image = shared_from_this();
   agg->buffer.assign(len, '\0');
   agg->read_cb = std::move(cb);
-  for (const auto& ext : map_extent(h->layout, off, len))
-    submit_read(agg, *h, snap_id, ext);
+  for (const auto& ext : map_extent(h->layout, off, len)) submit_read(agg, *h, snap_id, ext);
   agg->put();
 }
 
-void Image::aio_write(uint64_t off, const char* data, uint64_t len,
-                      IoCallback cb) {
+void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb) {
   auto h = header();
   if (Status s = prepare_write(*h); !s.ok()) {
     cb(s);
@@ -737,8 +718,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
     librados::snap_t id = 0;
     int r = m_data.selfmanaged_snap_create(&id);
     if (r < 0) return Errno::from_rados(r);
-    Status s = exec_write(m_md, m_header_oid, "snapshot_add",
-                          cls::enc_snapshot_add(id, name));
+    Status s = exec_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
     if (s.ok()) {
       RBDFS_TRY(refresh());
       notify_header_update();
@@ -775,8 +755,8 @@ Status Image::snap_remove(const std::string& name) {
   RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
   int r = m_data.selfmanaged_snap_remove(id);
   if (r < 0)
-    spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool,
-                 h->name, id, Errno::from_rados(r).message());
+    spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool, h->name, id,
+                 Errno::from_rados(r).message());
   RBDFS_TRY(refresh());
   notify_header_update();
   spdlog::info("image {}/{}: removed snapshot {} (id {})", h->pool, h->name, name, id);
@@ -791,15 +771,13 @@ Status Image::snap_rename(const std::string& from, const std::string& to) {
   if (!s) return Errno(ENOENT);
   if (from == to) return {};
   if (h->find_snap(to)) return Errno(EEXIST);
-  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_rename",
-                       cls::enc_snapshot_rename(s->id, to)));
+  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_rename", cls::enc_snapshot_rename(s->id, to)));
   RBDFS_TRY(refresh());
   notify_header_update();
   return {};
 }
 
-Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id,
-                                                      uint64_t first,
+Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id, uint64_t first,
                                                       uint64_t last) {
   auto h = header();
   struct Stat {

@@ -60,7 +60,7 @@ struct ImageHeader {
   cls::ParentSpec parent;
   cls::UTime create_timestamp;
   cls::UTime modify_timestamp;
-  std::string read_only_reason;  // empty: writable
+  std::string read_only_reason;   // empty: writable
   std::string unreadable_reason;  // non-empty: open() refuses (EOPNOTSUPP)
 
   const cls::SnapshotInfo* find_snap(const std::string& name) const;
@@ -84,10 +84,8 @@ class Image : public std::enable_shared_from_this<Image> {
 
   // ENOENT: no such image; EOPNOTSUPP: features rbdfs cannot read (the log
   // line and *why say which).
-  static Result<std::shared_ptr<Image>> open(std::shared_ptr<Cluster> cluster,
-                                             librados::IoCtx md,
-                                             const std::string& pool,
-                                             const std::string& name,
+  static Result<std::shared_ptr<Image>> open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
+                                             const std::string& pool, const std::string& name,
                                              const OpenOptions& options,
                                              std::string* why = nullptr);
   ~Image();
@@ -134,8 +132,7 @@ class Image : public std::enable_shared_from_this<Image> {
 
   // Object numbers that exist at `snap_id` in [first, last) (for st_blocks
   // and SEEK_DATA). Stats objects in parallel.
-  Result<std::vector<uint64_t>> existing_objects(uint64_t snap_id,
-                                                 uint64_t first, uint64_t last);
+  Result<std::vector<uint64_t>> existing_objects(uint64_t snap_id, uint64_t first, uint64_t last);
 
   // Tells other clients (librbd, krbd) the header changed.
   void notify_header_update();
@@ -148,12 +145,10 @@ class Image : public std::enable_shared_from_this<Image> {
 
   Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md);
   Status prepare_write(const ImageHeader& h) const;
-  void submit_read(const std::shared_ptr<Aggregate>& agg,
-                   const ImageHeader& h, uint64_t snap_id,
+  void submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h, uint64_t snap_id,
                    const ObjectExtent& ext);
-  void submit_write(const std::shared_ptr<Aggregate>& agg,
-                    const ImageHeader& h, const std::string& oid,
-                    librados::ObjectWriteOperation* op, bool ignore_enoent);
+  void submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
+                    const std::string& oid, librados::ObjectWriteOperation* op, bool ignore_enoent);
   uint64_t begin_write();
   // Marks write `seq` done; returns the flush callbacks now ready (to be
   // called by the caller, after it dropped its image reference) and
@@ -172,15 +167,15 @@ class Image : public std::enable_shared_from_this<Image> {
   std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
 
   std::mutex m_inflight_mu;
-  uint64_t m_next_seq = 1;                          // GUARDED_BY(m_inflight_mu)
-  std::set<uint64_t> m_pending;                     // GUARDED_BY(m_inflight_mu)
-  std::multimap<uint64_t, IoCallback> m_flushers;   // GUARDED_BY(m_inflight_mu)
+  uint64_t m_next_seq = 1;                         // GUARDED_BY(m_inflight_mu)
+  std::set<uint64_t> m_pending;                    // GUARDED_BY(m_inflight_mu)
+  std::multimap<uint64_t, IoCallback> m_flushers;  // GUARDED_BY(m_inflight_mu)
   int m_deferred_error = 0;  // GUARDED_BY(m_inflight_mu): from early-acked writes
 
   std::mutex m_grow_mu;
   std::condition_variable m_grow_cv;
-  bool m_growing = false;        // GUARDED_BY(m_grow_mu)
-  uint64_t m_grow_target = 0;    // GUARDED_BY(m_grow_mu)
+  bool m_growing = false;      // GUARDED_BY(m_grow_mu)
+  uint64_t m_grow_target = 0;  // GUARDED_BY(m_grow_mu)
 
   std::unique_ptr<Watcher> m_watcher;
   std::atomic<uint64_t> m_watch_handle{0};

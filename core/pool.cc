@@ -26,16 +26,16 @@ bufferlist to_bl(const std::string& s) {
 
 std::string_view view(bufferlist& bl) { return {bl.c_str(), bl.length()}; }
 
-Status exec(librados::IoCtx& io, const std::string& oid, const char* method,
-            const std::string& in, bufferlist* out = nullptr) {
+Status exec(librados::IoCtx& io, const std::string& oid, const char* method, const std::string& in,
+            bufferlist* out = nullptr) {
   bufferlist tmp;
   bufferlist inbl = to_bl(in);
   int r = io.exec(oid, "rbd", method, inbl, out ? *out : tmp);
   return status_from_rados(r);
 }
 
-Status exec_create(librados::IoCtx& io, const std::string& oid,
-                   const char* method, const std::string& in) {
+Status exec_create(librados::IoCtx& io, const std::string& oid, const char* method,
+                   const std::string& in) {
   librados::ObjectWriteOperation op;
   op.create(true);
   bufferlist inbl = to_bl(in);
@@ -52,8 +52,7 @@ Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
   return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(*io), name));
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(
-    uint64_t page_size) {
+Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint64_t page_size) {
   std::vector<std::pair<std::string, std::string>> out;
   std::string start;
   const uint64_t page = std::max<uint64_t>(page_size, 1);
@@ -117,17 +116,16 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   const uint64_t os = 1ull << spec.order;
   bool fancy = spec.stripe_unit || spec.stripe_count;
   if (fancy) {
-    if (!spec.stripe_unit || !spec.stripe_count || spec.stripe_unit > os ||
-        os % spec.stripe_unit)
+    if (!spec.stripe_unit || !spec.stripe_count || spec.stripe_unit > os || os % spec.stripe_unit)
       return Errno(EINVAL);
     if (spec.stripe_unit != os || spec.stripe_count != 1)
       features |= FEATURE_STRIPINGV2;
     else
       fancy = false;
   }
-  if (features & (FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING |
-                  FEATURE_EXCLUSIVE_LOCK | FEATURE_DATA_POOL |
-                  FEATURE_OPERATIONS | FEATURE_MIGRATING | FEATURE_NON_PRIMARY))
+  if (features &
+      (FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING | FEATURE_EXCLUSIVE_LOCK |
+       FEATURE_DATA_POOL | FEATURE_OPERATIONS | FEATURE_MIGRATING | FEATURE_NON_PRIMARY))
     return Errno(EOPNOTSUPP);  // rbdfs would have to maintain them
 
   auto id = generate_image_id();
@@ -152,8 +150,8 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
     (void)exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
     return s;
   }
-  spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name,
-               name, *id, spec.size, spec.order);
+  spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name, name, *id,
+               spec.size, spec.order);
   return {};
 }
 
@@ -200,8 +198,7 @@ Status Pool::remove_image(const std::string& name) {
   if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
   if (!h->read_only_reason.empty()) return Errno(EROFS);
   std::list<obj_watch_t> watchers;
-  if (m_io.list_watchers(header, &watchers) == 0 && !watchers.empty())
-    return Errno(EBUSY);
+  if (m_io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
   RBDFS_TRY(remove_data_objects(*h));
   int r = m_io.remove(header);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
@@ -227,8 +224,8 @@ Status Pool::rename_image(const std::string& from, const std::string& to) {
   op.write_full(idbl);
   r = m_io.operate("rbd_id." + to, &op);
   if (r < 0) return Errno::from_rados(r);
-  Status s = exec(m_io, RBD_DIRECTORY, "dir_rename_image",
-                  cls::enc_dir_rename_image(from, to, *id));
+  Status s =
+      exec(m_io, RBD_DIRECTORY, "dir_rename_image", cls::enc_dir_rename_image(from, to, *id));
   if (!s.ok()) {
     m_io.remove("rbd_id." + to);
     return s;
@@ -270,11 +267,11 @@ Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
   if (!spec.ok()) return Errno(EIO);
   std::string name = new_name.empty() ? spec->name : new_name;
   if (!valid_rbd_name(name)) return Errno(EINVAL);
-  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_state_set",
-                 cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
+  RBDFS_TRY(
+      exec(m_io, RBD_TRASH, "trash_state_set",
+           cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
   Status s = exec_create(m_io, "rbd_id." + name, "set_id", cls::enc_string(id));
-  if (s.ok())
-    s = exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
+  if (s.ok()) s = exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
   if (!s.ok()) {
     (void)exec(m_io, RBD_TRASH, "trash_state_set",
                cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));

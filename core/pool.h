@@ -37,8 +37,7 @@ class Pool {
 
   // (name, id) pairs, sorted by name; pages through dir_list. A pool
   // without rbd_directory has no images.
-  Result<std::vector<std::pair<std::string, std::string>>> list_images(
-      uint64_t page_size = 1024);
+  Result<std::vector<std::pair<std::string, std::string>>> list_images(uint64_t page_size = 1024);
   // name -> id via rbd_id.<name>; ENOENT when absent.
   Result<std::string> image_id(const std::string& name);
 

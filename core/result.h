@@ -79,8 +79,8 @@ inline Status status_from_rados(int r) {
 
 // Propagate an error: RBDFS_TRY(expr) returns expr's error from the calling
 // function when expr failed.
-#define RBDFS_TRY(expr)                                      \
-  do {                                                       \
-    auto&& rbdfs_try_r_ = (expr);                            \
-    if (!rbdfs_try_r_.ok()) return rbdfs_try_r_.err();       \
+#define RBDFS_TRY(expr)                                \
+  do {                                                 \
+    auto&& rbdfs_try_r_ = (expr);                      \
+    if (!rbdfs_try_r_.ok()) return rbdfs_try_r_.err(); \
   } while (0)

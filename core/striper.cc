@@ -6,8 +6,7 @@
 
 namespace rbdfs::core {
 
-Layout Layout::make(uint64_t object_size, uint64_t stripe_unit,
-                    uint64_t stripe_count) {
+Layout Layout::make(uint64_t object_size, uint64_t stripe_unit, uint64_t stripe_count) {
   Layout l;
   l.object_size = object_size;
   if (stripe_unit == 0 || stripe_count == 0 || stripe_count == 1) {
@@ -21,12 +20,11 @@ Layout Layout::make(uint64_t object_size, uint64_t stripe_unit,
 }
 
 bool Layout::valid() const {
-  return object_size > 0 && stripe_unit > 0 && stripe_count > 0 &&
-         stripe_unit <= object_size && object_size % stripe_unit == 0;
+  return object_size > 0 && stripe_unit > 0 && stripe_count > 0 && stripe_unit <= object_size &&
+         object_size % stripe_unit == 0;
 }
 
-std::vector<ObjectExtent> map_extent(const Layout& l, uint64_t offset,
-                                     uint64_t length) {
+std::vector<ObjectExtent> map_extent(const Layout& l, uint64_t offset, uint64_t length) {
   std::vector<ObjectExtent> out;
   if (length == 0) return out;
   const uint64_t su = l.stripe_unit, sc = l.stripe_count;
@@ -35,8 +33,7 @@ std::vector<ObjectExtent> map_extent(const Layout& l, uint64_t offset,
   if (sc == 1) {
     // Fast path: plain chunking by object.
     uint64_t pos = offset, end = offset + length;
-    out.reserve(static_cast<size_t>((end - 1) / l.object_size -
-                                    offset / l.object_size + 1));
+    out.reserve(static_cast<size_t>((end - 1) / l.object_size - offset / l.object_size + 1));
     while (pos < end) {
       uint64_t objno = pos / l.object_size;
       uint64_t off = pos % l.object_size;
@@ -78,8 +75,7 @@ std::vector<ObjectExtent> map_extent(const Layout& l, uint64_t offset,
   return out;
 }
 
-uint64_t object_to_image(const Layout& l, uint64_t object_no,
-                         uint64_t object_offset) {
+uint64_t object_to_image(const Layout& l, uint64_t object_no, uint64_t object_offset) {
   const uint64_t su = l.stripe_unit, sc = l.stripe_count;
   const uint64_t spo = l.object_size / su;
   uint64_t objectsetno = object_no / sc;
@@ -100,8 +96,7 @@ uint64_t object_count(const Layout& l, uint64_t size) {
   return n;
 }
 
-uint64_t object_valid_length(const Layout& l, uint64_t object_no,
-                             uint64_t size) {
+uint64_t object_valid_length(const Layout& l, uint64_t object_no, uint64_t size) {
   // Stripe units of this object sit at object offsets 0, su, 2su, ...; the
   // image offsets rise with them, so find the last unit that starts below
   // `size`.
@@ -124,8 +119,7 @@ uint64_t object_valid_length(const Layout& l, uint64_t object_no,
 
 std::string object_name(const std::string& prefix, uint64_t object_no) {
   char buf[24];
-  std::snprintf(buf, sizeof buf, ".%016llx",
-                static_cast<unsigned long long>(object_no));
+  std::snprintf(buf, sizeof buf, ".%016llx", static_cast<unsigned long long>(object_no));
   return prefix + buf;
 }
 

@@ -21,8 +21,7 @@ struct Layout {
 
   // The layout librbd uses for an image: su/sc of 0 mean "object size, 1",
   // and a stripe count of 1 makes the stripe unit the object size.
-  static Layout make(uint64_t object_size, uint64_t stripe_unit,
-                     uint64_t stripe_count);
+  static Layout make(uint64_t object_size, uint64_t stripe_unit, uint64_t stripe_count);
   // true when the values are usable: non-zero, su divides os.
   bool valid() const;
   uint64_t period() const { return object_size * stripe_count; }
@@ -52,19 +51,16 @@ struct ObjectExtent {
 // contiguous range only when the request covers whole stripe rows between
 // its ends, so an object may appear with several extents in general: they
 // are returned separately, in object order then offset order.
-std::vector<ObjectExtent> map_extent(const Layout& layout, uint64_t offset,
-                                     uint64_t length);
+std::vector<ObjectExtent> map_extent(const Layout& layout, uint64_t offset, uint64_t length);
 
 // Image offset of byte `object_offset` of object `object_no`.
-uint64_t object_to_image(const Layout& layout, uint64_t object_no,
-                         uint64_t object_offset);
+uint64_t object_to_image(const Layout& layout, uint64_t object_no, uint64_t object_offset);
 
 // Number of objects an image of `size` bytes can touch.
 uint64_t object_count(const Layout& layout, uint64_t size);
 
 // Bytes of object `object_no` that lie below image size `size` (0..os).
-uint64_t object_valid_length(const Layout& layout, uint64_t object_no,
-                             uint64_t size);
+uint64_t object_valid_length(const Layout& layout, uint64_t object_no, uint64_t size);
 
 // "rbd_data.abc" + 5 -> "rbd_data.abc.0000000000000005"
 std::string object_name(const std::string& prefix, uint64_t object_no);

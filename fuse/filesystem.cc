@@ -197,8 +197,7 @@ void Filesystem::init(fuse_conn_info* conn) {
 Result<std::vector<std::string>> Filesystem::pools() {
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
-    if (!m_pool_names.empty() && Clock::now() - m_pools_listed < POOLS_TTL)
-      return m_pool_names;
+    if (!m_pool_names.empty() && Clock::now() - m_pools_listed < POOLS_TTL) return m_pool_names;
   }
   std::vector<std::string> names;
   if (!m_opts.pools.empty()) {
@@ -223,8 +222,7 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   }
   auto names = pools();
   if (!names.ok()) return names.err();
-  if (std::find(names->begin(), names->end(), name) == names->end())
-    return Errno(ENOENT);
+  if (std::find(names->begin(), names->end(), name) == names->end()) return Errno(ENOENT);
   auto p = core::Pool::open(m_cluster, name);
   if (!p.ok()) return p.err();
   std::lock_guard<std::mutex> l(m_pools_mu);
@@ -266,8 +264,8 @@ std::shared_ptr<core::Image> Filesystem::find_open(const std::string& pool_name,
   return it->second.lock();
 }
 
-Result<std::shared_ptr<core::Image>> Filesystem::open_image(
-    const std::string& pool_name, const std::string& image) {
+Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& pool_name,
+                                                            const std::string& image) {
   if (auto img = find_open(pool_name, image)) {
     (void)img->refresh();  // open is where a file's view gets fresh
     return img;
@@ -305,8 +303,7 @@ Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
   }
   auto h = core::read_header((*p)->ioctx(), pool_name, image, id);
   if (!h.ok()) return h.err();
-  if (m_opts.read_only && h->read_only_reason.empty())
-    h->read_only_reason = "mounted read-only";
+  if (m_opts.read_only && h->read_only_reason.empty()) h->read_only_reason = "mounted read-only";
   auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
   (void)allocated_blocks(hdr, core::cls::NOSNAP, hdr->size);  // warm st_blocks
   return hdr;
@@ -321,8 +318,7 @@ Filesystem::HeaderResult Filesystem::cached_header(const std::string& pool_name,
   {
     std::lock_guard<std::mutex> l(m_attr_mu);
     auto it = m_headers.find(key);
-    if (it != m_headers.end() &&
-        Clock::now() - it->second.when < std::chrono::milliseconds(1000))
+    if (it != m_headers.end() && Clock::now() - it->second.when < std::chrono::milliseconds(1000))
       theirs = it->second.header;
     else
       m_headers[key] = {mine.get_future().share(), Clock::now()};
@@ -334,16 +330,14 @@ Filesystem::HeaderResult Filesystem::cached_header(const std::string& pool_name,
   return r;
 }
 
-void Filesystem::prefetch_headers(
-    const std::string& pool_name,
-    const std::vector<std::pair<std::string, std::string>>& images) {
+void Filesystem::prefetch_headers(const std::string& pool_name,
+                                  const std::vector<std::pair<std::string, std::string>>& images) {
   auto now = Clock::now();
   std::lock_guard<std::mutex> l(m_attr_mu);
   for (const auto& [name, id] : images) {
     std::string key = image_key(pool_name, name);
     auto it = m_headers.find(key);
-    if (it != m_headers.end() && now - it->second.when < std::chrono::milliseconds(1000))
-      continue;
+    if (it != m_headers.end() && now - it->second.when < std::chrono::milliseconds(1000)) continue;
     auto promise = std::make_shared<std::promise<HeaderResult>>();
     m_headers[key] = {promise->get_future().share(), now};
     m_work.post([this, promise, pool_name, name = name, id = id] {
@@ -359,9 +353,8 @@ void Filesystem::forget_header(const std::string& pool_name, const std::string& 
   m_headers.erase(image_key(pool_name, image));
 }
 
-uint64_t Filesystem::allocated_blocks(
-    const std::shared_ptr<const core::ImageHeader>& h, uint64_t snap_id,
-    uint64_t size) {
+uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h,
+                                      uint64_t snap_id, uint64_t size) {
   std::string key = image_key(h->pool, h->name) + "@" + std::to_string(snap_id);
   {
     std::lock_guard<std::mutex> l(m_images_mu);
@@ -554,8 +547,8 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
-void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr,
-                         int to_set, fuse_file_info* fi) {
+void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                         fuse_file_info* fi) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -623,11 +616,15 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       h = img->header();
     } else {
       auto r = image_header(n.pool, n.image);
-      if (r.ok()) h = *r; else s = r.err();
+      if (r.ok())
+        h = *r;
+      else
+        s = r.err();
     }
     if (h)
       for (const auto& snap : h->snapshots)
-        if (snap.ns_type == core::cls::SNAP_NS_USER) entries->emplace_back(snap.name, NodeKind::SNAP);
+        if (snap.ns_type == core::cls::SNAP_NS_USER)
+          entries->emplace_back(snap.name, NodeKind::SNAP);
   }
   if (!s.ok()) {
     delete entries;
@@ -663,9 +660,12 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
       st.st_mode = (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAP) ? S_IFREG : S_IFDIR;
       Node child = entries->dir;
       child.kind = e.second;
-      if (e.second == NodeKind::POOL) child.pool = name;
-      else if (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAPDIR) child.image = name;
-      else if (e.second == NodeKind::SNAP) child.snap = name;
+      if (e.second == NodeKind::POOL)
+        child.pool = name;
+      else if (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAPDIR)
+        child.image = name;
+      else if (e.second == NodeKind::SNAP)
+        child.snap = name;
       st.st_ino = m_nodes.peek(child);
     }
     size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st,
@@ -732,8 +732,8 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) == 0) h.release();
 }
 
-void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c,
-                        mode_t mode, fuse_file_info* fi) {
+void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, mode_t mode,
+                        fuse_file_info* fi) {
   Node p;
   if (!resolve(req, parent, &p)) return;
   std::string name = name_c;
@@ -777,7 +777,10 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c,
     e.attr_timeout = ATTR_TIMEOUT;
     e.entry_timeout = ENTRY_TIMEOUT;
     fi->fh = reinterpret_cast<uintptr_t>(h.get());
-    if (fuse_reply_create(req, &e, fi) == 0) h.release(); else m_nodes.forget(e.ino, 1);
+    if (fuse_reply_create(req, &e, fi) == 0)
+      h.release();
+    else
+      m_nodes.forget(e.ino, 1);
     return;
   }
   if (p.kind != NodeKind::POOL) {
@@ -803,8 +806,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c,
   spec.features = m_create_features;
   Status s = (*pl)->create_image(name, spec);
   if (!s.ok() && !(s.error() == EEXIST && !(fi->flags & O_EXCL))) {
-    if (s.error() != EEXIST)
-      spdlog::warn("create {}/{}: {}", p.pool, name, s.err().message());
+    if (s.error() != EEXIST) spdlog::warn("create {}/{}: {}", p.pool, name, s.err().message());
     fuse_reply_err(req, s.error());
     return;
   }
@@ -841,11 +843,13 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c,
   e.attr_timeout = ATTR_TIMEOUT;
   e.entry_timeout = ENTRY_TIMEOUT;
   fi->fh = reinterpret_cast<uintptr_t>(h.get());
-  if (fuse_reply_create(req, &e, fi) == 0) h.release(); else m_nodes.forget(e.ino, 1);
+  if (fuse_reply_create(req, &e, fi) == 0)
+    h.release();
+  else
+    m_nodes.forget(e.ino, 1);
 }
 
-void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
-                       mode_t mode) {
+void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (!S_ISREG(mode)) {
     fuse_reply_err(req, EPERM);  // no devices, fifos or sockets in a pool
     return;
@@ -883,20 +887,18 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
   reply_entry(req, Node{NodeKind::IMAGE, p.pool, name, ""});
 }
 
-void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
-                      fuse_file_info* fi) {
+void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  h->image->aio_read(h->snap_id, static_cast<uint64_t>(off), size,
-                     [req](Result<std::string> r) {
-                       if (!r.ok())
-                         fuse_reply_err(req, r.error());
-                       else
-                         fuse_reply_buf(req, r->data(), r->size());
-                     });
+  h->image->aio_read(h->snap_id, static_cast<uint64_t>(off), size, [req](Result<std::string> r) {
+    if (!r.ok())
+      fuse_reply_err(req, r.error());
+    else
+      fuse_reply_buf(req, r->data(), r->size());
+  });
 }
 
-void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
-                       off_t off, fuse_file_info* fi) {
+void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+                       fuse_file_info* fi) {
   Handle* h = handle_of(fi);
   if (!h->writable) {
     fuse_reply_err(req, EBADF);
@@ -1005,9 +1007,8 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   reply_status(req, s);
 }
 
-void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c,
-                        fuse_ino_t newparent, const char* newname_c,
-                        unsigned flags) {
+void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t newparent,
+                        const char* newname_c, unsigned flags) {
   Node p, np;
   if (!resolve(req, parent, &p) || !resolve(req, newparent, &np)) return;
   std::string name = name_c, newname = newname_c;
@@ -1067,8 +1068,8 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c,
   reply_status(req, s);
 }
 
-void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off,
-                           off_t len, fuse_file_info* fi) {
+void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len,
+                           fuse_file_info* fi) {
   Handle* h = handle_of(fi);
   if (!h->writable) {
     fuse_reply_err(req, EBADF);
@@ -1094,8 +1095,7 @@ void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off,
   fuse_reply_err(req, 0);  // thin: nothing to allocate
 }
 
-void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence,
-                       fuse_file_info* fi) {
+void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
   auto hdr = h->image->header();
   uint64_t size = hdr->size;
@@ -1170,15 +1170,14 @@ void reply_xattr_value(fuse_req_t req, const std::string& v, size_t size) {
     fuse_reply_buf(req, v.data(), v.size());
 }
 const char* const IMAGE_XATTRS[] = {
-    "user.rbd.id",          "user.rbd.features",         "user.rbd.object_size",
-    "user.rbd.stripe_unit", "user.rbd.stripe_count",     "user.rbd.block_name_prefix",
+    "user.rbd.id",          "user.rbd.features",           "user.rbd.object_size",
+    "user.rbd.stripe_unit", "user.rbd.stripe_count",       "user.rbd.block_name_prefix",
     "user.rbd.parent",      "user.rbdfs.read_only_reason",
 };
 const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
 }  // namespace
 
-void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c,
-                          size_t size) {
+void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, size_t size) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   std::string name = name_c;
@@ -1193,17 +1192,24 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c,
   }
   const auto& hdr = **h;
   std::string v;
-  if (name == "user.rbd.id") v = hdr.id;
-  else if (name == "user.rbd.features") v = core::feature_names(hdr.features);
-  else if (name == "user.rbd.object_size") v = std::to_string(hdr.layout.object_size);
-  else if (name == "user.rbd.stripe_unit") v = std::to_string(hdr.layout.stripe_unit);
-  else if (name == "user.rbd.stripe_count") v = std::to_string(hdr.layout.stripe_count);
-  else if (name == "user.rbd.block_name_prefix") v = hdr.object_prefix;
+  if (name == "user.rbd.id")
+    v = hdr.id;
+  else if (name == "user.rbd.features")
+    v = core::feature_names(hdr.features);
+  else if (name == "user.rbd.object_size")
+    v = std::to_string(hdr.layout.object_size);
+  else if (name == "user.rbd.stripe_unit")
+    v = std::to_string(hdr.layout.stripe_unit);
+  else if (name == "user.rbd.stripe_count")
+    v = std::to_string(hdr.layout.stripe_count);
+  else if (name == "user.rbd.block_name_prefix")
+    v = hdr.object_prefix;
   else if (name == "user.rbd.parent")
-    v = hdr.parent.exists() ? std::to_string(hdr.parent.pool_id) + "/" + hdr.parent.image_id +
-                                  "@" + std::to_string(hdr.parent.snap_id)
+    v = hdr.parent.exists() ? std::to_string(hdr.parent.pool_id) + "/" + hdr.parent.image_id + "@" +
+                                  std::to_string(hdr.parent.snap_id)
                             : "";
-  else if (name == "user.rbdfs.read_only_reason") v = hdr.read_only_reason;
+  else if (name == "user.rbdfs.read_only_reason")
+    v = hdr.read_only_reason;
   else if (n.kind == NodeKind::SNAP && name == "user.rbd.snap_id") {
     const auto* s = hdr.find_snap(n.snap);
     if (!s) {

@@ -76,7 +76,7 @@ class NodeTable {
   };
   std::mutex m_mu;
   fuse_ino_t m_next = 2;
-  std::unordered_map<fuse_ino_t, Entry> m_by_ino;      // GUARDED_BY(m_mu)
+  std::unordered_map<fuse_ino_t, Entry> m_by_ino;        // GUARDED_BY(m_mu)
   std::unordered_map<std::string, fuse_ino_t> m_by_key;  // GUARDED_BY(m_mu)
 };
 
@@ -117,30 +117,25 @@ class Filesystem {
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
   void getattr(fuse_req_t req, fuse_ino_t ino);
-  void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
-               fuse_file_info* fi);
-  void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-               fuse_file_info* fi);
+  void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
-  void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-              fuse_file_info* fi);
+  void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
   void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
-  void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-            fuse_file_info* fi);
-  void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size,
-             off_t off, fuse_file_info* fi);
+  void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi);
   void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
-  void rename(fuse_req_t req, fuse_ino_t parent, const char* name,
-              fuse_ino_t newparent, const char* newname, unsigned flags);
-  void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
-                 off_t len, fuse_file_info* fi);
-  void lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-             fuse_file_info* fi);
+  void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned flags);
+  void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                 fuse_file_info* fi);
+  void lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi);
   void statfs(fuse_req_t req, fuse_ino_t ino);
   void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
   void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
@@ -155,12 +150,12 @@ class Filesystem {
 
   core::Result<std::vector<std::string>> pools();
   core::Result<std::shared_ptr<core::Pool>> pool(const std::string& name);
-  core::Result<std::vector<std::pair<std::string, std::string>>> images(
-      const std::string& pool, bool fresh);
+  core::Result<std::vector<std::pair<std::string, std::string>>> images(const std::string& pool,
+                                                                        bool fresh);
   void invalidate_listing(const std::string& pool);
   // Header of an image: from the open image if there is one, else read.
-  core::Result<std::shared_ptr<const core::ImageHeader>> image_header(
-      const std::string& pool, const std::string& image);
+  core::Result<std::shared_ptr<const core::ImageHeader>> image_header(const std::string& pool,
+                                                                      const std::string& image);
   using HeaderResult = core::Result<std::shared_ptr<const core::ImageHeader>>;
   // Header of an image that is not open, shared by concurrent askers and
   // cached for ATTR_TIMEOUT; `id` (from a fresh listing) saves a round trip.
@@ -173,11 +168,10 @@ class Filesystem {
                             const std::string& id);
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
                                                         const std::string& image);
-  std::shared_ptr<core::Image> find_open(const std::string& pool,
-                                         const std::string& image);
+  std::shared_ptr<core::Image> find_open(const std::string& pool, const std::string& image);
   core::Status grow(const std::shared_ptr<core::Image>& img, uint64_t size);
-  uint64_t allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h,
-                            uint64_t snap_id, uint64_t size);
+  uint64_t allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h, uint64_t snap_id,
+                            uint64_t size);
 
   // Attributes; false with *err set when the node is gone.
   core::Status fill_attr(const Node& n, struct stat* st);
@@ -194,8 +188,8 @@ class Filesystem {
   NodeTable m_nodes;
 
   std::mutex m_pools_mu;
-  std::map<std::string, PoolEntry> m_pools;  // GUARDED_BY(m_pools_mu)
-  std::vector<std::string> m_pool_names;     // GUARDED_BY(m_pools_mu)
+  std::map<std::string, PoolEntry> m_pools;              // GUARDED_BY(m_pools_mu)
+  std::vector<std::string> m_pool_names;                 // GUARDED_BY(m_pools_mu)
   std::chrono::steady_clock::time_point m_pools_listed;  // GUARDED_BY(m_pools_mu)
 
   std::mutex m_images_mu;

@@ -12,9 +12,7 @@ namespace rbdfs::ll {
 
 namespace {
 
-Filesystem* fs_of(fuse_req_t req) {
-  return static_cast<Filesystem*>(fuse_req_userdata(req));
-}
+Filesystem* fs_of(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
 
 template <typename F>
 void guard(fuse_req_t req, const char* op, F&& f) {
@@ -49,8 +47,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   guard(req, "getattr", [&](Filesystem* fs) { fs->getattr(req, ino); });
 }
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
-                fuse_file_info* fi) {
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   guard(req, "setattr", [&](Filesystem* fs) { fs->setattr(req, ino, attr, to_set, fi); });
 }
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

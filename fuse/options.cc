@@ -13,8 +13,8 @@ namespace {
 
 // fstab/mount words that mean nothing to a FUSE filesystem
 bool is_dropped_mount_word(const std::string& w) {
-  static const char* const dropped[] = {"_netdev", "defaults", "auto", "noauto",
-                                        "user",    "nouser",   "users", "nofail",
+  static const char* const dropped[] = {"_netdev", "defaults", "auto",   "noauto",
+                                        "user",    "nouser",   "users",  "nofail",
                                         "owner",   "group",    "comment"};
   for (const char* d : dropped)
     if (w == d) return true;
@@ -27,12 +27,12 @@ struct OwnOption {
   bool takes_value;
 };
 const OwnOption OWN_OPTIONS[] = {
-    {"conf", true},          {"cluster", true},     {"id", true},
-    {"name", true},          {"keyring", true},     {"mon-host", true},
-    {"pool", true},          {"read-only", false},  {"image-features", true},
-    {"object-size", true},   {"delete", true},      {"log-level", true},
-    {"log-file", true},      {"max-threads", true}, {"connect-timeout", true},
-    {"foreground", false},   {"debug", false},
+    {"conf", true},        {"cluster", true},     {"id", true},
+    {"name", true},        {"keyring", true},     {"mon-host", true},
+    {"pool", true},        {"read-only", false},  {"image-features", true},
+    {"object-size", true}, {"delete", true},      {"log-level", true},
+    {"log-file", true},    {"max-threads", true}, {"connect-timeout", true},
+    {"foreground", false}, {"debug", false},
 };
 
 const OwnOption* find_own(const std::string& key) {
@@ -50,8 +50,8 @@ std::string normalize_key(std::string k) {
 
 // Splits "-o a,b=c" words: ours become "--key=value" argv entries, the rest
 // go to libfuse.
-bool expand_o(const std::string& list, std::vector<std::string>* argv_out,
-              Options* opts, std::string* error) {
+bool expand_o(const std::string& list, std::vector<std::string>* argv_out, Options* opts,
+              std::string* error) {
   std::stringstream ss(list);
   std::string word;
   while (std::getline(ss, word, ',')) {
@@ -68,8 +68,7 @@ bool expand_o(const std::string& list, std::vector<std::string>* argv_out,
         *error = "option -o " + key + " takes no value";
         return false;
       }
-      argv_out->push_back("--" + key +
-                          (eq == std::string::npos ? "" : word.substr(eq)));
+      argv_out->push_back("--" + key + (eq == std::string::npos ? "" : word.substr(eq)));
       continue;
     }
     if (word == "ro") opts->read_only = true;
@@ -121,24 +120,28 @@ bool parse_size(const std::string& text, uint64_t* out) {
   }
   std::string suffix = text.substr(pos);
   uint64_t mul = 1;
-  if (suffix.empty() || suffix == "B") mul = 1;
-  else if (suffix == "K" || suffix == "k" || suffix == "KiB") mul = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB") mul = 1ull << 20;
-  else if (suffix == "G" || suffix == "GiB") mul = 1ull << 30;
-  else if (suffix == "T" || suffix == "TiB") mul = 1ull << 40;
-  else return false;
+  if (suffix.empty() || suffix == "B")
+    mul = 1;
+  else if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    mul = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB")
+    mul = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB")
+    mul = 1ull << 30;
+  else if (suffix == "T" || suffix == "TiB")
+    mul = 1ull << 40;
+  else
+    return false;
   if (v > UINT64_MAX / mul) return false;
   *out = v * mul;
   return true;
 }
 
-bool parse_features(const std::string& text, uint64_t* out,
-                    std::string* error) {
+bool parse_features(const std::string& text, uint64_t* out, std::string* error) {
   return core::parse_feature_list(text, out, error);
 }
 
-bool parse_options(int argc, const char* const* argv, Options* out,
-                   std::string* error) {
+bool parse_options(int argc, const char* const* argv, Options* out, std::string* error) {
   Options opts;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
@@ -243,16 +246,17 @@ bool parse_options(int argc, const char* const* argv, Options* out,
     std::string s = vm["object-size"].as<std::string>();
     uint64_t v = 0;
     if (!parse_size(s, &v) || v < 4096 || v > (1ull << 25) || (v & (v - 1))) {
-      *error = "--object-size must be a power of two from 4K to 32M, got '" +
-               s + "'";
+      *error = "--object-size must be a power of two from 4K to 32M, got '" + s + "'";
       return false;
     }
     opts.object_size = v;
   }
   if (vm.count("delete")) {
     std::string d = vm["delete"].as<std::string>();
-    if (d == "trash") opts.delete_mode = DeleteMode::TRASH;
-    else if (d == "remove") opts.delete_mode = DeleteMode::REMOVE;
+    if (d == "trash")
+      opts.delete_mode = DeleteMode::TRASH;
+    else if (d == "remove")
+      opts.delete_mode = DeleteMode::REMOVE;
     else {
       *error = "--delete must be trash or remove, got '" + d + "'";
       return false;
@@ -272,8 +276,7 @@ bool parse_options(int argc, const char* const* argv, Options* out,
     opts.foreground = true;
     if (!vm.count("log-level")) opts.log_level = "debug";
   }
-  static const char* const levels[] = {"trace", "debug", "info",
-                                       "warn",  "error", "off"};
+  static const char* const levels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool level_ok = false;
   for (const char* l : levels) level_ok = level_ok || opts.log_level == l;
   if (!level_ok) {

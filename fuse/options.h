@@ -22,12 +22,12 @@ struct Options {
   std::string mountpoint;
 
   // cluster connection
-  std::string conf;      // -c/--conf
-  std::string cluster;   // --cluster (defaults to SOURCE)
-  std::string id;        // -i/--id
-  std::string name;      // -n/--name client.NAME
-  std::string keyring;   // -k/--keyring
-  std::string mon_host;  // -m/--mon-host
+  std::string conf;          // -c/--conf
+  std::string cluster;       // --cluster (defaults to SOURCE)
+  std::string id;            // -i/--id
+  std::string name;          // -n/--name client.NAME
+  std::string keyring;       // -k/--keyring
+  std::string mon_host;      // -m/--mon-host
   int connect_timeout = 10;  // seconds
 
   // what to show and how
@@ -54,8 +54,7 @@ struct Options {
 
 // Parses argv. On failure returns false and sets *error to one line that
 // says what was wrong.
-bool parse_options(int argc, const char* const* argv, Options* out,
-                   std::string* error);
+bool parse_options(int argc, const char* const* argv, Options* out, std::string* error);
 
 // The text of --help.
 std::string usage_text(const char* prog);
@@ -64,7 +63,6 @@ std::string usage_text(const char* prog);
 bool parse_size(const std::string& text, uint64_t* out);
 
 // "layering,striping" or a number -> feature bits; false when unknown.
-bool parse_features(const std::string& text, uint64_t* out,
-                    std::string* error);
+bool parse_features(const std::string& text, uint64_t* out, std::string* error);
 
 }  // namespace rbdfs::ll

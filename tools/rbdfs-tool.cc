@@ -41,8 +41,8 @@ namespace {
 }
 
 int fail(const std::string& what, const Errno& e) {
-  std::fprintf(stderr, "rbdfs-tool: %s: %s (%s)\n", what.c_str(),
-               e.message().c_str(), strerrorname_np(e.code()));
+  std::fprintf(stderr, "rbdfs-tool: %s: %s (%s)\n", what.c_str(), e.message().c_str(),
+               strerrorname_np(e.code()));
   return 1;
 }
 
@@ -51,9 +51,12 @@ bool parse_u64(const std::string& s, uint64_t* out) {
   char* end = nullptr;
   unsigned long long v = std::strtoull(s.c_str(), &end, 0);
   uint64_t mul = 1;
-  if (*end == 'K' || *end == 'k') mul = 1ull << 10, ++end;
-  else if (*end == 'M') mul = 1ull << 20, ++end;
-  else if (*end == 'G') mul = 1ull << 30, ++end;
+  if (*end == 'K' || *end == 'k')
+    mul = 1ull << 10, ++end;
+  else if (*end == 'M')
+    mul = 1ull << 20, ++end;
+  else if (*end == 'G')
+    mul = 1ull << 30, ++end;
   if (*end) return false;
   *out = v * mul;
   return true;
@@ -97,15 +100,24 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage(a + " needs a value");
       return argv[++i];
     };
-    if (a == "-c" || a == "--conf") cfg.conf = val();
-    else if (a == "--id" || a == "-i") cfg.id = val();
-    else if (a == "-n" || a == "--name") cfg.name = val();
-    else if (a == "-k" || a == "--keyring") cfg.keyring = val();
-    else if (a == "-m" || a == "--mon-host") cfg.mon_host = val();
-    else if (a == "--cluster") cfg.cluster = val();
-    else if (a == "--timeout") cfg.connect_timeout = static_cast<int>(need_u64(val()));
-    else if (a == "-v") spdlog::set_level(spdlog::level::debug);
-    else args.push_back(a);
+    if (a == "-c" || a == "--conf")
+      cfg.conf = val();
+    else if (a == "--id" || a == "-i")
+      cfg.id = val();
+    else if (a == "-n" || a == "--name")
+      cfg.name = val();
+    else if (a == "-k" || a == "--keyring")
+      cfg.keyring = val();
+    else if (a == "-m" || a == "--mon-host")
+      cfg.mon_host = val();
+    else if (a == "--cluster")
+      cfg.cluster = val();
+    else if (a == "--timeout")
+      cfg.connect_timeout = static_cast<int>(need_u64(val()));
+    else if (a == "-v")
+      spdlog::set_level(spdlog::level::debug);
+    else
+      args.push_back(a);
   }
   if (args.empty()) usage("no command (see the header of tools/rbdfs-tool.cc)");
   const std::string cmd = args[0];
@@ -162,8 +174,7 @@ int main(int argc, char** argv) {
               << "\nstripe_count: " << h->layout.stripe_count
               << "\ndata_pool_id: " << h->data_pool_id << "\nsnap_seq: " << h->snapc.seq
               << "\nsnapshots: " << h->snapshots.size() << "\nwritable: "
-              << (h->read_only_reason.empty() ? "yes" : "no (" + h->read_only_reason + ")")
-              << "\n";
+              << (h->read_only_reason.empty() ? "yes" : "no (" + h->read_only_reason + ")") << "\n";
     return 0;
   }
   if (cmd == "cat") {
@@ -215,12 +226,15 @@ int main(int argc, char** argv) {
       for (uint64_t i = 0; i < n; ++i) {
         uint64_t off = (i * 2654435761u % blocks) * 4096;
         Status s = pass == 0 ? img->write(off, buf.data(), buf.size())
-                             : img->read(cls::NOSNAP, off, 4096).ok() ? Status() : Status(Errno(EIO));
+                   : img->read(cls::NOSNAP, off, 4096).ok() ? Status()
+                                                            : Status(Errno(EIO));
         if (!s.ok()) return fail("lat", s.err());
       }
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - t0).count();
-      std::cout << (pass == 0 ? "write" : "read") << " avg " << us / static_cast<long>(n) << " us\n";
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+      std::cout << (pass == 0 ? "write" : "read") << " avg " << us / static_cast<long>(n)
+                << " us\n";
     }
     return 0;
   }
@@ -239,13 +253,17 @@ int main(int argc, char** argv) {
     CreateSpec cs;
     cs.size = need_u64(arg(2));
     for (size_t i = 3; i < args.size(); ++i) {
-      if (args[i] == "--order") cs.order = static_cast<uint8_t>(need_u64(arg(++i)));
-      else if (args[i] == "--stripe-unit") cs.stripe_unit = need_u64(arg(++i));
-      else if (args[i] == "--stripe-count") cs.stripe_count = need_u64(arg(++i));
+      if (args[i] == "--order")
+        cs.order = static_cast<uint8_t>(need_u64(arg(++i)));
+      else if (args[i] == "--stripe-unit")
+        cs.stripe_unit = need_u64(arg(++i));
+      else if (args[i] == "--stripe-count")
+        cs.stripe_count = need_u64(arg(++i));
       else if (args[i] == "--features") {
         std::string err;
         if (!parse_feature_list(arg(++i), &cs.features, &err)) usage(err);
-      } else usage("unknown create option " + args[i]);
+      } else
+        usage("unknown create option " + args[i]);
     }
     Status s = open_pool(sp.pool)->create_image(sp.image, cs);
     return s.ok() ? 0 : fail("create " + arg(1), s.err());

@@ -12,19 +12,45 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
   using namespace rbdfs::core::cls;
   switch (data[0] % 13) {
-    case 0: (void)dec_string_map(in); break;
-    case 1: (void)dec_string(in); break;
-    case 2: (void)dec_size(in); break;
-    case 3: (void)dec_features(in); break;
-    case 4: (void)dec_stripe(in); break;
-    case 5: (void)dec_snapcontext(in); break;
-    case 6: (void)dec_snapshot_info(in); break;
-    case 7: (void)dec_parent(in); break;
-    case 8: (void)dec_i64(in); break;
-    case 9: (void)dec_utime(in); break;
-    case 10: (void)dec_trash_spec(in); break;
-    case 11: (void)dec_trash_list(in); break;
-    default: (void)dec_u8(in); break;
+    case 0:
+      (void)dec_string_map(in);
+      break;
+    case 1:
+      (void)dec_string(in);
+      break;
+    case 2:
+      (void)dec_size(in);
+      break;
+    case 3:
+      (void)dec_features(in);
+      break;
+    case 4:
+      (void)dec_stripe(in);
+      break;
+    case 5:
+      (void)dec_snapcontext(in);
+      break;
+    case 6:
+      (void)dec_snapshot_info(in);
+      break;
+    case 7:
+      (void)dec_parent(in);
+      break;
+    case 8:
+      (void)dec_i64(in);
+      break;
+    case 9:
+      (void)dec_utime(in);
+      break;
+    case 10:
+      (void)dec_trash_spec(in);
+      break;
+    case 11:
+      (void)dec_trash_list(in);
+      break;
+    default:
+      (void)dec_u8(in);
+      break;
   }
   return 0;
 }

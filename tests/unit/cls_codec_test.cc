@@ -129,8 +129,7 @@ TEST_CASE("create and snapshot_add inputs", "[codec]") {
   CHECK(c == unhex("0000100000000000") + unhex("16") + unhex("0100000000000000") +
                  unhex("0a000000") + "rbd_data.x" + unhex("ffffffffffffffff"));
   std::string s = cls::enc_snapshot_add(4, "s1");
-  CHECK(s == unhex("020000007331") + unhex("0400000000000000") +
-                 unhex("01010400000000000000"));
+  CHECK(s == unhex("020000007331") + unhex("0400000000000000") + unhex("01010400000000000000"));
 }
 
 TEST_CASE("decoders survive random bytes", "[codec]") {

@@ -24,8 +24,7 @@ TEST_CASE("help and version need no mountpoint", "[options]") {
   CHECK(rbdfs::ll::usage_text("rbdfs").find("--mountpoint") == std::string::npos);
 }
 
-TEST_CASE("one positional is the mountpoint, two are source and mountpoint",
-          "[options]") {
+TEST_CASE("one positional is the mountpoint, two are source and mountpoint", "[options]") {
   Options o;
   std::string err;
   REQUIRE(parse({"/mnt/x"}, &o, &err));
@@ -53,16 +52,15 @@ TEST_CASE("mount.fuse3 style -o options", "[options]") {
   CHECK(o.pools == std::vector<std::string>{"rbd", "two"});
   CHECK(o.read_only);
   CHECK(o.object_size == 65536);
-  CHECK(o.fuse_opts ==
-        std::vector<std::string>{"rw", "dev", "suid", "allow_other", "ro"});
+  CHECK(o.fuse_opts == std::vector<std::string>{"rw", "dev", "suid", "allow_other", "ro"});
 }
 
 TEST_CASE("short options and their errors", "[options]") {
   Options o;
   std::string err;
-  REQUIRE(parse({"/m", "-c", "c.conf", "-i", "bob", "-k", "k", "-m",
-                 "127.0.0.1:6789", "-p", "rbd", "-f"},
-                &o, &err));
+  REQUIRE(parse(
+      {"/m", "-c", "c.conf", "-i", "bob", "-k", "k", "-m", "127.0.0.1:6789", "-p", "rbd", "-f"}, &o,
+      &err));
   CHECK(o.conf == "c.conf");
   CHECK(o.id == "bob");
   CHECK(o.keyring == "k");

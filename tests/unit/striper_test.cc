@@ -116,8 +116,7 @@ TEST_CASE("fancy striping: 64K x 4 on 1M objects", "[striper]") {
   CHECK(object_count(l, 65537) == 2);
 }
 
-TEST_CASE("striper matches the byte model over random layouts and ranges",
-          "[striper]") {
+TEST_CASE("striper matches the byte model over random layouts and ranges", "[striper]") {
   std::mt19937_64 rng(GENERATE(1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u));
   for (int iter = 0; iter < 40; ++iter) {
     Layout l = random_layout(rng);
@@ -135,8 +134,8 @@ TEST_CASE("object count and valid length match the byte model", "[striper]") {
   for (int iter = 0; iter < 60; ++iter) {
     Layout l = random_layout(rng);
     uint64_t size = rng() % (l.period() * 3 + 1);
-    INFO("os=" << l.object_size << " su=" << l.stripe_unit
-               << " sc=" << l.stripe_count << " size=" << size);
+    INFO("os=" << l.object_size << " su=" << l.stripe_unit << " sc=" << l.stripe_count
+               << " size=" << size);
     std::map<uint64_t, uint64_t> valid;  // objno -> highest offset + 1
     for (uint64_t b = 0; b < size; ++b) {
       Loc loc = naive(l, b);
