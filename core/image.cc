@@ -7,24 +7,18 @@
 #include <cstring>
 #include <future>
 
+#include "core/cls_call.h"
 #include "core/features.h"
 
 namespace rbdfs::core {
 
+using detail::cls_exec;
+using detail::cls_write;
+using detail::to_bl;
+using detail::view;
 using librados::bufferlist;
 
 namespace {
-
-std::string_view view(const bufferlist& bl) {
-  // cls replies are small; c_str() makes them contiguous.
-  return {const_cast<bufferlist&>(bl).c_str(), bl.length()};
-}
-
-bufferlist to_bl(const std::string& s) {
-  bufferlist bl;
-  bl.append(s.data(), static_cast<unsigned>(s.size()));
-  return bl;
-}
 
 // One exec call inside a compound read op.
 struct Exec {
@@ -43,15 +37,6 @@ template <typename T>
 Result<T> decoded(Result<T> r, const char* what, const std::string& oid) {
   if (!r.ok()) spdlog::error("malformed {} reply from {}: treating as EIO", what, oid);
   return r;
-}
-
-Status exec_write(librados::IoCtx& io, const std::string& oid, const char* method,
-                  const std::string& in, bool create = false) {
-  librados::ObjectWriteOperation op;
-  if (create) op.create(true);
-  bufferlist inbl = to_bl(in);
-  op.exec("rbd", method, inbl);
-  return status_from_rados(io.operate(oid, &op));
 }
 
 }  // namespace
@@ -264,16 +249,8 @@ Image::~Image() {
 Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                            const std::string& pool, const std::string& name,
                                            const OpenOptions& options, std::string* why) {
-  // name -> id
-  bufferlist out;
-  bufferlist in;
-  int r = md.exec("rbd_id." + name, "rbd", "get_id", in, out);
-  if (r < 0) return Errno::from_rados(r);
-  auto id = cls::dec_string(view(out));
-  if (!id || id->empty()) {
-    spdlog::error("image {}/{}: malformed id object", pool, name);
-    return Errno(EIO);
-  }
+  auto id = detail::image_id(md, pool, name);
+  if (!id.ok()) return id.err();
   auto h = read_header(md, pool, name, *id);
   if (!h.ok()) {
     if (why) *why = h.err().message();
@@ -303,7 +280,7 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
   if (options.watch) {
     img->m_watcher = std::make_unique<Watcher>(img->weak_from_this());
     uint64_t handle = 0;
-    r = img->m_md.watch2(img->m_header_oid, &handle, img->m_watcher.get());
+    int r = img->m_md.watch2(img->m_header_oid, &handle, img->m_watcher.get());
     if (r < 0)
       spdlog::warn("image {}/{}: cannot watch header: {}", pool, name,
                    Errno::from_rados(r).message());
@@ -678,7 +655,7 @@ Status Image::resize(uint64_t new_size) {
     agg->put();
     RBDFS_TRY(f.get());
   }
-  RBDFS_TRY(exec_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
   RBDFS_TRY(refresh());
   notify_header_update();
   return {};
@@ -718,7 +695,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
     librados::snap_t id = 0;
     int r = m_data.selfmanaged_snap_create(&id);
     if (r < 0) return Errno::from_rados(r);
-    Status s = exec_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
+    Status s = cls_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
     if (s.ok()) {
       RBDFS_TRY(refresh());
       notify_header_update();
@@ -735,9 +712,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
 
 Result<bool> Image::snap_protected(uint64_t snap_id) {
   bufferlist out;
-  bufferlist in = to_bl(cls::enc_snap_id(snap_id));
-  int r = m_md.exec(m_header_oid, "rbd", "get_protection_status", in, out);
-  if (r < 0) return Errno::from_rados(r);
+  RBDFS_TRY(cls_exec(m_md, m_header_oid, "get_protection_status", cls::enc_snap_id(snap_id), &out));
   auto v = decoded(cls::dec_u8(view(out)), "get_protection_status", m_header_oid);
   if (!v) return v.err();
   return *v != 0;  // 0 unprotected, 1 unprotecting, 2 protected
@@ -752,7 +727,7 @@ Status Image::snap_remove(const std::string& name) {
   auto prot = snap_protected(id);
   if (!prot.ok()) return prot.err();
   if (*prot || s->child_count > 0) return Errno(EBUSY);
-  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
   int r = m_data.selfmanaged_snap_remove(id);
   if (r < 0)
     spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool, h->name, id,
@@ -771,55 +746,61 @@ Status Image::snap_rename(const std::string& from, const std::string& to) {
   if (!s) return Errno(ENOENT);
   if (from == to) return {};
   if (h->find_snap(to)) return Errno(EEXIST);
-  RBDFS_TRY(exec_write(m_md, m_header_oid, "snapshot_rename", cls::enc_snapshot_rename(s->id, to)));
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_rename", cls::enc_snapshot_rename(s->id, to)));
   RBDFS_TRY(refresh());
   notify_header_update();
   return {};
 }
 
-Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id, uint64_t first,
-                                                      uint64_t last) {
-  auto h = header();
+Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
+                                              uint64_t snap_id, uint64_t first, uint64_t last) {
   struct Stat {
     librados::AioCompletion* c = nullptr;
     uint64_t size = 0;
     time_t mtime = 0;
-    uint64_t objno = 0;
   };
-  std::vector<uint64_t> out;
-  const uint64_t batch = 256;
   librados::IoCtx io;
-  io.dup(m_data);
+  io.dup(data);
   io.snap_set_read(snap_id);
+  std::vector<ObjectUsage> out;
+  const uint64_t batch = 256;
   for (uint64_t start = first; start < last; start += batch) {
-    std::vector<Stat> stats;
     uint64_t end = std::min(last, start + batch);
-    stats.reserve(end - start);
-    for (uint64_t o = start; o < end; ++o) {
-      Stat st;
-      st.objno = o;
+    std::vector<Stat> stats(end - start);  // sized up front: aio_stat keeps pointers
+    int err = 0;
+    for (uint64_t o = start; o < end && !err; ++o) {
+      Stat& st = stats[o - start];
       st.c = librados::Rados::aio_create_completion();
-      stats.push_back(st);
-      Stat& ref = stats.back();
-      int r = io.aio_stat(object_name(h->object_prefix, o), ref.c, &ref.size, &ref.mtime);
+      int r = io.aio_stat(object_name(prefix, o), st.c, &st.size, &st.mtime);
       if (r < 0) {
-        ref.c->release();
-        ref.c = nullptr;
-        return Errno::from_rados(r);
+        st.c->release();
+        st.c = nullptr;
+        err = -r;
       }
     }
-    int err = 0;
-    for (auto& st : stats) {
+    for (uint64_t o = start; o < end; ++o) {  // reap every submitted stat
+      Stat& st = stats[o - start];
+      if (!st.c) continue;
       st.c->wait_for_complete();
       int r = st.c->get_return_value();
       st.c->release();
       if (r == 0)
-        out.push_back(st.objno);
+        out.push_back({o, st.size});
       else if (r != -ENOENT && !err)
         err = -r;
     }
     if (err) return Errno(err);
   }
+  return out;
+}
+
+Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id, uint64_t first,
+                                                      uint64_t last) {
+  auto usage = stat_objects(m_data, header()->object_prefix, snap_id, first, last);
+  if (!usage.ok()) return usage.err();
+  std::vector<uint64_t> out;
+  out.reserve(usage->size());
+  for (const auto& u : *usage) out.push_back(u.object_no);
   return out;
 }
 

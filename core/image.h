@@ -181,6 +181,18 @@ class Image : public std::enable_shared_from_this<Image> {
   std::atomic<uint64_t> m_watch_handle{0};
 };
 
+// An object of an image that exists, and its size in bytes.
+struct ObjectUsage {
+  uint64_t object_no;
+  uint64_t size;
+};
+
+// Stats objects [first, last) of the image whose data objects are
+// `prefix`.N in `data`, at `snap_id`, in parallel batches; absent ones are
+// left out.
+Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
+                                              uint64_t snap_id, uint64_t first, uint64_t last);
+
 // Validates an image or snapshot name the way rbd does: non-empty, at most
 // 255 bytes, no '/', no '@', no control characters.
 bool valid_rbd_name(const std::string& name);

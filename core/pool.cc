@@ -6,42 +6,21 @@
 #include <cstdio>
 #include <random>
 
+#include "core/cls_call.h"
 #include "core/features.h"
 #include "core/striper.h"
 
 namespace rbdfs::core {
 
+using detail::cls_exec;
+using detail::cls_write;
+using detail::view;
 using librados::bufferlist;
 
 namespace {
 
 constexpr const char* RBD_DIRECTORY = "rbd_directory";
 constexpr const char* RBD_TRASH = "rbd_trash";
-
-bufferlist to_bl(const std::string& s) {
-  bufferlist bl;
-  bl.append(s.data(), static_cast<unsigned>(s.size()));
-  return bl;
-}
-
-std::string_view view(bufferlist& bl) { return {bl.c_str(), bl.length()}; }
-
-Status exec(librados::IoCtx& io, const std::string& oid, const char* method, const std::string& in,
-            bufferlist* out = nullptr) {
-  bufferlist tmp;
-  bufferlist inbl = to_bl(in);
-  int r = io.exec(oid, "rbd", method, inbl, out ? *out : tmp);
-  return status_from_rados(r);
-}
-
-Status exec_create(librados::IoCtx& io, const std::string& oid, const char* method,
-                   const std::string& in) {
-  librados::ObjectWriteOperation op;
-  op.create(true);
-  bufferlist inbl = to_bl(in);
-  op.exec("rbd", method, inbl);
-  return status_from_rados(io.operate(oid, &op));
-}
 
 }  // namespace
 
@@ -58,7 +37,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint6
   const uint64_t page = std::max<uint64_t>(page_size, 1);
   for (;;) {
     bufferlist reply;
-    Status s = exec(m_io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);
+    Status s = cls_exec(m_io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);
     if (!s.ok()) {
       if (s.error() == ENOENT) return out;  // no directory yet: no images
       return s.err();
@@ -77,14 +56,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint6
 
 Result<std::string> Pool::image_id(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(ENOENT);
-  bufferlist reply;
-  RBDFS_TRY(exec(m_io, "rbd_id." + name, "get_id", "", &reply));
-  auto id = cls::dec_string(view(reply));
-  if (!id.ok() || id->empty()) {
-    spdlog::error("pool {}: malformed id object for image {}", m_name, name);
-    return Errno(EIO);
-  }
-  return *id;
+  return detail::image_id(m_io, m_name, name);
 }
 
 Result<std::shared_ptr<Image>> Pool::open_image(const std::string& name,
@@ -135,19 +107,19 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
 
   // Same order as librbd's CreateRequest: directory entry, id object,
   // header, striping. Undo on failure.
-  RBDFS_TRY(exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
-  Status s = exec_create(m_io, "rbd_id." + name, "set_id", cls::enc_string(*id));
+  RBDFS_TRY(cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
+  Status s = cls_write(m_io, "rbd_id." + name, "set_id", cls::enc_string(*id), true);
   if (s.ok())
-    s = exec_create(m_io, header, "create",
-                    cls::enc_create(spec.size, spec.order, features, prefix, -1));
+    s = cls_write(m_io, header, "create",
+                  cls::enc_create(spec.size, spec.order, features, prefix, -1), true);
   if (s.ok() && fancy)
-    s = exec(m_io, header, "set_stripe_unit_count",
-             cls::enc_set_stripe_unit_count(spec.stripe_unit, spec.stripe_count));
+    s = cls_exec(m_io, header, "set_stripe_unit_count",
+                 cls::enc_set_stripe_unit_count(spec.stripe_unit, spec.stripe_count));
   if (!s.ok()) {
     spdlog::error("pool {}: creating image {} failed: {}", m_name, name, s.err().message());
     m_io.remove(header);
     if (s.error() != EEXIST) m_io.remove("rbd_id." + name);
-    (void)exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+    (void)cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
     return s;
   }
   spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name, name, *id,
@@ -155,15 +127,17 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   return {};
 }
 
+Result<librados::IoCtx> Pool::data_ioctx(const ImageHeader& h) {
+  if (h.data_pool_id >= 0) return m_cluster->open_pool_id(h.data_pool_id);
+  librados::IoCtx io;
+  io.dup(m_io);
+  return io;
+}
+
 Status Pool::remove_data_objects(const ImageHeader& h) {
-  librados::IoCtx data;
-  if (h.data_pool_id >= 0) {
-    auto io = m_cluster->open_pool_id(h.data_pool_id);
-    if (!io.ok()) return io.err();
-    data = std::move(*io);
-  } else {
-    data.dup(m_io);
-  }
+  auto io = data_ioctx(h);
+  if (!io.ok()) return io.err();
+  librados::IoCtx& data = *io;
   uint64_t n = object_count(h.layout, h.size);
   const uint64_t batch = 256;
   for (uint64_t start = 0; start < n; start += batch) {
@@ -204,7 +178,8 @@ Status Pool::remove_image(const std::string& name) {
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   r = m_io.remove("rbd_id." + name);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  Status s = exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+  Status s =
+      cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
   if (!s.ok() && s.error() != ENOENT) return s;
   spdlog::info("pool {}: removed image {} (id {})", m_name, name, *id);
   return {};
@@ -225,7 +200,7 @@ Status Pool::rename_image(const std::string& from, const std::string& to) {
   r = m_io.operate("rbd_id." + to, &op);
   if (r < 0) return Errno::from_rados(r);
   Status s =
-      exec(m_io, RBD_DIRECTORY, "dir_rename_image", cls::enc_dir_rename_image(from, to, *id));
+      cls_exec(m_io, RBD_DIRECTORY, "dir_rename_image", cls::enc_dir_rename_image(from, to, *id));
   if (!s.ok()) {
     m_io.remove("rbd_id." + to);
     return s;
@@ -249,35 +224,38 @@ Result<std::string> Pool::trash_move(const std::string& name) {
   spec.state = cls::TRASH_STATE_MOVING;
   // As librbd's trash MoveRequest: trash entry (MOVING), id object,
   // directory entry, then mark the entry NORMAL.
-  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
+  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
   int r = m_io.remove("rbd_id." + name);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  Status s = exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+  Status s =
+      cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
   if (!s.ok() && s.error() != ENOENT) return s.err();
-  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_state_set",
-                 cls::enc_trash_state_set(*id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_MOVING)));
+  RBDFS_TRY(
+      cls_exec(m_io, RBD_TRASH, "trash_state_set",
+               cls::enc_trash_state_set(*id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_MOVING)));
   spdlog::info("pool {}: moved image {} (id {}) to the trash", m_name, name, *id);
   return *id;
 }
 
 Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
   bufferlist reply;
-  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
+  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
   auto spec = cls::dec_trash_spec(view(reply));
   if (!spec.ok()) return Errno(EIO);
   std::string name = new_name.empty() ? spec->name : new_name;
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   RBDFS_TRY(
-      exec(m_io, RBD_TRASH, "trash_state_set",
-           cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
-  Status s = exec_create(m_io, "rbd_id." + name, "set_id", cls::enc_string(id));
-  if (s.ok()) s = exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
+      cls_exec(m_io, RBD_TRASH, "trash_state_set",
+               cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
+  Status s = cls_write(m_io, "rbd_id." + name, "set_id", cls::enc_string(id), true);
+  if (s.ok()) s = cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
   if (!s.ok()) {
-    (void)exec(m_io, RBD_TRASH, "trash_state_set",
-               cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));
+    (void)cls_exec(
+        m_io, RBD_TRASH, "trash_state_set",
+        cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));
     return s;
   }
-  RBDFS_TRY(exec(m_io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
+  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
   return {};
 }
 
@@ -287,7 +265,7 @@ Result<std::vector<std::pair<std::string, cls::TrashSpec>>> Pool::trash_list() {
   const uint64_t page = 1024;
   for (;;) {
     bufferlist reply;
-    Status s = exec(m_io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
+    Status s = cls_exec(m_io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
     if (!s.ok()) {
       if (s.error() == ENOENT) return out;
       return s.err();

@@ -59,6 +59,9 @@ class Pool {
   Status trash_restore(const std::string& id, const std::string& new_name);
   Result<std::vector<std::pair<std::string, cls::TrashSpec>>> trash_list();
 
+  // The ioctx holding an image's data objects (its data pool, or this pool).
+  Result<librados::IoCtx> data_ioctx(const ImageHeader& h);
+
  private:
   Pool(std::shared_ptr<Cluster> c, librados::IoCtx io, std::string name)
       : m_cluster(std::move(c)), m_io(std::move(io)), m_name(std::move(name)) {}

@@ -1,0 +1,49 @@
+#include "core/cls_call.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/cls_rbd.h"
+
+namespace rbdfs::core::detail {
+
+using librados::bufferlist;
+
+bufferlist to_bl(const std::string& s) {
+  bufferlist bl;
+  bl.append(s.data(), static_cast<unsigned>(s.size()));
+  return bl;
+}
+
+std::string_view view(const bufferlist& bl) {
+  return {const_cast<bufferlist&>(bl).c_str(), bl.length()};
+}
+
+Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
+                const std::string& in, bufferlist* out) {
+  bufferlist tmp;
+  bufferlist inbl = to_bl(in);
+  return status_from_rados(io.exec(oid, "rbd", method, inbl, out ? *out : tmp));
+}
+
+Status cls_write(librados::IoCtx& io, const std::string& oid, const char* method,
+                 const std::string& in, bool create) {
+  librados::ObjectWriteOperation op;
+  if (create) op.create(true);
+  bufferlist inbl = to_bl(in);
+  op.exec("rbd", method, inbl);
+  return status_from_rados(io.operate(oid, &op));
+}
+
+Result<std::string> image_id(librados::IoCtx& io, const std::string& pool,
+                             const std::string& name) {
+  bufferlist reply;
+  RBDFS_TRY(cls_exec(io, "rbd_id." + name, "get_id", "", &reply));
+  auto id = cls::dec_string(view(reply));
+  if (!id.ok() || id->empty()) {
+    spdlog::error("image {}/{}: malformed id object", pool, name);
+    return Errno(EIO);
+  }
+  return *id;
+}
+
+}  // namespace rbdfs::core::detail

@@ -1,0 +1,29 @@
+// Calling cls "rbd" methods: the few librados plumbing helpers that
+// image.cc and pool.cc share. Internal to core/.
+#pragma once
+
+#include <rados/librados.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace rbdfs::core::detail {
+
+librados::bufferlist to_bl(const std::string& s);
+// cls replies are small; c_str() makes them contiguous.
+std::string_view view(const librados::bufferlist& bl);
+
+// One cls "rbd" method call on `oid` (a read or a write, as the method is).
+Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
+                const std::string& in, librados::bufferlist* out = nullptr);
+// A cls "rbd" write; with `create`, the object must not exist yet.
+Status cls_write(librados::IoCtx& io, const std::string& oid, const char* method,
+                 const std::string& in, bool create = false);
+
+// Image name -> id through rbd_id.<name> (ENOENT: no such image; EIO and
+// one log line for a malformed id object).
+Result<std::string> image_id(librados::IoCtx& io, const std::string& pool, const std::string& name);
+
+}  // namespace rbdfs::core::detail
