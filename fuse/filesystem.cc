@@ -363,37 +363,15 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
       return it->second.blocks;
   }
   uint64_t n = core::object_count(h->layout, size);
-  uint64_t bytes;
-  if (n > BLOCKS_MAX_OBJECTS || !h->unreadable_reason.empty()) {
-    bytes = size;  // too many objects to stat on the attribute path
-  } else {
-    core::Image::OpenOptions o;
-    bytes = 0;
+  uint64_t bytes = size;  // too many objects to stat on the attribute path
+  if (n <= BLOCKS_MAX_OBJECTS && h->unreadable_reason.empty()) {
     auto p = pool(h->pool);
-    if (!p.ok()) return (size + 511) / 512;
-    // stat the objects directly: no need to open (watch) the image
-    librados::IoCtx io;
-    io.dup((*p)->ioctx());
-    if (h->data_pool_id >= 0) {
-      auto dio = m_cluster->open_pool_id(h->data_pool_id);
-      if (dio.ok()) io = std::move(*dio);
-    }
-    io.snap_set_read(snap_id);
-    std::vector<librados::AioCompletion*> cs(n);
-    std::vector<uint64_t> sizes(n);
-    std::vector<time_t> mtimes(n);
-    for (uint64_t i = 0; i < n; ++i) {
-      cs[i] = librados::Rados::aio_create_completion();
-      if (io.aio_stat(core::object_name(h->object_prefix, i), cs[i], &sizes[i], &mtimes[i]) < 0) {
-        cs[i]->release();
-        cs[i] = nullptr;
-      }
-    }
-    for (uint64_t i = 0; i < n; ++i) {
-      if (!cs[i]) continue;
-      cs[i]->wait_for_complete();
-      if (cs[i]->get_return_value() == 0) bytes += sizes[i];
-      cs[i]->release();
+    auto io = p.ok() ? (*p)->data_ioctx(*h) : core::Result<librados::IoCtx>(p.err());
+    auto usage = io.ok() ? core::stat_objects(*io, h->object_prefix, snap_id, 0, n)
+                         : core::Result<std::vector<core::ObjectUsage>>(io.err());
+    if (usage.ok()) {
+      bytes = 0;
+      for (const auto& u : *usage) bytes += u.size;
     }
   }
   uint64_t blocks = (bytes + 511) / 512;
@@ -475,17 +453,23 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t ino, Node* n) {
   return true;
 }
 
+Status Filesystem::fill_entry(const Node& n, fuse_entry_param* e) {
+  Status s = fill_attr(n, &e->attr);
+  if (!s.ok()) return s;
+  e->ino = m_nodes.ref(n);
+  e->attr.st_ino = e->ino;
+  e->attr_timeout = ATTR_TIMEOUT;
+  e->entry_timeout = ENTRY_TIMEOUT;
+  return {};
+}
+
 void Filesystem::reply_entry(fuse_req_t req, const Node& n) {
   fuse_entry_param e{};
-  Status s = fill_attr(n, &e.attr);
+  Status s = fill_entry(n, &e);
   if (!s.ok()) {
     fuse_reply_err(req, s.error());
     return;
   }
-  e.ino = m_nodes.ref(n);
-  e.attr.st_ino = e.ino;
-  e.attr_timeout = ATTR_TIMEOUT;
-  e.entry_timeout = ENTRY_TIMEOUT;
   if (fuse_reply_entry(req, &e) != 0) m_nodes.forget(e.ino, 1);
 }
 
@@ -732,6 +716,43 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) == 0) h.release();
 }
 
+Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool excl,
+                                  bool* created) {
+  if (p.kind != NodeKind::POOL) return Errno(EPERM);
+  if (name == SNAP_DIR || !core::valid_rbd_name(name)) return Errno(EINVAL);
+  if (m_opts.read_only) return Errno(EROFS);
+  auto pl = pool(p.pool);
+  if (!pl.ok()) return pl.err();
+  core::CreateSpec spec;
+  spec.order = m_create_order;
+  spec.features = m_create_features;
+  Status s = (*pl)->create_image(name, spec);
+  *created = s.ok();
+  if (s.error() == EEXIST && !excl) return {};
+  if (!s.ok()) {
+    if (s.error() != EEXIST) spdlog::warn("create {}/{}: {}", p.pool, name, s.err().message());
+    return s;
+  }
+  invalidate_listing(p.pool);
+  forget_header(p.pool, name);
+  return {};
+}
+
+void Filesystem::reply_create(fuse_req_t req, const Node& n, std::unique_ptr<Handle> h,
+                              fuse_file_info* fi) {
+  fuse_entry_param e{};
+  Status s = fill_entry(n, &e);
+  if (!s.ok()) {
+    fuse_reply_err(req, s.error());
+    return;
+  }
+  fi->fh = reinterpret_cast<uintptr_t>(h.get());
+  if (fuse_reply_create(req, &e, fi) == 0)
+    h.release();
+  else
+    m_nodes.forget(e.ino, 1);
+}
+
 void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, mode_t mode,
                         fuse_file_info* fi) {
   Node p;
@@ -741,145 +762,59 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
     fuse_reply_err(req, EPERM);
     return;
   }
+  auto h = std::make_unique<Handle>();
+  Node n;
   if (p.kind == NodeKind::SNAPDIR) {
     // touch .snap/<image>/<name>: take a snapshot
-    if (!core::valid_rbd_name(name)) {
-      fuse_reply_err(req, EINVAL);
+    if (!core::valid_rbd_name(name) || m_opts.read_only) {
+      fuse_reply_err(req, m_opts.read_only ? EROFS : EINVAL);
       return;
     }
     auto img = open_image(p.pool, p.image);
+    auto id = img.ok() ? (*img)->snap_create(name) : core::Result<uint64_t>(img.err());
+    if (!id.ok()) {
+      if (img.ok())
+        spdlog::warn("snapshot {}/{}@{}: {}", p.pool, p.image, name, id.err().message());
+      fuse_reply_err(req, id.error());
+      return;
+    }
+    h->image = *img;
+    h->snap_id = *id;
+    n = Node{NodeKind::SNAP, p.pool, p.image, name};
+  } else {
+    bool created = false;
+    Status s = create_in_pool(p, name, fi->flags & O_EXCL, &created);
+    auto img =
+        s.ok() ? open_image(p.pool, name) : core::Result<std::shared_ptr<core::Image>>(s.err());
     if (!img.ok()) {
       fuse_reply_err(req, img.error());
       return;
     }
-    if (m_opts.read_only) {
+    bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (want_write && !(*img)->read_only_reason().empty()) {
       fuse_reply_err(req, EROFS);
       return;
     }
-    auto id = (*img)->snap_create(name);
-    if (!id.ok()) {
-      spdlog::warn("snapshot {}/{}@{}: {}", p.pool, p.image, name, id.err().message());
-      fuse_reply_err(req, id.error());
-      return;
+    if (!created && (fi->flags & O_TRUNC) && want_write) {
+      Status t = (*img)->resize(0);
+      if (!t.ok()) {
+        fuse_reply_err(req, t.error());
+        return;
+      }
     }
-    Node n{NodeKind::SNAP, p.pool, p.image, name};
-    fuse_entry_param e{};
-    Status s = fill_attr(n, &e.attr);
-    if (!s.ok()) {
-      fuse_reply_err(req, s.error());
-      return;
-    }
-    auto h = std::make_unique<Handle>();
     h->image = *img;
-    h->snap_id = *id;
-    e.ino = m_nodes.ref(n);
-    e.attr.st_ino = e.ino;
-    e.attr_timeout = ATTR_TIMEOUT;
-    e.entry_timeout = ENTRY_TIMEOUT;
-    fi->fh = reinterpret_cast<uintptr_t>(h.get());
-    if (fuse_reply_create(req, &e, fi) == 0)
-      h.release();
-    else
-      m_nodes.forget(e.ino, 1);
-    return;
+    h->writable = want_write;
+    n = Node{NodeKind::IMAGE, p.pool, name, ""};
   }
-  if (p.kind != NodeKind::POOL) {
-    fuse_reply_err(req, p.kind == NodeKind::SNAPROOT ? EPERM : EPERM);
-    return;
-  }
-  if (name == SNAP_DIR || !core::valid_rbd_name(name)) {
-    fuse_reply_err(req, EINVAL);
-    return;
-  }
-  if (m_opts.read_only) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  auto pl = pool(p.pool);
-  if (!pl.ok()) {
-    fuse_reply_err(req, pl.error());
-    return;
-  }
-  core::CreateSpec spec;
-  spec.size = 0;
-  spec.order = m_create_order;
-  spec.features = m_create_features;
-  Status s = (*pl)->create_image(name, spec);
-  if (!s.ok() && !(s.error() == EEXIST && !(fi->flags & O_EXCL))) {
-    if (s.error() != EEXIST) spdlog::warn("create {}/{}: {}", p.pool, name, s.err().message());
-    fuse_reply_err(req, s.error());
-    return;
-  }
-  invalidate_listing(p.pool);
-  auto img = open_image(p.pool, name);
-  if (!img.ok()) {
-    fuse_reply_err(req, img.error());
-    return;
-  }
-  bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY;
-  if (want_write && !(*img)->read_only_reason().empty()) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  if (s.ok() == false && (fi->flags & O_TRUNC) && want_write) {
-    Status t = (*img)->resize(0);
-    if (!t.ok()) {
-      fuse_reply_err(req, t.error());
-      return;
-    }
-  }
-  Node n{NodeKind::IMAGE, p.pool, name, ""};
-  fuse_entry_param e{};
-  Status a = fill_attr(n, &e.attr);
-  if (!a.ok()) {
-    fuse_reply_err(req, a.error());
-    return;
-  }
-  auto h = std::make_unique<Handle>();
-  h->image = *img;
-  h->writable = want_write;
-  e.ino = m_nodes.ref(n);
-  e.attr.st_ino = e.ino;
-  e.attr_timeout = ATTR_TIMEOUT;
-  e.entry_timeout = ENTRY_TIMEOUT;
-  fi->fh = reinterpret_cast<uintptr_t>(h.get());
-  if (fuse_reply_create(req, &e, fi) == 0)
-    h.release();
-  else
-    m_nodes.forget(e.ino, 1);
+  reply_create(req, n, std::move(h), fi);
 }
 
 void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  if (!S_ISREG(mode)) {
-    fuse_reply_err(req, EPERM);  // no devices, fifos or sockets in a pool
-    return;
-  }
-  // A regular mknod is a create without an open: make the image, reply
-  // with its entry.
   Node p;
   if (!resolve(req, parent, &p)) return;
-  if (p.kind != NodeKind::POOL) {
-    fuse_reply_err(req, EPERM);
-    return;
-  }
-  if (std::string(name) == SNAP_DIR || !core::valid_rbd_name(name)) {
-    fuse_reply_err(req, EINVAL);
-    return;
-  }
-  if (m_opts.read_only) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  auto pl = pool(p.pool);
-  if (!pl.ok()) {
-    fuse_reply_err(req, pl.error());
-    return;
-  }
-  core::CreateSpec spec;
-  spec.order = m_create_order;
-  spec.features = m_create_features;
-  Status s = (*pl)->create_image(name, spec);
-  invalidate_listing(p.pool);
+  // No devices, fifos or sockets; a regular mknod is a create without an open.
+  bool created = false;
+  Status s = S_ISREG(mode) ? create_in_pool(p, name, true, &created) : Status(Errno(EPERM));
   if (!s.ok()) {
     fuse_reply_err(req, s.error());
     return;
@@ -1181,7 +1116,9 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
   Node n;
   if (!resolve(req, ino, &n)) return;
   std::string name = name_c;
-  if (n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) {
+  // The kernel asks for security.capability before every write: answer
+  // names we never have without reading the header.
+  if ((n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) || name.rfind("user.", 0) != 0) {
     fuse_reply_err(req, ENODATA);
     return;
   }

@@ -169,13 +169,18 @@ class Filesystem {
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
                                                         const std::string& image);
   std::shared_ptr<core::Image> find_open(const std::string& pool, const std::string& image);
-  core::Status grow(const std::shared_ptr<core::Image>& img, uint64_t size);
   uint64_t allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h, uint64_t snap_id,
                             uint64_t size);
 
   // Attributes; false with *err set when the node is gone.
   core::Status fill_attr(const Node& n, struct stat* st);
+  // Fills an entry (attributes, one lookup reference) for a reply.
+  core::Status fill_entry(const Node& n, fuse_entry_param* e);
   void reply_entry(fuse_req_t req, const Node& n);
+  void reply_create(fuse_req_t req, const Node& n, std::unique_ptr<Handle> h, fuse_file_info* fi);
+  // Creates image `name` in pool directory `p` as the mount's options say;
+  // an existing image is fine unless `excl`. *created: it is new.
+  core::Status create_in_pool(const Node& p, const std::string& name, bool excl, bool* created);
   bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
 
   std::shared_ptr<core::Cluster> m_cluster;
