@@ -248,17 +248,13 @@ Image::~Image() {
 
 Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                            const std::string& pool, const std::string& name,
-                                           const OpenOptions& options, std::string* why) {
+                                           const OpenOptions& options) {
   auto id = detail::image_id(md, pool, name);
   if (!id.ok()) return id.err();
   auto h = read_header(md, pool, name, *id);
-  if (!h.ok()) {
-    if (why) *why = h.err().message();
-    return h.err();
-  }
+  if (!h.ok()) return h.err();
   if (!h->unreadable_reason.empty()) {
     spdlog::warn("image {}/{}: cannot open: {}", pool, name, h->unreadable_reason);
-    if (why) *why = h->unreadable_reason;
     return Errno(EOPNOTSUPP);
   }
   std::shared_ptr<Image> img(new Image(std::move(cluster), std::move(md)));

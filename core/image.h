@@ -83,11 +83,10 @@ class Image : public std::enable_shared_from_this<Image> {
   using IoCallback = std::function<void(Status)>;
 
   // ENOENT: no such image; EOPNOTSUPP: features rbdfs cannot read (the log
-  // line and *why say which).
+  // line says which).
   static Result<std::shared_ptr<Image>> open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                              const std::string& pool, const std::string& name,
-                                             const OpenOptions& options,
-                                             std::string* why = nullptr);
+                                             const OpenOptions& options);
   ~Image();
   Image(const Image&) = delete;
   Image& operator=(const Image&) = delete;

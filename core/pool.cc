@@ -60,12 +60,11 @@ Result<std::string> Pool::image_id(const std::string& name) {
 }
 
 Result<std::shared_ptr<Image>> Pool::open_image(const std::string& name,
-                                                const Image::OpenOptions& options,
-                                                std::string* why) {
+                                                const Image::OpenOptions& options) {
   if (!valid_rbd_name(name)) return Errno(ENOENT);
   librados::IoCtx io;
   io.dup(m_io);
-  return Image::open(m_cluster, std::move(io), m_name, name, options, why);
+  return Image::open(m_cluster, std::move(io), m_name, name, options);
 }
 
 Result<std::string> Pool::generate_image_id() {

@@ -42,8 +42,7 @@ class Pool {
   Result<std::string> image_id(const std::string& name);
 
   Result<std::shared_ptr<Image>> open_image(const std::string& name,
-                                            const Image::OpenOptions& options,
-                                            std::string* why = nullptr);
+                                            const Image::OpenOptions& options);
 
   // As `rbd create`: EEXIST, EINVAL (name, order, striping), ENOSYS
   // (features the OSD does not know).
