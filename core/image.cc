@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <future>
+#include <thread>
 
 #include "core/cls_call.h"
 #include "core/features.h"
@@ -193,7 +194,11 @@ class Image::Watcher : public librados::WatchCtx2 {
  public:
   explicit Watcher(std::weak_ptr<Image> image) : m_image(std::move(image)) {}
   void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t, bufferlist&) override {
-    if (auto img = m_image.lock()) img->handle_notify(notify_id, cookie);
+    // librados delivers watch callbacks and aio completions on the same
+    // finisher: waiting here for our writes to complete would deadlock it.
+    // Handle the notify on a thread of its own (notifies are rare).
+    if (auto img = m_image.lock())
+      std::thread([img, notify_id, cookie] { img->handle_notify(notify_id, cookie); }).detach();
   }
   void handle_error(uint64_t, int err) override {
     if (auto img = m_image.lock()) {
