@@ -101,7 +101,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
   // rados_mon_op_timeout bounded the connect; later monitor calls (pool
   // list, statfs) get a more forgiving bound.
   c->m_rados.conf_set("rados_mon_op_timeout", "30");
-  for (unsigned i = 256; i < std::min(cfg.max_inflight, 4096u); ++i) c->m_slots.release();
+  c->m_slots.set(std::clamp(cfg.max_inflight, 1u, 4096u));
   return c;
 }
 

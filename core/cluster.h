@@ -8,7 +8,8 @@
 
 #include <atomic>
 #include <memory>
-#include <semaphore>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,41 @@ class Cluster {
   Cluster() = default;
   librados::Rados m_rados;
   std::string m_client_name;
-  std::counting_semaphore<4096> m_slots{256};
+  // Not std::counting_semaphore: libstdc++'s spins with sched_yield before
+  // sleeping, and FUSE workers waiting for a slot then burnt the CPU the
+  // OSD needed (measured: 12 % of rbdfs' samples in sched_yield).
+  class Slots {
+   public:
+    void set(unsigned n) {
+      std::lock_guard<std::mutex> l(m_mu);
+      m_free = n;
+    }
+    void acquire() {
+      std::unique_lock<std::mutex> l(m_mu);
+      if (m_free == 0) {
+        ++m_waiters;
+        m_cv.wait(l, [this] { return m_free > 0; });
+        --m_waiters;
+      }
+      --m_free;
+    }
+    void release() {
+      bool wake;
+      {
+        std::lock_guard<std::mutex> l(m_mu);
+        ++m_free;
+        wake = m_waiters > 0;
+      }
+      if (wake) m_cv.notify_one();
+    }
+
+   private:
+    std::mutex m_mu;
+    std::condition_variable m_cv;
+    unsigned m_free = 0;     // GUARDED_BY(m_mu)
+    unsigned m_waiters = 0;  // GUARDED_BY(m_mu)
+  };
+  Slots m_slots;
   std::atomic<uint64_t> m_unacked{0};
   uint64_t m_writearound_limit = 0;
   bool m_connected = false;

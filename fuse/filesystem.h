@@ -23,7 +23,10 @@
 // for attr_timeout), so there is no limit on the number of images.
 #pragma once
 
-#define FUSE_USE_VERSION 34
+// 3.12: fuse_session_loop_mt takes the opaque fuse_loop_config of
+// fuse_loop_cfg_create(); under an older version it takes the old public
+// struct instead and reads our config as max_idle_threads = 0.
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include <chrono>
