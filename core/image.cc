@@ -317,12 +317,86 @@ Status Image::prepare_write(const ImageHeader& h) const {
 // ---------------------------------------------------------------------------
 // Asynchronous object I/O.
 
+namespace {
+// Holes of a read point here; never written (.bss, so it costs no memory).
+char g_zeros[1 << 20];
+}  // namespace
+
+void ReadData::index() {
+  m_pieces.clear();
+  for (const Part& part : m_parts) {
+    // The reply holds the object's bytes from ext.offset on, possibly
+    // fewer than asked for (a short object); ext.buffer says where each
+    // run of them goes, in object order.
+    auto seg = part.bl.buffers().begin();
+    auto seg_end = part.bl.buffers().end();
+    uint64_t seg_pos = 0;  // bytes of *seg already used
+    for (const BufferExtent& b : part.ext.buffer) {
+      uint64_t want = b.length, at = b.buffer_offset;
+      while (want > 0 && seg != seg_end) {
+        uint64_t avail = seg->length() - seg_pos;
+        if (avail == 0) {
+          ++seg;
+          seg_pos = 0;
+          continue;
+        }
+        uint64_t n = std::min(want, avail);
+        m_pieces.push_back(Piece{at, seg->c_str() + seg_pos, n});
+        seg_pos += n;
+        at += n;
+        want -= n;
+      }
+      if (seg == seg_end) break;
+    }
+  }
+  // Plain layouts already come in order; fancy striping interleaves.
+  if (!std::is_sorted(m_pieces.begin(), m_pieces.end(), [](const Piece& a, const Piece& b) {
+        return a.buffer_offset < b.buffer_offset;
+      }))
+    std::sort(m_pieces.begin(), m_pieces.end(),
+              [](const Piece& a, const Piece& b) { return a.buffer_offset < b.buffer_offset; });
+}
+
+std::vector<iovec> ReadData::iov() const {
+  std::vector<iovec> out;
+  out.reserve(m_pieces.size() + 2);
+  auto zeros = [&out](uint64_t n) {
+    while (n > 0) {
+      uint64_t k = std::min<uint64_t>(n, sizeof(g_zeros));
+      out.push_back(iovec{g_zeros, k});
+      n -= k;
+    }
+  };
+  uint64_t pos = 0;
+  for (const Piece& p : m_pieces) {
+    zeros(p.buffer_offset - pos);
+    out.push_back(iovec{const_cast<char*>(p.data), p.length});
+    pos = p.buffer_offset + p.length;
+  }
+  zeros(m_length - pos);
+  return out;
+}
+
+void ReadData::copy_to(char* dst) const {
+  for (const iovec& v : iov()) {
+    std::memcpy(dst, v.iov_base, v.iov_len);
+    dst += v.iov_len;
+  }
+}
+
+std::string ReadData::to_string() const {
+  std::string s(m_length, '\0');
+  copy_to(s.data());
+  return s;
+}
+
 struct Image::Aggregate {
   std::shared_ptr<Image> image;
   std::atomic<uint32_t> pending{1};  // +1 held by the submitter
   std::atomic<int> first_error{0};
-  // reads
-  std::string buffer;
+  // reads: one part per object extent, filled by the completions (each
+  // writes only its own part; the last put() sees them all)
+  ReadData data;
   ReadCallback read_cb;
   // writes
   uint64_t write_seq = 0;
@@ -350,10 +424,12 @@ struct Image::Aggregate {
     for (auto& f : flushed) f(flush_err ? Status(Errno(flush_err)) : Status());
     if (read_cb) {
       ReadCallback cb = std::move(read_cb);
-      if (err)
+      if (err) {
         cb(Errno(err));
-      else
-        cb(std::move(buffer));
+      } else {
+        data.index();
+        cb(std::move(data));
+      }
     } else if (io_cb) {
       IoCallback cb = std::move(io_cb);
       cb(err ? Status(Errno(err)) : Status());
@@ -365,8 +441,8 @@ struct Image::ObjectOp {
   std::shared_ptr<Aggregate> agg;
   Cluster* cluster = nullptr;
   librados::AioCompletion* completion = nullptr;
-  bufferlist bl;
-  ObjectExtent ext;  // reads: where the data goes
+  bufferlist bl;                    // writes: unused; reads go to read_into
+  bufferlist* read_into = nullptr;  // reads: the part's reply
   bool is_read = false;
   bool ignore_enoent = false;
 };
@@ -375,21 +451,8 @@ void Image::object_op_done(librados::completion_t, void* arg) {
   auto* op = static_cast<ObjectOp*>(arg);
   int r = op->completion->get_return_value();
   if (op->is_read) {
-    if (r >= 0) {
-      // Copy what came back into place; a short read leaves zeros.
-      uint64_t have = op->bl.length();
-      uint64_t obj_pos = 0;
-      auto it = op->bl.cbegin();
-      for (const auto& b : op->ext.buffer) {
-        if (obj_pos >= have) break;
-        uint64_t n = std::min(b.length, have - obj_pos);
-        it.copy(static_cast<unsigned>(n), op->agg->buffer.data() + b.buffer_offset);
-        obj_pos += b.length;
-        if (n < b.length) break;
-      }
-    } else if (r != -ENOENT) {
-      op->agg->fail(-r);
-    }
+    // An absent object reads as zeros: its part stays empty.
+    if (r < 0 && r != -ENOENT) op->agg->fail(-r);
   } else if (r < 0 && !(r == -ENOENT && op->ignore_enoent)) {
     op->agg->fail(-r);
   }
@@ -401,17 +464,18 @@ void Image::object_op_done(librados::completion_t, void* arg) {
 }
 
 void Image::submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
-                        uint64_t snap_id, const ObjectExtent& ext) {
+                        uint64_t snap_id, size_t part) {
+  const ObjectExtent& ext = agg->data.m_parts[part].ext;
   auto* op = new ObjectOp;
   op->agg = agg;
   op->cluster = m_cluster.get();
-  op->ext = ext;
+  op->read_into = &agg->data.m_parts[part].bl;
   op->is_read = true;
   op->completion = librados::Rados::aio_create_completion(op, &Image::object_op_done);
   agg->pending.fetch_add(1);
   m_cluster->acquire_slot();
-  int r = m_data.aio_read(object_name(h.object_prefix, ext.object_no), op->completion, &op->bl,
-                          ext.length, ext.offset, snap_id);
+  int r = m_data.aio_read(object_name(h.object_prefix, ext.object_no), op->completion,
+                          op->read_into, ext.length, ext.offset, snap_id);
   if (r < 0) {
     op->completion->release();
     m_cluster->release_slot();
@@ -491,15 +555,19 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
     size = s->image_size;
   }
   if (off >= size || len == 0) {
-    cb(std::string());
+    cb(ReadData());
     return;
   }
   len = std::min(len, size - off);
   auto agg = std::make_shared<Aggregate>();
   agg->image = shared_from_this();
-  agg->buffer.assign(len, '\0');
   agg->read_cb = std::move(cb);
-  for (const auto& ext : map_extent(h->layout, off, len)) submit_read(agg, *h, snap_id, ext);
+  agg->data.m_length = len;
+  // Every part exists before the first submit: completions write into
+  // them while later parts are still being submitted.
+  for (auto& ext : map_extent(h->layout, off, len))
+    agg->data.m_parts.push_back(ReadData::Part{std::move(ext), {}});
+  for (size_t i = 0; i < agg->data.m_parts.size(); ++i) submit_read(agg, *h, snap_id, i);
   agg->put();
 }
 
@@ -596,7 +664,12 @@ void Image::aio_flush(IoCallback cb) {
 Result<std::string> Image::read(uint64_t snap_id, uint64_t off, uint64_t len) {
   std::promise<Result<std::string>> p;
   auto f = p.get_future();
-  aio_read(snap_id, off, len, [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+  aio_read(snap_id, off, len, [&p](Result<ReadData> r) {
+    if (r.ok())
+      p.set_value(r->to_string());
+    else
+      p.set_value(Errno(r.error()));
+  });
   return f.get();
 }
 

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <rados/librados.hpp>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -73,13 +74,44 @@ struct ImageHeader {
 Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
                                 const std::string& name, const std::string& id);
 
+// What a read returns: RADOS' reply buffers themselves, never copied; the
+// parts of the range that no object covered (absent objects, short objects)
+// read as zeros from one shared zero region.
+class ReadData {
+ public:
+  uint64_t length() const { return m_length; }
+  // The whole range, in order, as iovecs (zeros included) - what
+  // fuse_reply_iov and writev take.
+  std::vector<iovec> iov() const;
+  void copy_to(char* dst) const;
+  std::string to_string() const;
+
+ private:
+  friend class Image;
+  struct Part {
+    ObjectExtent ext;
+    librados::bufferlist bl;  // the object's reply
+  };
+  struct Piece {
+    uint64_t buffer_offset;
+    const char* data;
+    uint64_t length;
+  };
+  // Builds m_pieces from m_parts once every reply is in.
+  void index();
+
+  uint64_t m_length = 0;
+  std::vector<Part> m_parts;    // own the memory m_pieces point into
+  std::vector<Piece> m_pieces;  // by buffer_offset, disjoint; gaps are zeros
+};
+
 class Image : public std::enable_shared_from_this<Image> {
  public:
   struct OpenOptions {
     bool read_only = false;  // e.g. the mount is read-only
     bool watch = true;       // watch the header for changes by others
   };
-  using ReadCallback = std::function<void(Result<std::string>)>;
+  using ReadCallback = std::function<void(Result<ReadData>)>;
   using IoCallback = std::function<void(Status)>;
 
   // ENOENT: no such image; EOPNOTSUPP: features rbdfs cannot read (the log
@@ -145,7 +177,7 @@ class Image : public std::enable_shared_from_this<Image> {
   Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md);
   Status prepare_write(const ImageHeader& h) const;
   void submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h, uint64_t snap_id,
-                   const ObjectExtent& ext);
+                   size_t part);
   void submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
                     const std::string& oid, librados::ObjectWriteOperation* op, bool ignore_enoent);
   uint64_t begin_write();

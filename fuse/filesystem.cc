@@ -824,11 +824,20 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  h->image->aio_read(h->snap_id, static_cast<uint64_t>(off), size, [req](Result<std::string> r) {
-    if (!r.ok())
+  h->image->aio_read(h->snap_id, static_cast<uint64_t>(off), size, [req](Result<core::ReadData> r) {
+    if (!r.ok()) {
       fuse_reply_err(req, r.error());
-    else
-      fuse_reply_buf(req, r->data(), r->size());
+      return;
+    }
+    // Straight from RADOS' buffers to the kernel: no copy
+    // here (writev's iovec count is bounded by IOV_MAX).
+    std::vector<iovec> iov = r->iov();
+    if (iov.size() < 512) {
+      fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+    } else {
+      std::string flat = r->to_string();
+      fuse_reply_buf(req, flat.data(), flat.size());
+    }
   });
 }
 
