@@ -64,15 +64,27 @@ class Cluster {
   void acquire_slot() { m_slots.acquire(); }
   void release_slot() { m_slots.release(); }
 
-  // Reserves `bytes` of the write-around budget; false when it is spent.
+  // Reserves `bytes` of the write-around budget for one write; false when
+  // the bytes are spent or when as many writes as the op cap are already
+  // acknowledged early (past it, FUSE workers would block on slots).
   bool reserve_writearound(uint64_t bytes) {
+    if (m_unacked_ops.fetch_add(1) >= m_writearound_ops) {
+      m_unacked_ops.fetch_sub(1);
+      return false;
+    }
     uint64_t cur = m_unacked.load();
     do {
-      if (cur + bytes > m_writearound_limit) return false;
+      if (cur + bytes > m_writearound_limit) {
+        m_unacked_ops.fetch_sub(1);
+        return false;
+      }
     } while (!m_unacked.compare_exchange_weak(cur, cur + bytes));
     return true;
   }
-  void release_writearound(uint64_t bytes) { m_unacked.fetch_sub(bytes); }
+  void release_writearound(uint64_t bytes) {
+    m_unacked.fetch_sub(bytes);
+    m_unacked_ops.fetch_sub(1);
+  }
 
  private:
   Cluster() = default;
@@ -114,6 +126,8 @@ class Cluster {
   };
   Slots m_slots;
   std::atomic<uint64_t> m_unacked{0};
+  std::atomic<unsigned> m_unacked_ops{0};
+  unsigned m_writearound_ops = 128;  // set by connect()
   uint64_t m_writearound_limit = 0;
   bool m_connected = false;
 };
