@@ -5,7 +5,12 @@ Called by tools/bench (which builds rbdfs first). Every figure is the median
 of --runs runs (default 3) and is shown with its spread (min-max). Stops
 what it started: the mounts, and the cluster when it started one.
 """
-import argparse, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+
+# The memory bound rbdfs states for its default options (README, rbdfs.8):
+# 64 MiB write-around + up to 64 FUSE workers' 1 MiB request buffers + up to
+# 64 MiB of writes in flight + librados and caches.
+RSS_BOUND_MIB = 256
 
 def sh(cmd, check=True, capture=False, env=None, timeout=None):
     r = subprocess.run(cmd, shell=isinstance(cmd, str), check=False, env=env, timeout=timeout,
@@ -40,6 +45,7 @@ class Bench:
         self.results = {}   # row -> {target: [values]}
         self.units = {}
         self.notes = []
+        self.failures = {}  # row -> {target: what went wrong}
         self.rbdfs_pid = None
 
     # ---- setup / teardown
@@ -97,6 +103,13 @@ class Bench:
         with open("/proc/%d/stat" % self.rbdfs_pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self):
+        with open("/proc/%d/status" % self.rbdfs_pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        return 0.0
 
     def peak_rss_mb(self):
         with open("/proc/%d/status" % self.rbdfs_pid) as f:
@@ -183,6 +196,31 @@ class Bench:
         self.notes.append("dd write: the librbd column is librbd's sequential 4M write (fio rbd engine); "
                           "cp read: the librbd column is `rbd export` to /dev/null")
 
+        # memory under a long random-write run: sample RSS while fio writes
+        # random 4K-1M blocks from two jobs at qd32 each
+        secs = self.a.rss_secs
+        samples = []
+        done = threading.Event()
+        def sample():
+            while not done.is_set():
+                samples.append(self.rss_mb())
+                done.wait(0.5)
+        th = threading.Thread(target=sample)
+        th.start()
+        try:
+            sh(["fio", "--name=rss", "--rw=randwrite", "--bsrange=4k-1m", "--iodepth=32", "--numjobs=2",
+                "--ioengine=libaio", "--direct=1", "--filename=" + files["rbdfs"], "--size=%dM" % size,
+                "--runtime=%d" % secs, "--time_based", "--output-format=terse"], capture=True,
+               timeout=secs * 3 + 120)
+        finally:
+            done.set()
+            th.join()
+        peak = max(samples) if samples else 0.0
+        self.notes.append("rbdfs RSS during a %d s random write (fio, 4K-1M blocks, 2 jobs x qd32): "
+                          "start %.0f MiB, peak %.0f MiB, end %.0f MiB; stated bound %d MiB: %s"
+                          % (secs, samples[0] if samples else 0, peak, samples[-1] if samples else 0,
+                             RSS_BOUND_MIB, "holds" if peak <= RSS_BOUND_MIB else "EXCEEDED"))
+
         # ls -l of a pool of many images
         self.umount(fm)
         n = self.a.images
@@ -209,11 +247,16 @@ for i in range(int(sys.argv[3])):
             shown = len([l for l in r.stdout.splitlines() if l.startswith("-")])
             errors = len([l for l in r.stderr.splitlines() if l.strip()])
             self.add("ls -l %d images" % n, "rbd-fuse", dt, "s")
+            if r.returncode != 0 or shown != n:
+                self.failures.setdefault("ls -l %d images" % n, {})["rbd-fuse"] = (
+                    "fails: %d of %d shown" % (shown, n))
             if run == 0:
                 self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"
                                   % (n, r.returncode, shown, errors))
         self.umount(fm2)
-        self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB" % self.peak_rss_mb())
+        hwm = self.peak_rss_mb()
+        self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
+                          % (hwm, RSS_BOUND_MIB, "holds" if hwm <= RSS_BOUND_MIB else "EXCEEDED"))
 
     # ---- report
     def report(self):
@@ -232,7 +275,11 @@ for i in range(int(sys.argv[3])):
                 else:
                     fmt = "%.2f" if unit == "s" else "%.0f"
                     cells.append((fmt % med(v)) + " (" + (fmt % min(v)) + "-" + (fmt % max(v)) + ")")
+                    if t in self.failures.get(row, {}):
+                        cells[-1] += ", " + self.failures[row][t]
             def ratio(a, b):
+                if b in self.failures.get(row, {}):
+                    return b + " fails"
                 if not per.get(a) or not per.get(b) or med(per[b]) == 0:
                     return "-"
                 r = med(per[a]) / med(per[b])
@@ -262,6 +309,7 @@ def main():
         plot(chart, j["units"], os.path.join(a.replot, "chart.png"))
         return
     a.runtime = 5 if a.quick else 20
+    a.rss_secs = 60 if a.quick else 300
     a.size_mb = 512 if a.quick else 1024
     a.images = 1000
     a.out = a.out or os.path.join(a.repo, "tools", "bench-results")
@@ -293,7 +341,7 @@ def main():
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write(text)
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"results": b.results, "units": b.units, "notes": b.notes}, f, indent=1)
+        json.dump({"results": b.results, "units": b.units, "notes": b.notes, "failures": b.failures}, f, indent=1)
     plot(chart, b.units, os.path.join(a.out, "chart.png"))
     print(text)
 
