@@ -571,7 +571,7 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
   agg->put();
 }
 
-void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb) {
+void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable) {
   auto h = header();
   if (Status s = prepare_write(*h); !s.ok()) {
     cb(s);
@@ -601,7 +601,7 @@ void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback c
     submit_write(agg, *h, object_name(h->object_prefix, ext.object_no), &op, false);
   }
   // Write-around: acknowledge now if the budget allows; flush reports.
-  if (m_cluster->reserve_writearound(len)) {
+  if (!stable && m_cluster->reserve_writearound(len)) {
     agg->early_acked = len;
     IoCallback ack = std::move(agg->io_cb);
     agg->io_cb = nullptr;

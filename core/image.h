@@ -135,8 +135,9 @@ class Image : public std::enable_shared_from_this<Image> {
   // Writes inside the image (EFBIG past its end: resize first). `data` is
   // copied before aio_write returns. Under the cluster's write-around budget
   // the callback runs as soon as the write is sent; RADOS' verdict is then
-  // reported by the next flush (the first error, once).
-  void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb);
+  // reported by the next flush (the first error, once). `stable` writes
+  // (O_DSYNC) are acknowledged only once RADOS has them.
+  void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable = false);
   // Discard and write-zeroes: the range reads as zeros afterwards; whole
   // objects are removed, tails truncated, the rest zeroed.
   void aio_discard(uint64_t off, uint64_t len, IoCallback cb);

@@ -879,12 +879,19 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
       return;
     }
   }
-  h->image->aio_write(static_cast<uint64_t>(off), buf, size, [req, size](Status s) {
-    if (!s.ok())
-      fuse_reply_err(req, s.error());
-    else
-      fuse_reply_write(req, size);
-  });
+  // O_SYNC / O_DSYNC writers (qemu cache=directsync, dd oflag=dsync) get
+  // their write acknowledged only once RADOS has it: the kernel's direct
+  // path sends no fsync after such writes.
+  bool stable = (fi->flags & O_DSYNC) != 0;
+  h->image->aio_write(
+      static_cast<uint64_t>(off), buf, size,
+      [req, size](Status s) {
+        if (!s.ok())
+          fuse_reply_err(req, s.error());
+        else
+          fuse_reply_write(req, size);
+      },
+      stable);
 }
 
 void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

@@ -179,6 +179,7 @@ int main(int argc, char** argv) {
   cc.keyring = opts.keyring;
   cc.mon_host = opts.mon_host;
   cc.connect_timeout = opts.connect_timeout;
+  cc.writearound_bytes = uint64_t{opts.writearound_mb} << 20;
   std::string msg;
   auto cluster = rbdfs::core::Cluster::connect(cc, &msg);
   if (!cluster.ok()) startup_failure(msg);

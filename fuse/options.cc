@@ -32,7 +32,7 @@ const OwnOption OWN_OPTIONS[] = {
     {"pool", true},        {"read-only", false},  {"image-features", true},
     {"object-size", true}, {"delete", true},      {"log-level", true},
     {"log-file", true},    {"max-threads", true}, {"connect-timeout", true},
-    {"foreground", false}, {"debug", false},
+    {"foreground", false}, {"debug", false},      {"writearound", true},
 };
 
 const OwnOption* find_own(const std::string& key) {
@@ -96,6 +96,7 @@ po::options_description own_options() {
     ("object-size", po::value<std::string>(), "object size of images created through the mount (default 4M)")
     ("delete", po::value<std::string>(), "what unlink does: trash (default) or remove")
     ("max-threads", po::value<unsigned>(), "FUSE worker threads (default 64)")
+    ("writearound", po::value<unsigned>(), "MiB of writes acknowledged before RADOS has them, until fsync (default 64; 0: none)")
     ("foreground,f", "stay in the foreground")
     ("debug,d", "debug: foreground, debug logging, libfuse debug output")
     ("single-thread,s", "single-threaded FUSE loop")
@@ -266,6 +267,13 @@ bool parse_options(int argc, const char* const* argv, Options* out, std::string*
     opts.max_threads = vm["max-threads"].as<unsigned>();
     if (opts.max_threads == 0 || opts.max_threads > 1024) {
       *error = "--max-threads must be between 1 and 1024";
+      return false;
+    }
+  }
+  if (vm.count("writearound")) {
+    opts.writearound_mb = vm["writearound"].as<unsigned>();
+    if (opts.writearound_mb > 4096) {
+      *error = "--writearound must be between 0 and 4096 (MiB)";
       return false;
     }
   }

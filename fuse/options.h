@@ -37,6 +37,7 @@ struct Options {
   uint64_t object_size = 4ull << 20;
   DeleteMode delete_mode = DeleteMode::TRASH;
   unsigned max_threads = 64;
+  unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB
 
   // process
   bool foreground = false;

@@ -105,3 +105,17 @@ TEST_CASE("sizes and features", "[options]") {
         "layering, exclusive-lock, object-map, fast-diff, deep-flatten");
   CHECK(rbdfs::core::feature_names(1ull << 40) == "0x10000000000");
 }
+
+TEST_CASE("write-around budget", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m"}, &o, &err));
+  CHECK(o.writearound_mb == 64);
+  REQUIRE(parse({"/m", "--writearound", "0"}, &o, &err));
+  CHECK(o.writearound_mb == 0);
+  REQUIRE(parse({"/m", "-o", "writearound=16"}, &o, &err));
+  CHECK(o.writearound_mb == 16);
+  CHECK_FALSE(parse({"/m", "--writearound", "5000"}, &o, &err));
+  CHECK(err.find("--writearound") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--writearound", "-1"}, &o, &err));
+}
