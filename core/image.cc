@@ -521,8 +521,9 @@ uint64_t Image::begin_write() {
 std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error,
                                                 int* flush_error) {
   if (deferred_error)
-    spdlog::error("image {}: a write acknowledged early failed ({}): the next flush reports it",
-                  header()->name, Errno(deferred_error).message());
+    spdlog::error(
+        "image {}: a write acknowledged early failed ({}, errno {}): the next flush reports it",
+        header()->name, Errno(deferred_error).message(), deferred_error);
   std::vector<IoCallback> ready;
   int err = 0;
   {

@@ -198,6 +198,55 @@ rbd ls "$P2" | contains -x many-000 && fail "--delete=remove left the image list
 rbd trash ls "$P2" | contains many-000 && fail "--delete=remove moved the image to the trash"
 umount_rbdfs "$M3"
 
+step "a write RADOS refuses: early-acknowledged ones fail the next fsync (once), O_DSYNC ones fail at once"
+# a key that may read the pools but not write them: every data write fails
+# with EPERM in RADOS, after rbdfs has acknowledged it (write-around)
+RO=$(uniq ro)
+ceph auth get-or-create "client.$RO" mon 'profile rbd' osd 'profile rbd-read-only' -o "$TMP/ro.keyring" >/dev/null 2>&1 ||
+  fail "cannot create a read-only client"
+CLEANUP+=("ceph auth del client.$RO >/dev/null 2>&1")
+W=$(uniq werr)
+head -c 1048576 /dev/urandom > "$TMP/w"
+rbd import --no-progress --image-feature layering "$TMP/w" "$P/$W" >/dev/null
+CLEANUP+=("rbd rm $P/$W >/dev/null 2>&1")
+for mode in writearound none; do
+  MR=$TMP/mnt-ro-$mode
+  mkdir -p "$MR"
+  opts=()
+  [ "$mode" = none ] && opts=(--writearound 0)
+  "$RBDFS" ceph "$MR" -c "$CEPH_CONF" --id "$RO" -k "$TMP/ro.keyring" -p "$P" "${opts[@]}" ||
+    fail "mount with the read-only key failed"
+  CLEANUP+=("umount_rbdfs '$MR'")
+  /usr/bin/python3 - "$MR/$P/$W" "$mode" <<'PY' || fail "write error path ($mode)"
+import errno, mmap, os, sys
+path, mode = sys.argv[1], sys.argv[2]
+buf = mmap.mmap(-1, 4096)
+buf.write(b"z" * 4096)
+def expect_eperm(what, fn):
+    try:
+        fn()
+    except OSError as e:
+        assert e.errno == errno.EPERM, "%s: %s, expected EPERM" % (what, e)
+        return
+    raise AssertionError("%s succeeded; RADOS refused it" % what)
+for flags in (os.O_WRONLY, os.O_WRONLY | os.O_DIRECT):
+    fd = os.open(path, flags)
+    if mode == "writearound":
+        assert os.pwrite(fd, buf, 8192) == 4096        # acknowledged early
+        expect_eperm("fsync after the write", lambda: os.fsync(fd))
+        os.fsync(fd)                                     # reported once
+    else:
+        expect_eperm("write with --writearound 0", lambda: os.pwrite(fd, buf, 8192))
+    os.close(fd)
+for flags in (os.O_WRONLY | os.O_DSYNC, os.O_WRONLY | os.O_DSYNC | os.O_DIRECT):
+    fd = os.open(path, flags)
+    expect_eperm("O_DSYNC write", lambda: os.pwrite(fd, buf, 8192))
+    os.close(fd)
+PY
+  umount_rbdfs "$MR"
+done
+cmp <(rbd export --no-progress "$P/$W" - 2>/dev/null) "$TMP/w" || fail "a refused write changed the image"
+
 step "SIGKILL after fsync loses nothing"
 K=$(uniq kill)
 head -c 3000000 /dev/urandom > "$TMP/k"
