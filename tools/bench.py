@@ -308,7 +308,7 @@ def main():
         chart = [(row, {t: statistics.median(v) for t, v in per.items()}) for row, per in j["results"].items()]
         plot(chart, j["units"], os.path.join(a.replot, "chart.png"))
         return
-    a.runtime = 5 if a.quick else 20
+    a.runtime = 8 if a.quick else 20
     a.rss_secs = 60 if a.quick else 300
     a.size_mb = 512 if a.quick else 1024
     a.images = 1000
