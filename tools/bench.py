@@ -301,6 +301,11 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--keep-cluster", action="store_true")
     ap.add_argument("--replot", metavar="DIR", help="redraw DIR/chart.png from DIR/results.json")
+    # smaller runs (tests/cluster/test_bench.sh checks the harness with these)
+    ap.add_argument("--runtime", type=int, help="seconds per fio run (quick 8, full 20)")
+    ap.add_argument("--size-mb", type=int, help="image size in MiB (quick 512, full 1024)")
+    ap.add_argument("--images", type=int, default=1000, help="images for the ls -l row")
+    ap.add_argument("--rss-secs", type=int, help="seconds of the random-write RSS run (quick 60, full 300)")
     a = ap.parse_args()
     if a.replot:
         with open(os.path.join(a.replot, "results.json")) as f:
@@ -308,10 +313,9 @@ def main():
         chart = [(row, {t: statistics.median(v) for t, v in per.items()}) for row, per in j["results"].items()]
         plot(chart, j["units"], os.path.join(a.replot, "chart.png"))
         return
-    a.runtime = 8 if a.quick else 20
-    a.rss_secs = 60 if a.quick else 300
-    a.size_mb = 512 if a.quick else 1024
-    a.images = 1000
+    a.runtime = a.runtime or (8 if a.quick else 20)
+    a.rss_secs = a.rss_secs or (60 if a.quick else 300)
+    a.size_mb = a.size_mb or (512 if a.quick else 1024)
     a.out = a.out or os.path.join(a.repo, "tools", "bench-results")
     b = Bench(a)
     def on_signal(*_):

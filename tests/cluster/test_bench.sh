@@ -1,0 +1,50 @@
+#!/bin/bash
+# The benchmark harness (tools/bench.py) in a tiny configuration against the
+# test cluster: every row measured for every target, the table, JSON and
+# chart written, the RSS bound checked, and nothing it started left behind.
+# Speed itself is never asserted here: tools/bench measures it.
+. "$(dirname "$0")/lib.sh"
+need_conf
+scratch
+OUT=$TMP/bench-out
+fuse_mounts() { awk '$3 ~ /^fuse/ { n++ } END { print n + 0 }' /proc/mounts; }
+before_mounts=$(fuse_mounts)
+# live ones: an exited rbd-fuse may linger as a zombie of init here
+before_rbdfuse=$(pgrep -c -x -r D,R,S,T rbd-fuse || true)
+
+step "tools/bench.py runs: 1 run, 1 s per fio job, 32 MiB images, 20 images to list"
+/usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC" --conf "$CEPH_CONF" \
+  --runs 1 --runtime 1 --size-mb 32 --images 20 --rss-secs 3 --out "$OUT" >"$TMP/bench.txt" 2>&1 ||
+  { tail -30 "$TMP/bench.txt" >&2; fail "tools/bench.py failed"; }
+
+step "the table has every row, with figures for rbdfs, librbd and rbd-fuse"
+for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand read 4K qd32" \
+  "dd write 4M buffered+fsync" "cp read (cold)" "ls -l 20 images"; do
+  contains -F "| $row |" <"$OUT/results.md" || fail "row '$row' missing from results.md"
+done
+/usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
+import json, sys
+j = json.load(open(sys.argv[1]))
+for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand read 4K qd32"):
+    for t in ("rbdfs", "librbd", "rbd-fuse"):
+        v = j["results"][row][t]
+        assert len(v) == 1 and v[0] > 0, (row, t, v)
+for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
+    for t in ("rbdfs", "rbd-fuse"):
+        assert j["results"][row][t][0] > 0, (row, t)
+assert j["results"]["ls -l 20 images"]["rbdfs"][0] > 0
+notes = " ".join(j["notes"])
+assert "per GiB moved" in notes, notes
+assert "stated bound 256 MiB" in notes, notes
+PY
+contains -F "rbdfs/librbd" <"$OUT/results.md" || fail "no ratio column"
+contains "^Machine: .*cores" <"$OUT/results.md" || fail "results.md does not state the machine"
+expect_eq "$(head -c 4 "$OUT/chart.png" | od -An -c | tr -d ' ')" "211PNG" "chart.png is a PNG"
+contains -F "| seq read 4M qd16 |" <"$TMP/bench.txt" || fail "the table was not printed"
+
+step "it stopped what it started"
+expect_eq "$(fuse_mounts)" "$before_mounts" "FUSE mounts after the bench"
+# rbd-fuse exits shortly after its unmount returns
+for _ in $(seq 1 50); do [ "$(pgrep -c -x -r D,R,S,T rbd-fuse || true)" = "$before_rbdfuse" ] && break; sleep 0.2; done
+expect_eq "$(pgrep -c -x -r D,R,S,T rbd-fuse || true)" "$before_rbdfuse" "rbd-fuse processes after the bench"
+pass "bench harness"
