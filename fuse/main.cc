@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   // glibc gives each busy thread its own heap arena (up to 8 per core) and
   // keeps what they free: with 64 FUSE workers copying 1 MiB writes that
   // grew RSS past 300 MiB under sequential writes. Two arenas held it
-  // under 200 MiB at the same speed (measured, see README). The
+  // near 200 MiB at the same speed (measured, see README). The
   // environment (MALLOC_ARENA_MAX) still wins.
   if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
   Options opts;
