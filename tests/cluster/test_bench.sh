@@ -7,13 +7,12 @@
 need_conf
 scratch
 OUT=$TMP/bench-out
-fuse_mounts() { awk '$3 ~ /^fuse/ { n++ } END { print n + 0 }' /proc/mounts; }
-before_mounts=$(fuse_mounts)
-# live ones: an exited rbd-fuse may linger as a zombie of init here
-before_rbdfuse=$(pgrep -c -x -r D,R,S,T rbd-fuse || true)
-
+# the bench makes its mountpoints in a temporary directory under $TMPDIR:
+# give it one of its own, to find what it leaves (other tests mount too)
+BT=$TMP/bench-tmp
+mkdir -p "$BT"
 step "tools/bench.py runs: 1 run, 1 s per fio job, 32 MiB images, 20 images to list"
-/usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC" --conf "$CEPH_CONF" \
+TMPDIR=$BT /usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC" --conf "$CEPH_CONF" \
   --runs 1 --runtime 1 --size-mb 32 --images 20 --rss-secs 3 --out "$OUT" >"$TMP/bench.txt" 2>&1 ||
   { tail -30 "$TMP/bench.txt" >&2; fail "tools/bench.py failed"; }
 
@@ -43,8 +42,11 @@ expect_eq "$(head -c 4 "$OUT/chart.png" | od -An -c | tr -d ' ')" "211PNG" "char
 contains -F "| seq read 4M qd16 |" <"$TMP/bench.txt" || fail "the table was not printed"
 
 step "it stopped what it started"
-expect_eq "$(fuse_mounts)" "$before_mounts" "FUSE mounts after the bench"
+awk -v d="$BT/" 'index($2, d) == 1 { print "left mounted: " $2; f = 1 } END { exit f }' /proc/mounts ||
+  fail "the bench left a mount behind"
 # rbd-fuse exits shortly after its unmount returns
-for _ in $(seq 1 50); do [ "$(pgrep -c -x -r D,R,S,T rbd-fuse || true)" = "$before_rbdfuse" ] && break; sleep 0.2; done
-expect_eq "$(pgrep -c -x -r D,R,S,T rbd-fuse || true)" "$before_rbdfuse" "rbd-fuse processes after the bench"
+for _ in $(seq 1 50); do pgrep -f -- "rbd-fuse .*$BT/" >/dev/null || break; sleep 0.2; done
+pgrep -af -- "rbd-fuse .*$BT/" && fail "the bench left rbd-fuse running"
+pgrep -af -- "fuse/rbdfs ceph $BT/" && fail "the bench left rbdfs running"
+expect_eq "$(ls -A "$BT")" "" "the bench's temporary directory is removed"
 pass "bench harness"
