@@ -104,19 +104,19 @@ class Bench:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def rss_mb(self):
+    def status_mib(self, field):
+        """a kB field of the rbdfs process' /proc status (VmRSS, VmHWM), in MiB"""
         with open("/proc/%d/status" % self.rbdfs_pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0
         return 0.0
 
+    def rss_mb(self):
+        return self.status_mib("VmRSS")
+
     def peak_rss_mb(self):
-        with open("/proc/%d/status" % self.rbdfs_pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-        return 0.0
+        return self.status_mib("VmHWM")
 
     def fio(self, target, spec, extra):
         rw, bs, qd = spec
