@@ -566,8 +566,9 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
   agg->data.m_length = len;
   // Every part exists before the first submit: completions write into
   // them while later parts are still being submitted.
-  for (auto& ext : map_extent(h->layout, off, len))
-    agg->data.m_parts.push_back(ReadData::Part{std::move(ext), {}});
+  std::vector<ObjectExtent> exts = map_extent(h->layout, off, len);
+  agg->data.m_parts.reserve(exts.size());
+  for (auto& ext : exts) agg->data.m_parts.push_back(ReadData::Part{std::move(ext), {}});
   for (size_t i = 0; i < agg->data.m_parts.size(); ++i) submit_read(agg, *h, snap_id, i);
   agg->put();
 }

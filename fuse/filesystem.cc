@@ -719,17 +719,17 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // security.capability before every write (FUSE mounts never get
   // SB_NOSEC), one more round trip per write. Writes inside the image may
   // then also run in parallel on the inode.
-  bool direct = (fi->flags & O_DIRECT) && h->writable;
-  fi->direct_io = direct;
+  fi->direct_io = (fi->flags & O_DIRECT) && h->writable;
   fi->fh = reinterpret_cast<uintptr_t>(h.get());
-  if (reply_open(req, fi, direct) == 0) h.release();
+  if (reply_open(req, fi) == 0) h.release();
 }
 
-int Filesystem::reply_open(fuse_req_t req, const fuse_file_info* fi, bool parallel_direct_writes) {
-  if (!parallel_direct_writes) return fuse_reply_open(req, fi);
-  // libfuse 3.14's fuse_file_info has no bit for FOPEN_PARALLEL_DIRECT_WRITES
-  // (kernel 6.2+, ignored by older ones): the open reply is this struct
-  // alone, so send it ourselves.
+int Filesystem::reply_open(fuse_req_t req, const fuse_file_info* fi) {
+  if (!fi->direct_io) return fuse_reply_open(req, fi);
+  // Direct-I/O files also allow parallel direct writes, but libfuse 3.14's
+  // fuse_file_info has no bit for FOPEN_PARALLEL_DIRECT_WRITES (kernel 6.2+,
+  // ignored by older ones): the open reply is this struct alone, so send
+  // it ourselves.
   fuse_open_out out{};
   out.fh = fi->fh;
   out.open_flags = FOPEN_PARALLEL_DIRECT_WRITES;
@@ -880,8 +880,9 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
     }
   }
   // O_SYNC / O_DSYNC writers (qemu cache=directsync, dd oflag=dsync) get
-  // their write acknowledged only once RADOS has it: the kernel's direct
-  // path sends no fsync after such writes.
+  // their write acknowledged only once RADOS has it: without this, an
+  // O_DSYNC write RADOS refused still succeeded, with or without O_DIRECT
+  // (the kernel sent no fsync that could fail; tests/cluster/test_mount.sh).
   bool stable = (fi->flags & O_DSYNC) != 0;
   h->image->aio_write(
       static_cast<uint64_t>(off), buf, size,

@@ -180,7 +180,8 @@ class Filesystem {
   // Fills an entry (attributes, one lookup reference) for a reply.
   core::Status fill_entry(const Node& n, fuse_entry_param* e);
   void reply_entry(fuse_req_t req, const Node& n);
-  int reply_open(fuse_req_t req, const fuse_file_info* fi, bool parallel_direct_writes);
+  // fuse_reply_open, adding FOPEN_PARALLEL_DIRECT_WRITES to direct-I/O files.
+  int reply_open(fuse_req_t req, const fuse_file_info* fi);
   void reply_create(fuse_req_t req, const Node& n, std::unique_ptr<Handle> h, fuse_file_info* fi);
   // Creates image `name` in pool directory `p` as the mount's options say;
   // an existing image is fine unless `excl`. *created: it is new.

@@ -223,10 +223,11 @@ int main(int argc, char** argv) {
   } else {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, opts.max_threads);
-    // Keep every worker once started: libfuse ends a worker as soon as more
-    // than max_idle are idle, and under a steady queue of fast requests
-    // (ours reply from librados completions) that churned hundreds of
-    // threads a second - measured at 30 % of the machine's CPU.
+    // Keep every worker once started: a worker costs a thread and its
+    // request buffer, ending and restarting them costs CPU. (The churn
+    // measured at 29 % of the machine's CPU, ~4,700 threads a second, came
+    // from libfuse reading max_idle_threads as 0 under FUSE API 3.4; see
+    // filesystem.h.)
     fuse_loop_cfg_set_idle_threads(cfg, opts.max_threads);
     ret = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);

@@ -12,6 +12,9 @@ import argparse, json, os, platform, shutil, signal, statistics, subprocess, sys
 # 64 MiB of writes in flight + librados and caches.
 RSS_BOUND_MIB = 256
 
+def bound_verdict(mib):
+    return "holds" if mib <= RSS_BOUND_MIB else "EXCEEDED"
+
 def sh(cmd, check=True, capture=False, env=None, timeout=None):
     r = subprocess.run(cmd, shell=isinstance(cmd, str), check=False, env=env, timeout=timeout,
                        stdout=subprocess.PIPE if capture else None,
@@ -219,7 +222,7 @@ class Bench:
         self.notes.append("rbdfs RSS during a %d s random write (fio, 4K-1M blocks, 2 jobs x qd32): "
                           "start %.0f MiB, peak %.0f MiB, end %.0f MiB; stated bound %d MiB: %s"
                           % (secs, samples[0] if samples else 0, peak, samples[-1] if samples else 0,
-                             RSS_BOUND_MIB, "holds" if peak <= RSS_BOUND_MIB else "EXCEEDED"))
+                             RSS_BOUND_MIB, bound_verdict(peak)))
 
         # ls -l of a pool of many images
         self.umount(fm)
@@ -256,7 +259,7 @@ for i in range(int(sys.argv[3])):
         self.umount(fm2)
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
-                          % (hwm, RSS_BOUND_MIB, "holds" if hwm <= RSS_BOUND_MIB else "EXCEEDED"))
+                          % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
 
     # ---- report
     def report(self):

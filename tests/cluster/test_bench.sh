@@ -34,7 +34,7 @@ for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
 assert j["results"]["ls -l 20 images"]["rbdfs"][0] > 0
 notes = " ".join(j["notes"])
 assert "per GiB moved" in notes, notes
-assert "stated bound 256 MiB" in notes, notes
+assert "stated bound 256 MiB: holds" in notes, notes   # memory, not speed: it may be asserted
 PY
 contains -F "rbdfs/librbd" <"$OUT/results.md" || fail "no ratio column"
 contains "^Machine: .*cores" <"$OUT/results.md" || fail "results.md does not state the machine"
