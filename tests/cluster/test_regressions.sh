@@ -1,0 +1,188 @@
+#!/bin/bash
+# One step per bug found (issue 10): each failed before its fix.
+#  1. a write that extends an image after a shrink grew it back to its old size
+#  2. an early-acknowledged write's error went to whoever flushed first
+#  3. rm of an open image left it cached by name: a new image of that name
+#     was served from the trashed one
+#  4. snapshot remove/rename bypassed the feature gate
+#  5. SEEK_DATA/SEEK_HOLE statted every object from object 0; st_blocks of
+#     images over 4,096 objects claimed every block
+. "$(dirname "$0")/lib.sh"
+need_conf
+scratch
+M=$TMP/mnt
+P=rbd
+mount_rbdfs "$M"
+# ONLY="1 3": run only those steps (to replay one bug)
+wanted() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
+osd_reads() { ceph tell osd.0 perf dump 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["osd"]["op_r"])'; }
+
+if wanted 1; then
+step "1. grow to S, shrink below S, extend: the size is the end of the write"
+G=$(uniq grow)
+rbd create --size 0 --image-feature layering "$P/$G"
+CLEANUP+=("rbd rm $P/$G >/dev/null 2>&1")
+# one open file throughout (log files, qemu-img resize --shrink then writes)
+/usr/bin/python3 - "$M/$P/$G" <<'PY' || fail "grow, shrink, extend through one descriptor"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(8):
+    os.pwrite(fd, os.urandom(1 << 20), i << 20)      # grown to 8 MiB
+os.ftruncate(fd, 1 << 20)                            # shrunk below it
+os.pwrite(fd, b"x" * 4096, 2 << 20)                  # extended
+os.fsync(fd)
+assert os.fstat(fd).st_size == (2 << 20) + 4096, os.fstat(fd).st_size
+os.close(fd)
+PY
+expect_eq "$(image_size "$P/$G")" $(((2 << 20) + 4096)) "rbd info size after grow, shrink, extend"
+sleep 1.1  # attribute timeout
+expect_eq "$(stat -c %s "$M/$P/$G")" $(((2 << 20) + 4096)) "st_size after grow, shrink, extend"
+expect_eq "$(wc -c < "$M/$P/$G")" $(((2 << 20) + 4096)) "bytes read after grow, shrink, extend"
+fi
+
+if wanted 2; then
+step "2. a deferred write error goes to the descriptors that wrote, once each, never to a reader"
+RO=$(uniq ro)
+ceph auth get-or-create "client.$RO" mon 'profile rbd' osd 'profile rbd-read-only' -o "$TMP/ro.keyring" >/dev/null 2>&1 ||
+  fail "cannot create a read-only client"
+CLEANUP+=("ceph auth del client.$RO >/dev/null 2>&1")
+W=$(uniq werr)
+head -c 1048576 /dev/urandom > "$TMP/w"
+rbd import --no-progress --image-feature layering "$TMP/w" "$P/$W" >/dev/null
+CLEANUP+=("rbd snap purge $P/$W >/dev/null 2>&1; rbd rm $P/$W >/dev/null 2>&1")
+MR=$TMP/mnt-ro
+mkdir -p "$MR"
+"$RBDFS" ceph "$MR" -c "$CEPH_CONF" --id "$RO" -k "$TMP/ro.keyring" -p "$P" || fail "mount with the read-only key failed"
+CLEANUP+=("umount_rbdfs '$MR'")
+/usr/bin/python3 - "$MR/$P/$W" "$P/$W" "$CEPH_CONF" <<'PY' || fail "deferred errors per descriptor"
+import errno, os, subprocess, sys, time
+path, spec, conf = sys.argv[1:4]
+def fsync_errno(fd):
+    try:
+        os.fsync(fd)
+        return 0
+    except OSError as e:
+        return e.errno
+def close_errno(fd):
+    try:
+        os.close(fd)
+        return 0
+    except OSError as e:
+        return e.errno
+# a reader's close before the writer's fsync
+w = os.open(path, os.O_WRONLY)
+assert os.pwrite(w, b"z" * 4096, 8192) == 4096   # acknowledged early, refused by RADOS
+time.sleep(0.5)                                   # RADOS has answered
+r = os.open(path, os.O_RDONLY)
+os.pread(r, 10, 0)
+assert close_errno(r) == 0, "a reader's close reported a writer's error"
+assert fsync_errno(w) == errno.EPERM, "the writer's fsync did not report its refused write"
+assert fsync_errno(w) == 0, "reported twice"
+# two writers open when the error happens: each sees it once; a writable
+# descriptor that wrote nothing sees nothing
+a = os.open(path, os.O_WRONLY)
+b = os.open(path, os.O_WRONLY)
+idle = os.open(path, os.O_RDWR)
+os.pwrite(a, b"a" * 4096, 0)
+os.pwrite(b, b"b" * 4096, 4096)
+time.sleep(0.5)
+assert fsync_errno(idle) == 0, "a descriptor that did not write got the error"
+assert fsync_errno(a) == errno.EPERM, "writer a did not see the error"
+assert fsync_errno(b) == errno.EPERM, "writer b did not see the error"
+assert fsync_errno(a) == 0 and fsync_errno(b) == 0, "reported twice"
+# another client's header notify (its handler flushes) does not swallow it
+os.pwrite(a, b"c" * 4096, 0)
+time.sleep(0.5)
+subprocess.run(["rbd", "-c", conf, "snap", "create", spec + "@notify"], check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(1)
+assert fsync_errno(a) == errno.EPERM, "an rbd snap create by another client swallowed the error"
+# and close() reports it when fsync was never called
+os.pwrite(b, b"d" * 4096, 0)
+time.sleep(0.5)
+assert close_errno(b) == errno.EPERM, "close() of the writer did not report its refused write"
+os.close(a)
+os.close(idle)
+os.close(w)
+PY
+umount_rbdfs "$MR"
+cmp <(rbd export --no-progress "$P/$W" - 2>/dev/null) "$TMP/w" || fail "a refused write changed the image"
+fi
+
+if wanted 3; then
+step "3. rm of an open image, then a new image of that name: the mount serves the new one"
+R=$(uniq reuse)
+head -c 2000000 /dev/urandom > "$TMP/old"
+head -c 1000000 /dev/urandom > "$TMP/new"
+cp "$TMP/old" "$M/$P/$R" || fail "cp of the first image"
+exec 7<"$M/$P/$R"          # held open while it is removed
+rm "$M/$P/$R" || fail "rm of an open image"
+id=$(rbd trash ls "$P" | awk -v n="$R" '$2 == n { print $1 }')
+[ -n "$id" ] || fail "rm did not move the image to the trash"
+CLEANUP+=("rbd trash rm $P/$id >/dev/null 2>&1")
+cp "$TMP/new" "$M/$P/$R" || fail "cp of the second image under the same name"
+CLEANUP+=("rbd rm $P/$R >/dev/null 2>&1")
+cmp <(rbd export --no-progress "$P/$R" - 2>/dev/null) "$TMP/new" || fail "rbd export of the new image differs"
+cmp "$M/$P/$R" "$TMP/new" || fail "the mount serves the trashed image under the new one's name"
+expect_eq "$(stat -c %s "$M/$P/$R")" 1000000 "size of the new image"
+cmp <(cat <&7) "$TMP/old" || fail "the descriptor open on the removed image no longer reads it"
+exec 7<&-
+fi
+
+if wanted 4; then
+step "4. snapshot remove and rename go through the feature gate"
+D=$(uniq deflt)
+rbd create --size 1M "$P/$D"   # Pacific defaults: exclusive-lock, object-map, fast-diff
+rbd snap create "$P/$D@s1" >/dev/null 2>&1
+CLEANUP+=("rbd snap purge $P/$D >/dev/null 2>&1; rbd rm $P/$D >/dev/null 2>&1")
+sleep 1.1
+[ -f "$M/$P/.snap/$D/s1" ] || fail "snapshot not visible"
+expect_fail "Read-only file system" rm "$M/$P/.snap/$D/s1"
+expect_fail "Read-only file system" mv "$M/$P/.snap/$D/s1" "$M/$P/.snap/$D/s2"
+expect_fail "Read-only file system" touch "$M/$P/.snap/$D/s3"
+expect_eq "$(rbd snap ls --format json "$P/$D" | /usr/bin/python3 -c 'import json,sys; print(",".join(s["name"] for s in json.load(sys.stdin)))')" \
+  "s1" "snapshots after refused changes"
+fi
+
+if wanted 5; then
+step "5. SEEK_DATA/SEEK_HOLE scan from the offset asked; st_blocks is honest at any size"
+B=$(uniq big)
+rbd create --size 64G --image-feature layering "$P/$B"
+CLEANUP+=("rbd rm --no-progress $P/$B >/dev/null 2>&1")
+head -c $((4 << 20)) /dev/urandom > "$TMP/d1"
+head -c $((4 << 20)) /dev/urandom > "$TMP/d2"
+dd if="$TMP/d1" of="$M/$P/$B" bs=4M conv=notrunc status=none
+dd if="$TMP/d2" of="$M/$P/$B" bs=4M seek=$((40 << 8)) conv=notrunc,fsync status=none  # at 40 GiB
+sleep 5.2   # st_blocks is cached for 5 s
+blocks=$(stat -c %b "$M/$P/$B")
+[ "$blocks" -ge $((8 << 11)) ] && [ "$blocks" -le $((8 << 11)) ] || fail "st_blocks of 8 MiB of data: $blocks"
+before=$(osd_reads)
+/usr/bin/python3 - "$M/$P/$B" <<'PY' || fail "lseek on the 64 GiB image"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+G = 1 << 30
+# near the end of the image: only the objects from the offset on are looked at
+assert os.lseek(fd, 40 * G - 4096, os.SEEK_DATA) == 40 * G
+assert os.lseek(fd, 40 * G + 100, os.SEEK_HOLE) == 40 * G + (4 << 20)
+try:
+    os.lseek(fd, 60 * G, os.SEEK_DATA)
+    raise AssertionError("SEEK_DATA past the last data succeeded")
+except OSError as e:
+    assert e.errno == 6, e   # ENXIO
+assert os.lseek(fd, 60 * G, os.SEEK_HOLE) == 60 * G
+PY
+after=$(osd_reads)
+# from object 10239 on it is at most 6,145 objects per call (+16,384 if
+# st_blocks is refreshed meanwhile); from object 0 it was 4 x 16,384
+[ $((after - before)) -lt 30000 ] || fail "lseek near the end read $((after - before)) objects"
+start=$(date +%s.%N)
+cp --sparse=auto "$M/$P/$B" "$TMP/big.copy" || fail "cp out of the mount"
+echo "   cp --sparse=auto of a 64 GiB image holding 8 MiB: $(echo "$(date +%s.%N) - $start" | bc) s"
+expect_eq "$(stat -c %s "$TMP/big.copy")" $((64 << 30)) "size of the copy"
+[ "$(du -k "$TMP/big.copy" | cut -f1)" -le $((16 << 10)) ] || fail "the copy is not sparse: $(du -k "$TMP/big.copy")"
+cmp -n $((4 << 20)) "$TMP/big.copy" "$TMP/d1" || fail "copy: first object differs"
+cmp <(dd if="$TMP/big.copy" bs=4M skip=$((40 << 8)) count=1 status=none) "$TMP/d2" || fail "copy: data at 40 GiB differs"
+rm -f "$TMP/big.copy"
+fi
+
+pass "regressions"
