@@ -193,12 +193,23 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
 class Image::Watcher : public librados::WatchCtx2 {
  public:
   explicit Watcher(std::weak_ptr<Image> image) : m_image(std::move(image)) {}
-  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t, bufferlist&) override {
+  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id,
+                     bufferlist&) override {
+    auto img = m_image.lock();
+    if (!img) return;
+    if (notifier_id == img->m_cluster->instance_id()) {
+      // Our own notify (a grow, a resize, a snapshot): our header is
+      // already current. notify_ack does not wait for the OSD.
+      bufferlist empty;
+      img->m_md.notify_ack(img->m_header_oid, notify_id, cookie, empty);
+      return;
+    }
     // librados delivers watch callbacks and aio completions on the same
     // finisher: waiting here for our writes to complete would deadlock it.
     // Handle the notify on a thread of its own (notifies are rare).
-    if (auto img = m_image.lock())
-      std::thread([img, notify_id, cookie] { img->handle_notify(notify_id, cookie); }).detach();
+    std::thread([img, notify_id, cookie, notifier_id] {
+      img->handle_notify(notify_id, cookie, notifier_id);
+    }).detach();
   }
   void handle_error(uint64_t, int err) override {
     if (auto img = m_image.lock()) {
@@ -212,10 +223,12 @@ class Image::Watcher : public librados::WatchCtx2 {
   std::weak_ptr<Image> m_image;
 };
 
-void Image::handle_notify(uint64_t notify_id, uint64_t cookie) {
-  // A snapshot may be about to be taken: let our writes land first, then
-  // pick up the new snapshot context before acknowledging.
-  (void)flush();
+void Image::handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id) {
+  // Another client changed the header; a snapshot may be about to be
+  // taken: let our writes land first (their errors stay for the writers),
+  // then pick up the new snapshot context before acknowledging.
+  spdlog::debug("image {}: header notify from client {}", header()->name, notifier_id);
+  (void)drain();
   Status s = refresh();
   if (!s.ok() && s.error() != ENOENT)
     spdlog::warn("image {}: refresh after header notify failed: {}", header()->name,
@@ -232,12 +245,69 @@ void Image::rewatch() {
   (void)refresh();
 }
 
-void Image::notify_header_update() {
-  bufferlist empty;
+// Tells other clients the header changed, without waiting for them: one
+// notify in flight at a time; changes made while it is out are announced
+// by one more when it completes (so a run of grows costs one or two).
+//
+//   IDLE --post--> SENDING --done--> IDLE
+//                   |   ^
+//              post |   | done (again was set)
+//                   v   |
+//               SENDING+again
+struct Image::Notifier {
+  librados::IoCtx io;
+  std::string oid;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_flight = false;  // GUARDED_BY(mu)
+  bool again = false;      // GUARDED_BY(mu)
+  librados::AioCompletion* completion = nullptr;
   bufferlist reply;
-  // Empty payload: the legacy "header update" that librbd and krbd honour.
-  m_md.notify2(m_header_oid, empty, 5000, &reply);
-}
+
+  void post() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (in_flight) {
+        again = true;
+        return;
+      }
+      in_flight = true;
+    }
+    send();
+  }
+  void send() {
+    reply.clear();
+    bufferlist empty;  // the legacy "header update" that librbd and krbd honour
+    completion = librados::Rados::aio_create_completion(this, &Notifier::done);
+    int r = io.aio_notify(oid, completion, empty, 5000, &reply);
+    if (r < 0) {
+      completion->release();
+      finish();
+    }
+  }
+  static void done(librados::completion_t, void* arg) {
+    auto* n = static_cast<Notifier*>(arg);
+    n->completion->release();
+    n->finish();
+  }
+  void finish() {
+    std::unique_lock<std::mutex> l(mu);
+    if (again) {
+      again = false;
+      l.unlock();
+      send();
+      return;
+    }
+    in_flight = false;
+    cv.notify_all();  // under mu: the image may be destroyed right after
+  }
+  void wait_idle() {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [this] { return !in_flight; });
+  }
+};
+
+void Image::notify_header_update() { m_notifier->post(); }
 
 // ---------------------------------------------------------------------------
 
@@ -245,6 +315,7 @@ Image::Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md)
     : m_cluster(std::move(cluster)), m_md(std::move(md)) {}
 
 Image::~Image() {
+  if (m_notifier) m_notifier->wait_idle();
   if (uint64_t h = m_watch_handle.exchange(0)) {
     m_md.unwatch2(h);
     m_cluster->rados().watch_flush();
@@ -254,7 +325,7 @@ Image::~Image() {
 Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                            const std::string& pool, const std::string& name,
                                            const OpenOptions& options) {
-  auto id = detail::image_id(md, pool, name);
+  auto id = options.id.empty() ? detail::image_id(md, pool, name) : Result<std::string>(options.id);
   if (!id.ok()) return id.err();
   auto h = read_header(md, pool, name, *id);
   if (!h.ok()) return h.err();
@@ -265,6 +336,9 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
   std::shared_ptr<Image> img(new Image(std::move(cluster), std::move(md)));
   img->m_force_read_only = options.read_only;
   img->m_header_oid = "rbd_header." + *id;
+  img->m_notifier = std::make_unique<Notifier>();
+  img->m_notifier->io.dup(img->m_md);
+  img->m_notifier->oid = img->m_header_oid;
   if (h->data_pool_id >= 0) {
     auto io = img->m_cluster->open_pool_id(h->data_pool_id);
     if (!io.ok()) {
@@ -297,13 +371,39 @@ std::shared_ptr<const ImageHeader> Image::header() const {
 }
 
 Status Image::refresh() {
-  auto cur = header();
-  auto h = read_header(m_md, cur->pool, cur->name, cur->id);
-  if (!h.ok()) return h.err();
-  if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
-  auto next = std::make_shared<const ImageHeader>(std::move(*h));
-  std::lock_guard<std::mutex> l(m_header_mu);
-  m_header = std::move(next);
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<const ImageHeader> cur;
+    uint64_t gen;
+    {
+      std::lock_guard<std::mutex> l(m_header_mu);
+      cur = m_header;
+      gen = m_header_gen;
+    }
+    auto h = read_header(m_md, cur->pool, cur->name, cur->id);
+    if (!h.ok()) return h.err();
+    if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
+    auto next = std::make_shared<const ImageHeader>(std::move(*h));
+    std::lock_guard<std::mutex> l(m_header_mu);
+    // We grew the image while the header was being read: what was read
+    // may predate it. Read again rather than install an older size.
+    if (m_header_gen != gen && attempt < 3) continue;
+    m_header = std::move(next);
+    return {};
+  }
+}
+
+Status Image::grow_header(uint64_t size) {
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(size)));
+  {
+    std::lock_guard<std::mutex> l(m_header_mu);
+    if (m_header->size < size) {
+      auto next = std::make_shared<ImageHeader>(*m_header);
+      next->size = size;
+      m_header = std::move(next);
+    }
+    ++m_header_gen;
+  }
+  notify_header_update();
   return {};
 }
 
@@ -415,13 +515,12 @@ struct Image::Aggregate {
     // image (and its cluster) must never be destroyed on a librados thread.
     std::shared_ptr<Image> img = std::move(image);
     if (early_acked) img->m_cluster->release_writearound(early_acked);
-    std::vector<IoCallback> flushed;
-    int flush_err = 0;
-    if (write_seq) flushed = img->end_write(write_seq, early_acked ? err : 0, &flush_err);
+    std::vector<IoCallback> drained;
+    if (write_seq) drained = img->end_write(write_seq, early_acked ? err : 0);
     img.reset();
-    // Whoever waits on a flush still holds the image, so the reset above
+    // Whoever waits on a drain still holds the image, so the reset above
     // was not the last reference in that case.
-    for (auto& f : flushed) f(flush_err ? Status(Errno(flush_err)) : Status());
+    for (auto& f : drained) f(Status());
     if (read_cb) {
       ReadCallback cb = std::move(read_cb);
       if (err) {
@@ -518,30 +617,37 @@ uint64_t Image::begin_write() {
   return seq;
 }
 
-std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error,
-                                                int* flush_error) {
+std::vector<Image::IoCallback> Image::end_write(uint64_t seq, int deferred_error) {
   if (deferred_error)
     spdlog::error(
-        "image {}: a write acknowledged early failed ({}, errno {}): the next flush reports it",
+        "image {}: a write acknowledged early failed ({}, errno {}): the next fsync or close of "
+        "each descriptor that wrote reports it",
         header()->name, Errno(deferred_error).message(), deferred_error);
   std::vector<IoCallback> ready;
-  int err = 0;
-  {
-    std::lock_guard<std::mutex> l(m_inflight_mu);
-    m_pending.erase(seq);
-    if (deferred_error && !m_deferred_error) m_deferred_error = deferred_error;
-    // A flusher keyed K waits for every write with seq <= K.
-    auto end = m_flushers.begin();
-    while (end != m_flushers.end() && (m_pending.empty() || end->first < *m_pending.begin())) ++end;
-    for (auto it = m_flushers.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-    m_flushers.erase(m_flushers.begin(), end);
-    if (!ready.empty()) {
-      err = m_deferred_error;
-      m_deferred_error = 0;
-    }
+  std::lock_guard<std::mutex> l(m_inflight_mu);
+  m_pending.erase(seq);
+  if (deferred_error) {
+    ++m_error_seq;
+    m_last_error = deferred_error;
   }
-  *flush_error = err;
+  // A drainer keyed K waits for every write with seq <= K.
+  auto end = m_drainers.begin();
+  while (end != m_drainers.end() && (m_pending.empty() || end->first < *m_pending.begin())) ++end;
+  for (auto it = m_drainers.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+  m_drainers.erase(m_drainers.begin(), end);
   return ready;
+}
+
+uint64_t Image::error_mark() const {
+  std::lock_guard<std::mutex> l(m_inflight_mu);
+  return m_error_seq;
+}
+
+Status Image::check_errors(std::atomic<uint64_t>* cursor, bool advance) const {
+  std::lock_guard<std::mutex> l(m_inflight_mu);
+  uint64_t seen = advance ? cursor->exchange(m_error_seq) : cursor->load();
+  if (seen == m_error_seq) return {};
+  return Errno(m_last_error);
 }
 
 void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
@@ -648,19 +754,23 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   agg->put();
 }
 
-void Image::aio_flush(IoCallback cb) {
-  int err;
+void Image::aio_drain(IoCallback cb) {
   {
     std::lock_guard<std::mutex> l(m_inflight_mu);
     if (!m_pending.empty()) {
       // Ready once every write submitted so far (seq < m_next_seq) is done.
-      m_flushers.emplace(m_next_seq - 1, std::move(cb));
+      m_drainers.emplace(m_next_seq - 1, std::move(cb));
       return;
     }
-    err = m_deferred_error;
-    m_deferred_error = 0;
   }
-  cb(err ? Status(Errno(err)) : Status());
+  cb({});
+}
+
+void Image::aio_flush(IoCallback cb) {
+  // The caller holds the image until cb runs.
+  aio_drain([this, cb = std::move(cb)](Status s) {
+    cb(s.ok() ? check_errors(&m_own_cursor) : s);
+  });
 }
 
 Result<std::string> Image::read(uint64_t snap_id, uint64_t off, uint64_t len) {
@@ -689,6 +799,13 @@ Status Image::discard(uint64_t off, uint64_t len) {
   return f.get();
 }
 
+Status Image::drain() {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  aio_drain([&p](Status s) { p.set_value(s); });
+  return f.get();
+}
+
 Status Image::flush() {
   std::promise<Status> p;
   auto f = p.get_future();
@@ -700,61 +817,80 @@ Status Image::flush() {
 // Resize
 
 Status Image::resize(uint64_t new_size) {
+  std::unique_lock<std::mutex> l(m_size_mu);
+  m_size_cv.wait(l, [this] { return !m_resizing; });
+  m_resizing = true;
+  l.unlock();
+  Status s = resize_now(new_size);
+  l.lock();
+  m_resizing = false;
+  m_size_cv.notify_all();
+  return s;
+}
+
+Status Image::resize_now(uint64_t new_size) {
   auto h = header();
   RBDFS_TRY(prepare_write(*h));
   if (new_size == h->size) return {};
-  if (new_size < h->size) {
-    // Trim first (so a crash never leaves data past the recorded end that
-    // a later grow would expose), then record the size.
-    RBDFS_TRY(flush());
-    const Layout& l = h->layout;
-    uint64_t set_start = (new_size / l.period()) * l.stripe_count;
-    uint64_t last = object_count(l, h->size);
-    auto agg = std::make_shared<Aggregate>();
-    agg->image = shared_from_this();
-    std::promise<Status> p;
-    auto f = p.get_future();
-    agg->io_cb = [&p](Status s) { p.set_value(s); };
-    agg->write_seq = begin_write();
-    for (uint64_t objno = set_start; objno < last; ++objno) {
-      uint64_t valid = object_valid_length(l, objno, new_size);
-      if (valid == l.object_size) continue;
-      librados::ObjectWriteOperation op;
-      if (valid == 0) {
-        op.remove();
-      } else {
-        op.assert_exists();
-        op.truncate(valid);
-      }
-      submit_write(agg, *h, object_name(h->object_prefix, objno), &op, true);
+  if (new_size > h->size) return grow_header(new_size);
+  // Trim first (so a crash never leaves data past the recorded end that a
+  // later grow would expose), then record the size.
+  RBDFS_TRY(drain());
+  const Layout& l = h->layout;
+  uint64_t set_start = (new_size / l.period()) * l.stripe_count;
+  uint64_t last = object_count(l, h->size);
+  auto agg = std::make_shared<Aggregate>();
+  agg->image = shared_from_this();
+  std::promise<Status> p;
+  auto f = p.get_future();
+  agg->io_cb = [&p](Status s) { p.set_value(s); };
+  agg->write_seq = begin_write();
+  for (uint64_t objno = set_start; objno < last; ++objno) {
+    uint64_t valid = object_valid_length(l, objno, new_size);
+    if (valid == l.object_size) continue;
+    librados::ObjectWriteOperation op;
+    if (valid == 0) {
+      op.remove();
+    } else {
+      op.assert_exists();
+      op.truncate(valid);
     }
-    agg->put();
-    RBDFS_TRY(f.get());
+    submit_write(agg, *h, object_name(h->object_prefix, objno), &op, true);
   }
+  agg->put();
+  RBDFS_TRY(f.get());
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
+  {
+    std::lock_guard<std::mutex> lk(m_header_mu);
+    ++m_header_gen;  // a refresh under way read the old size
+  }
   RBDFS_TRY(refresh());
   notify_header_update();
   return {};
 }
 
 Status Image::grow_to(uint64_t size) {
-  std::unique_lock<std::mutex> l(m_grow_mu);
-  m_grow_target = std::max(m_grow_target, size);
+  std::unique_lock<std::mutex> l(m_size_mu);
+  auto wait = m_grow_waits.insert(size);
+  Status s;
   while (header()->size < size) {
-    if (m_growing) {
-      m_grow_cv.wait(l);
+    if (m_resizing) {
+      m_size_cv.wait(l);
       continue;
     }
-    m_growing = true;
-    uint64_t target = m_grow_target;
+    m_resizing = true;
+    // Merged: the largest size anyone is waiting for now (>= size). Only
+    // callers still waiting count, so a grow never undoes a later shrink.
+    uint64_t target = *m_grow_waits.rbegin();
     l.unlock();
-    Status s = header()->size < target ? resize(target) : Status();
+    s = header()->size < target ? grow_header(target) : Status();
     l.lock();
-    m_growing = false;
-    m_grow_cv.notify_all();
-    if (!s.ok()) return s;
+    m_resizing = false;
+    m_size_cv.notify_all();
+    if (!s.ok()) break;
   }
-  return {};
+  m_grow_waits.erase(wait);
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -763,10 +899,10 @@ Status Image::grow_to(uint64_t size) {
 Result<uint64_t> Image::snap_create(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   auto h = header();
-  if (!h->read_only_reason.empty() && !m_force_read_only) return Errno(EROFS);
+  RBDFS_TRY(prepare_write(*h));
   if (h->find_snap(name)) return Errno(EEXIST);
   // Everything written before the snapshot must be in it.
-  RBDFS_TRY(flush());
+  RBDFS_TRY(drain());
   for (int attempt = 0; attempt < 10; ++attempt) {
     librados::snap_t id = 0;
     int r = m_data.selfmanaged_snap_create(&id);
@@ -797,6 +933,7 @@ Result<bool> Image::snap_protected(uint64_t snap_id) {
 Status Image::snap_remove(const std::string& name) {
   RBDFS_TRY(refresh());
   auto h = header();
+  RBDFS_TRY(prepare_write(*h));
   const cls::SnapshotInfo* s = h->find_snap(name);
   if (!s) return Errno(ENOENT);
   uint64_t id = s->id;
@@ -818,6 +955,7 @@ Status Image::snap_rename(const std::string& from, const std::string& to) {
   if (!valid_rbd_name(to)) return Errno(EINVAL);
   RBDFS_TRY(refresh());
   auto h = header();
+  RBDFS_TRY(prepare_write(*h));
   const cls::SnapshotInfo* s = h->find_snap(from);
   if (!s) return Errno(ENOENT);
   if (from == to) return {};
@@ -829,9 +967,11 @@ Status Image::snap_rename(const std::string& from, const std::string& to) {
 }
 
 Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
-                                              uint64_t snap_id, uint64_t first, uint64_t last) {
+                                              uint64_t snap_id, uint64_t first, uint64_t last,
+                                              uint64_t stride) {
   struct Stat {
     librados::AioCompletion* c = nullptr;
+    uint64_t object_no = 0;
     uint64_t size = 0;
     time_t mtime = 0;
   };
@@ -839,29 +979,30 @@ Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::
   io.dup(data);
   io.snap_set_read(snap_id);
   std::vector<ObjectUsage> out;
-  const uint64_t batch = 256;
-  for (uint64_t start = first; start < last; start += batch) {
-    uint64_t end = std::min(last, start + batch);
-    std::vector<Stat> stats(end - start);  // sized up front: aio_stat keeps pointers
+  const uint64_t batch = 1024;  // stats in flight at once
+  std::vector<Stat> stats;
+  stats.reserve(batch);
+  for (uint64_t o = first; o < last;) {
+    stats.clear();  // sized up front: aio_stat keeps pointers
+    for (; o < last && stats.size() < batch; o += stride) stats.push_back(Stat{nullptr, o, 0, 0});
     int err = 0;
-    for (uint64_t o = start; o < end && !err; ++o) {
-      Stat& st = stats[o - start];
+    for (Stat& st : stats) {
       st.c = librados::Rados::aio_create_completion();
-      int r = io.aio_stat(object_name(prefix, o), st.c, &st.size, &st.mtime);
+      int r = io.aio_stat(object_name(prefix, st.object_no), st.c, &st.size, &st.mtime);
       if (r < 0) {
         st.c->release();
         st.c = nullptr;
         err = -r;
+        break;
       }
     }
-    for (uint64_t o = start; o < end; ++o) {  // reap every submitted stat
-      Stat& st = stats[o - start];
+    for (Stat& st : stats) {  // reap every submitted stat
       if (!st.c) continue;
       st.c->wait_for_complete();
       int r = st.c->get_return_value();
       st.c->release();
       if (r == 0)
-        out.push_back({o, st.size});
+        out.push_back({st.object_no, st.size});
       else if (r != -ENOENT && !err)
         err = -r;
     }
@@ -870,14 +1011,54 @@ Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::
   return out;
 }
 
-Result<std::vector<uint64_t>> Image::existing_objects(uint64_t snap_id, uint64_t first,
-                                                      uint64_t last) {
-  auto usage = stat_objects(m_data, header()->object_prefix, snap_id, first, last);
+Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
+                                 uint64_t size) {
+  uint64_t n = object_count(h.layout, size);
+  uint64_t stride = (n + ALLOCATED_MAX_STATS - 1) / ALLOCATED_MAX_STATS;
+  if (stride == 0) stride = 1;
+  auto usage = stat_objects(data, h.object_prefix, snap_id, 0, n, stride);
   if (!usage.ok()) return usage.err();
-  std::vector<uint64_t> out;
-  out.reserve(usage->size());
-  for (const auto& u : *usage) out.push_back(u.object_no);
-  return out;
+  uint64_t bytes = 0;
+  for (const auto& u : *usage) bytes += u.size;
+  return bytes * stride;
+}
+
+Result<uint64_t> Image::seek(uint64_t snap_id, uint64_t off, bool data) {
+  auto h = header();
+  uint64_t size = h->size;
+  if (snap_id != cls::NOSNAP) {
+    const cls::SnapshotInfo* s = h->find_snap_id(snap_id);
+    if (!s) return Errno(ENOENT);
+    size = s->image_size;
+  }
+  if (off >= size) return Errno(ENXIO);
+  const Layout& l = h->layout;
+  const uint64_t unit = l.stripe_unit;
+  const uint64_t nobj = object_count(l, size);
+  // Offsets from `off` on visit objects set by set (an object set is
+  // stripe_count objects), so whole sets are statted, in batches that
+  // start small (data or a hole is usually near) and double.
+  uint64_t base = (off / l.period()) * l.stripe_count;  // first object known
+  uint64_t known = base;                                // objects [base, known) known
+  std::vector<bool> present;
+  uint64_t batch = 64;
+  for (uint64_t pos = off; pos < size; pos = (pos / unit + 1) * unit) {
+    uint64_t o = object_of(l, pos);
+    if (o >= known) {
+      uint64_t want = std::max<uint64_t>(batch, l.stripe_count);
+      want = (want + l.stripe_count - 1) / l.stripe_count * l.stripe_count;
+      uint64_t last = std::min(nobj, std::max(o + 1, known + want));
+      auto usage = stat_objects(m_data, h->object_prefix, snap_id, known, last);
+      if (!usage.ok()) return usage.err();
+      present.resize(last - base, false);
+      for (const auto& u : *usage) present[u.object_no - base] = true;
+      known = last;
+      batch = std::min<uint64_t>(batch * 2, 4096);
+    }
+    if (present[o - base] == data) return pos;
+  }
+  if (data) return Errno(ENXIO);
+  return size;
 }
 
 }  // namespace rbdfs::core

@@ -18,6 +18,17 @@
 // context, so snapshots taken by anyone keep their data; the header watch
 // refreshes the context when another client changes the header.
 //
+// WRITE ERRORS acknowledged early (write-around) follow the kernel's errseq
+// model: the image counts them; a writer samples the count (error_mark)
+// before its first write and check_errors() reports what happened since,
+// once per sampler. drain() waits without consuming anything, so a
+// snapshot, a resize or a notify handler never swallows a writer's error.
+//
+// GROWING (writes past the end) costs one cls set_size: the new size is
+// installed in the cached header at once and other clients are told with
+// an asynchronous, coalesced header notify; our own notifies are only
+// acknowledged (no flush, no re-read).
+//
 // FEATURE GATE: open() refuses images whose features rbdfs cannot read
 // (EOPNOTSUPP) and opens read-only, with read_only_reason() set, those it
 // cannot write safely (exclusive-lock, object-map, fast-diff, journaling,
@@ -110,6 +121,7 @@ class Image : public std::enable_shared_from_this<Image> {
   struct OpenOptions {
     bool read_only = false;  // e.g. the mount is read-only
     bool watch = true;       // watch the header for changes by others
+    std::string id;          // the image's id when known (skips the name lookup)
   };
   using ReadCallback = std::function<void(Result<ReadData>)>;
   using IoCallback = std::function<void(Status)>;
@@ -141,12 +153,25 @@ class Image : public std::enable_shared_from_this<Image> {
   // Discard and write-zeroes: the range reads as zeros afterwards; whole
   // objects are removed, tails truncated, the rest zeroed.
   void aio_discard(uint64_t off, uint64_t len, IoCallback cb);
-  // Completes when every write submitted before it has completed.
+  // Completes when every write submitted before it has completed; reports
+  // no error (see check_errors).
+  void aio_drain(IoCallback cb);
+  // aio_drain, then the errors since the image was opened (the image's own
+  // cursor: for a single user of the image, such as rbdfs-tool).
   void aio_flush(IoCallback cb);
+
+  // The errseq of early-acknowledged writes. A cursor starts at
+  // error_mark(); check_errors() returns the latest error recorded since
+  // *cursor and, with `advance`, moves the cursor past it (fsync reports
+  // an error once; close() - which runs for every dup of a descriptor,
+  // e.g. a child's at exec - reports without consuming).
+  uint64_t error_mark() const;
+  Status check_errors(std::atomic<uint64_t>* cursor, bool advance = true) const;
 
   Result<std::string> read(uint64_t snap_id, uint64_t off, uint64_t len);
   Status write(uint64_t off, const char* data, uint64_t len);
   Status discard(uint64_t off, uint64_t len);
+  Status drain();
   Status flush();
 
   // Grows or shrinks (removing and truncating objects past the new end).
@@ -162,9 +187,11 @@ class Image : public std::enable_shared_from_this<Image> {
   Status snap_rename(const std::string& from, const std::string& to);
   Result<bool> snap_protected(uint64_t snap_id);
 
-  // Object numbers that exist at `snap_id` in [first, last) (for st_blocks
-  // and SEEK_DATA). Stats objects in parallel.
-  Result<std::vector<uint64_t>> existing_objects(uint64_t snap_id, uint64_t first, uint64_t last);
+  // lseek SEEK_DATA (data = true) / SEEK_HOLE at `snap_id` from `off`, at
+  // stripe-unit granularity: looks only at the objects from `off` on, in
+  // parallel batches that double in size (64 .. 4096 objects). ENXIO past
+  // the end, and for SEEK_DATA when no data follows.
+  Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data);
 
   // Tells other clients (librbd, krbd) the header changed.
   void notify_header_update();
@@ -175,18 +202,26 @@ class Image : public std::enable_shared_from_this<Image> {
   struct ObjectOp;
   static void object_op_done(librados::completion_t c, void* arg);
 
+  struct Notifier;
+
   Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md);
+  // The one gate of every data write and header change (resize,
+  // snapshots): EROFS when the image cannot be written safely.
   Status prepare_write(const ImageHeader& h) const;
+  // Records `size` in the header object and in our cached header.
+  Status grow_header(uint64_t size);
+  // resize() while holding the size-change token.
+  Status resize_now(uint64_t new_size);
   void submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h, uint64_t snap_id,
                    size_t part);
   void submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
                     const std::string& oid, librados::ObjectWriteOperation* op, bool ignore_enoent);
   uint64_t begin_write();
-  // Marks write `seq` done; returns the flush callbacks now ready (to be
-  // called by the caller, after it dropped its image reference) and
-  // *flush_error, the status they get.
-  std::vector<IoCallback> end_write(uint64_t seq, int deferred_error, int* flush_error);
-  void handle_notify(uint64_t notify_id, uint64_t cookie);
+  // Marks write `seq` done (recording `deferred_error`, from a write
+  // acknowledged early); returns the drain callbacks now ready, to be
+  // called by the caller after it dropped its image reference.
+  std::vector<IoCallback> end_write(uint64_t seq, int deferred_error);
+  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id);
   void rewatch();
 
   std::shared_ptr<Cluster> m_cluster;
@@ -198,16 +233,26 @@ class Image : public std::enable_shared_from_this<Image> {
   mutable std::mutex m_header_mu;
   std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
 
-  std::mutex m_inflight_mu;
+  // Bumped by every change we make to m_header ourselves, so a refresh
+  // that read the header object before it does not install older data.
+  uint64_t m_header_gen = 0;  // GUARDED_BY(m_header_mu)
+
+  mutable std::mutex m_inflight_mu;
   uint64_t m_next_seq = 1;                         // GUARDED_BY(m_inflight_mu)
   std::set<uint64_t> m_pending;                    // GUARDED_BY(m_inflight_mu)
-  std::multimap<uint64_t, IoCallback> m_flushers;  // GUARDED_BY(m_inflight_mu)
-  int m_deferred_error = 0;  // GUARDED_BY(m_inflight_mu): from early-acked writes
+  std::multimap<uint64_t, IoCallback> m_drainers;  // GUARDED_BY(m_inflight_mu)
+  uint64_t m_error_seq = 0;  // GUARDED_BY(m_inflight_mu): errors of early-acked writes
+  int m_last_error = 0;      // GUARDED_BY(m_inflight_mu): the latest of them
+  std::atomic<uint64_t> m_own_cursor{0};  // flush()'s errseq cursor
 
-  std::mutex m_grow_mu;
-  std::condition_variable m_grow_cv;
-  bool m_growing = false;      // GUARDED_BY(m_grow_mu)
-  uint64_t m_grow_target = 0;  // GUARDED_BY(m_grow_mu)
+  // Size changes (grow_to, resize) run one at a time; grow_to callers that
+  // wait are merged: the next grower grows to the largest size waited for.
+  std::mutex m_size_mu;
+  std::condition_variable m_size_cv;
+  bool m_resizing = false;               // GUARDED_BY(m_size_mu)
+  std::multiset<uint64_t> m_grow_waits;  // GUARDED_BY(m_size_mu): sizes waited for
+
+  std::unique_ptr<Notifier> m_notifier;  // set by open()
 
   std::unique_ptr<Watcher> m_watcher;
   std::atomic<uint64_t> m_watch_handle{0};
@@ -220,10 +265,18 @@ struct ObjectUsage {
 };
 
 // Stats objects [first, last) of the image whose data objects are
-// `prefix`.N in `data`, at `snap_id`, in parallel batches; absent ones are
-// left out.
+// `prefix`.N in `data`, at `snap_id`, in parallel batches, every `stride`th
+// one from `first`; absent ones are left out.
 Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
-                                              uint64_t snap_id, uint64_t first, uint64_t last);
+                                              uint64_t snap_id, uint64_t first, uint64_t last,
+                                              uint64_t stride = 1);
+
+// Bytes held by the objects of an image of `size` bytes at `snap_id`, for
+// st_blocks. Exact up to MAX_STATS objects; beyond, an evenly spaced sample
+// of MAX_STATS objects scaled up (bounded cost at any size).
+Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
+                                 uint64_t size);
+inline constexpr uint64_t ALLOCATED_MAX_STATS = 65536;
 
 // Validates an image or snapshot name the way rbd does: non-empty, at most
 // 255 bytes, no '/', no '@', no control characters.

@@ -75,6 +75,14 @@ std::vector<ObjectExtent> map_extent(const Layout& l, uint64_t offset, uint64_t 
   return out;
 }
 
+uint64_t object_of(const Layout& l, uint64_t offset) {
+  const uint64_t su = l.stripe_unit, sc = l.stripe_count;
+  const uint64_t spo = l.object_size / su;
+  uint64_t blockno = offset / su;
+  uint64_t stripeno = blockno / sc;
+  return (stripeno / spo) * sc + blockno % sc;
+}
+
 uint64_t object_to_image(const Layout& l, uint64_t object_no, uint64_t object_offset) {
   const uint64_t su = l.stripe_unit, sc = l.stripe_count;
   const uint64_t spo = l.object_size / su;

@@ -53,6 +53,9 @@ struct ObjectExtent {
 // are returned separately, in object order then offset order.
 std::vector<ObjectExtent> map_extent(const Layout& layout, uint64_t offset, uint64_t length);
 
+// The object holding image byte `offset`.
+uint64_t object_of(const Layout& layout, uint64_t offset);
+
 // Image offset of byte `object_offset` of object `object_no`.
 uint64_t object_to_image(const Layout& layout, uint64_t object_no, uint64_t object_offset);
 

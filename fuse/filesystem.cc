@@ -30,7 +30,8 @@ constexpr double ATTR_TIMEOUT = 1.0;
 constexpr auto LISTING_TTL = std::chrono::seconds(1);
 constexpr auto POOLS_TTL = std::chrono::seconds(2);
 constexpr auto BLOCKS_TTL = std::chrono::seconds(5);
-constexpr uint64_t BLOCKS_MAX_OBJECTS = 4096;  // beyond: estimated
+constexpr uint64_t BLOCKS_WARM_OBJECTS = 4096;  // ls -l computes st_blocks up to this
+constexpr auto ID_TTL = std::chrono::seconds(1);
 
 std::string image_key(const std::string& pool, const std::string& image) {
   return pool + '/' + image;
@@ -109,13 +110,23 @@ void NodeTable::rename(const Node& from, const Node& to) {
   fuse_ino_t ino = it->second;
   m_by_key.erase(it);
   // a stale inode still naming `to` loses its name (the kernel dropped it)
-  auto old = m_by_key.find(tk);
-  if (old != m_by_key.end()) {
-    m_by_ino[old->second].node.image += std::string("\0stale", 6);
-    m_by_key.erase(old);
-  }
+  detach_locked(tk, "");
   m_by_key[tk] = ino;
   m_by_ino[ino].node = to;
+}
+
+void NodeTable::detach(const Node& n, const std::string& id) {
+  std::lock_guard<std::mutex> l(m_mu);
+  detach_locked(n.key(), id);
+}
+
+void NodeTable::detach_locked(const std::string& key, const std::string& id) {
+  auto it = m_by_key.find(key);
+  if (it == m_by_key.end()) return;
+  Node& n = m_by_ino[it->second].node;
+  n.image += std::string("\0stale", 6);
+  n.detached_id = id;
+  m_by_key.erase(it);
 }
 
 void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
@@ -258,29 +269,65 @@ void Filesystem::invalidate_listing(const std::string& pool_name) {
   if (it != m_pools.end()) it->second.have_listing = false;
 }
 
+Result<std::string> Filesystem::image_id(const std::string& pool_name, const std::string& image,
+                                         bool fresh) {
+  std::string key = image_key(pool_name, image);
+  if (!fresh) {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    auto it = m_ids.find(key);
+    if (it != m_ids.end() && Clock::now() - it->second.when < ID_TTL) return it->second.id;
+  }
+  auto p = pool(pool_name);
+  if (!p.ok()) return p.err();
+  auto id = (*p)->image_id(image);
+  std::lock_guard<std::mutex> l(m_images_mu);
+  if (id.ok())
+    m_ids[key] = {*id, Clock::now()};
+  else
+    m_ids.erase(key);
+  return id;
+}
+
 std::shared_ptr<core::Image> Filesystem::find_open(const std::string& pool_name,
                                                    const std::string& image) {
+  {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    if (m_open.empty()) return nullptr;  // no lookup needed
+  }
+  auto id = image_id(pool_name, image);
+  if (!id.ok()) return nullptr;
   std::lock_guard<std::mutex> l(m_images_mu);
-  auto it = m_open.find(image_key(pool_name, image));
+  auto it = m_open.find(image_key(pool_name, *id));
   if (it == m_open.end()) return nullptr;
   return it->second.lock();
 }
 
 Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& pool_name,
                                                             const std::string& image) {
-  if (auto img = find_open(pool_name, image)) {
-    (void)img->refresh();  // open is where a file's view gets fresh
-    return img;
+  // open is where a file's view gets fresh: the name is looked up now
+  auto id = image_id(pool_name, image, true);
+  if (!id.ok()) return id.err();
+  std::string key = image_key(pool_name, *id);
+  std::shared_ptr<core::Image> open;
+  {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    auto it = m_open.find(key);
+    if (it != m_open.end()) open = it->second.lock();
+  }
+  if (open) {
+    (void)open->refresh();
+    return open;
   }
   forget_header(pool_name, image);
   auto p = pool(pool_name);
   if (!p.ok()) return p.err();
   core::Image::OpenOptions o;
   o.read_only = m_opts.read_only;
+  o.id = *id;
   auto img = (*p)->open_image(image, o);
   if (!img.ok()) return img.err();
   std::lock_guard<std::mutex> l(m_images_mu);
-  auto& slot = m_open[image_key(pool_name, image)];
+  auto& slot = m_open[key];
   if (auto existing = slot.lock()) return existing;  // lost a race: share
   slot = *img;
   return img;
@@ -307,7 +354,8 @@ Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
   if (!h.ok()) return h.err();
   if (m_opts.read_only && h->read_only_reason.empty()) h->read_only_reason = "mounted read-only";
   auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
-  (void)allocated_blocks(hdr, core::cls::NOSNAP, hdr->size);  // warm st_blocks
+  if (core::object_count(hdr->layout, hdr->size) <= BLOCKS_WARM_OBJECTS)
+    (void)allocated_blocks(hdr, core::cls::NOSNAP, hdr->size);  // warm st_blocks
   return hdr;
 }
 
@@ -351,43 +399,53 @@ void Filesystem::prefetch_headers(const std::string& pool_name,
 }
 
 void Filesystem::forget_header(const std::string& pool_name, const std::string& image) {
-  std::lock_guard<std::mutex> l(m_attr_mu);
-  m_headers.erase(image_key(pool_name, image));
+  {
+    std::lock_guard<std::mutex> l(m_attr_mu);
+    m_headers.erase(image_key(pool_name, image));
+  }
+  std::lock_guard<std::mutex> l(m_images_mu);
+  m_ids.erase(image_key(pool_name, image));
 }
 
 uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h,
                                       uint64_t snap_id, uint64_t size) {
-  std::string key = image_key(h->pool, h->name) + "@" + std::to_string(snap_id);
+  std::string key = image_key(h->pool, h->id) + "@" + std::to_string(snap_id);
   {
     std::lock_guard<std::mutex> l(m_images_mu);
     auto it = m_blocks.find(key);
-    if (it != m_blocks.end() && Clock::now() - it->second.when < BLOCKS_TTL)
-      return it->second.blocks;
+    if (it != m_blocks.end() && Clock::now() < it->second.until) return it->second.blocks;
   }
-  uint64_t n = core::object_count(h->layout, size);
-  uint64_t bytes = size;  // too many objects to stat on the attribute path
-  if (n <= BLOCKS_MAX_OBJECTS && h->unreadable_reason.empty()) {
+  // Unknown (unreadable image, RADOS error): claim nothing rather than
+  // everything, so cp still looks for the holes (SEEK_DATA is exact).
+  uint64_t bytes = 0;
+  auto start = Clock::now();
+  if (h->unreadable_reason.empty()) {
     auto p = pool(h->pool);
     auto io = p.ok() ? (*p)->data_ioctx(*h) : core::Result<librados::IoCtx>(p.err());
-    auto usage = io.ok() ? core::stat_objects(*io, h->object_prefix, snap_id, 0, n)
-                         : core::Result<std::vector<core::ObjectUsage>>(io.err());
-    if (usage.ok()) {
-      bytes = 0;
-      for (const auto& u : *usage) bytes += u.size;
-    }
+    auto r = io.ok() ? core::allocated_bytes(*io, *h, snap_id, size) : core::Result<uint64_t>(io.err());
+    if (r.ok())
+      bytes = *r;
+    else
+      spdlog::warn("st_blocks of {}/{}: {}", h->pool, h->name, r.err().message());
   }
-  uint64_t blocks = (bytes + 511) / 512;
+  uint64_t blocks = std::min((bytes + 511) / 512, (size + 511) / 512);
+  // Cached for 5 s, or 10 times what it cost (big images).
+  auto ttl = std::max<Clock::duration>(BLOCKS_TTL, (Clock::now() - start) * 10);
   std::lock_guard<std::mutex> l(m_images_mu);
-  m_blocks[key] = {blocks, Clock::now()};
+  m_blocks[key] = {blocks, Clock::now() + ttl};
   return blocks;
 }
 
-Status Filesystem::fill_attr(const Node& n, struct stat* st) {
+void Filesystem::fill_common(struct stat* st) const {
   std::memset(st, 0, sizeof *st);
   st->st_uid = m_uid;
   st->st_gid = m_gid;
   st->st_atim = st->st_mtim = st->st_ctim = m_mount_time;
   st->st_blksize = 4096;
+}
+
+Status Filesystem::fill_attr(const Node& n, struct stat* st) {
+  fill_common(st);
   switch (n.kind) {
     case NodeKind::ROOT:
       st->st_mode = S_IFDIR | 0755;
@@ -415,36 +473,46 @@ Status Filesystem::fill_attr(const Node& n, struct stat* st) {
       st->st_mtim = st->st_ctim = to_ts((*h)->modify_timestamp);
       return {};
     }
-    case NodeKind::IMAGE: {
-      auto h = image_header(n.pool, n.image);
-      if (!h.ok()) return h.err();
-      const auto& hdr = **h;
-      st->st_mode = S_IFREG | (hdr.read_only_reason.empty() ? 0644 : 0444);
-      st->st_nlink = 1;
-      st->st_size = static_cast<off_t>(hdr.size);
-      st->st_blksize = static_cast<blksize_t>(std::min<uint64_t>(hdr.layout.object_size, 1u << 30));
-      st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(*h, core::cls::NOSNAP, hdr.size));
-      st->st_mtim = to_ts(hdr.modify_timestamp);
-      st->st_ctim = st->st_mtim;
-      st->st_atim = st->st_mtim;
-      if (hdr.modify_timestamp.sec == 0) st->st_mtim = st->st_ctim = to_ts(hdr.create_timestamp);
-      return {};
-    }
+    case NodeKind::IMAGE:
     case NodeKind::SNAP: {
+      if (!n.detached_id.empty()) {  // removed, still open here
+        std::shared_ptr<core::Image> img;
+        {
+          std::lock_guard<std::mutex> l(m_images_mu);
+          auto it = m_open.find(image_key(n.pool, n.detached_id));
+          if (it != m_open.end()) img = it->second.lock();
+        }
+        if (!img) return Errno(ENOENT);
+        return fill_file_attr(img->header(), "", st);
+      }
       auto h = image_header(n.pool, n.image);
       if (!h.ok()) return h.err();
-      const core::cls::SnapshotInfo* s = (*h)->find_snap(n.snap);
-      if (!s) return Errno(ENOENT);
-      st->st_mode = S_IFREG | 0444;
-      st->st_nlink = 1;
-      st->st_size = static_cast<off_t>(s->image_size);
-      st->st_blksize = static_cast<blksize_t>((*h)->layout.object_size);
-      st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(*h, s->id, s->image_size));
-      st->st_mtim = st->st_ctim = st->st_atim = to_ts(s->timestamp);
-      return {};
+      return fill_file_attr(*h, n.kind == NodeKind::SNAP ? n.snap : "", st);
     }
   }
   return Errno(EIO);
+}
+
+Status Filesystem::fill_file_attr(const std::shared_ptr<const core::ImageHeader>& h,
+                                  const std::string& snap, struct stat* st) {
+  const auto& hdr = *h;
+  st->st_nlink = 1;
+  st->st_blksize = static_cast<blksize_t>(std::min<uint64_t>(hdr.layout.object_size, 1u << 30));
+  if (snap.empty()) {
+    st->st_mode = S_IFREG | (hdr.read_only_reason.empty() ? 0644 : 0444);
+    st->st_size = static_cast<off_t>(hdr.size);
+    st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(h, core::cls::NOSNAP, hdr.size));
+    st->st_mtim = st->st_ctim = st->st_atim = to_ts(hdr.modify_timestamp);
+    if (hdr.modify_timestamp.sec == 0) st->st_mtim = st->st_ctim = to_ts(hdr.create_timestamp);
+    return {};
+  }
+  const core::cls::SnapshotInfo* s = hdr.find_snap(snap);
+  if (!s) return Errno(ENOENT);
+  st->st_mode = S_IFREG | 0444;
+  st->st_size = static_cast<off_t>(s->image_size);
+  st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(h, s->id, s->image_size));
+  st->st_mtim = st->st_ctim = st->st_atim = to_ts(s->timestamp);
+  return {};
 }
 
 bool Filesystem::resolve(fuse_req_t req, fuse_ino_t ino, Node* n) {
@@ -520,11 +588,18 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   reply_entry(req, n);
 }
 
-void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino) {
+void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   struct stat st;
-  Status s = fill_attr(n, &st);
+  Status s;
+  Handle* h = fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
+  if (h) {
+    fill_common(&st);
+    s = fill_file_attr(h->image->header(), n.kind == NodeKind::SNAP ? n.snap : "", &st);
+  } else {
+    s = fill_attr(n, &st);
+  }
   if (!s.ok()) {
     fuse_reply_err(req, s.error());
     return;
@@ -802,7 +877,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
     }
     h->image = *img;
     h->snap_id = *id;
-    n = Node{NodeKind::SNAP, p.pool, p.image, name};
+    n = Node{NodeKind::SNAP, p.pool, p.image, name, ""};
   } else {
     bool created = false;
     Status s = create_in_pool(p, name, fi->flags & O_EXCL, &created);
@@ -826,7 +901,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
     }
     h->image = *img;
     h->writable = want_write;
-    n = Node{NodeKind::IMAGE, p.pool, name, ""};
+    n = Node{NodeKind::IMAGE, p.pool, name, "", ""};
   }
   reply_create(req, n, std::move(h), fi);
 }
@@ -841,7 +916,7 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
     fuse_reply_err(req, s.error());
     return;
   }
-  reply_entry(req, Node{NodeKind::IMAGE, p.pool, name, ""});
+  reply_entry(req, Node{NodeKind::IMAGE, p.pool, name, "", ""});
 }
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -879,6 +954,10 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
       return;
     }
   }
+  std::call_once(h->first_write, [h] {
+    h->error_cursor = h->image->error_mark();
+    h->wrote = true;
+  });
   // O_SYNC / O_DSYNC writers (qemu cache=directsync, dd oflag=dsync) get
   // their write acknowledged only once RADOS has it: without this, an
   // O_DSYNC write RADOS refused still succeeded, with or without O_DIRECT
@@ -896,19 +975,31 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
 }
 
 void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Handle* h = handle_of(fi);
-  h->image->aio_flush([req](Status s) { fuse_reply_err(req, s.error()); });
+  // close() (of any dup of the descriptor): every write sent before is in
+  // RADOS; errors this description has not had reported by an fsync are
+  // the answer (not consumed: a child's close at exec must not swallow
+  // them). The handle outlives the request (release comes after).
+  sync(req, handle_of(fi), false);
 }
 
-void Filesystem::fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
-  flush(req, ino, fi);
+void Filesystem::fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  // fsync(): the same, and each error is reported once.
+  sync(req, handle_of(fi), true);
+}
+
+void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
+  h->image->aio_drain([req, h, consume](Status s) {
+    if (s.ok() && h->wrote) s = h->image->check_errors(&h->error_cursor, consume);
+    fuse_reply_err(req, s.error());
+  });
 }
 
 void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<Handle> h(handle_of(fi));
-  if (h->writable) (void)h->image->flush();
-  std::string key = image_key(h->image->header()->pool, h->image->header()->name);
-  forget_header(h->image->header()->pool, h->image->header()->name);
+  if (h->writable) (void)h->image->drain();  // errors went to close()'s flush
+  auto hdr = h->image->header();
+  std::string key = image_key(hdr->pool, hdr->id);
+  forget_header(hdr->pool, hdr->name);
   h.reset();
   {
     std::lock_guard<std::mutex> l(m_images_mu);
@@ -938,6 +1029,8 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
       fuse_reply_err(req, s.error());
       return;
     }
+    // a later snapshot of that name is another file (snapshots keep_cache)
+    m_nodes.detach(Node{NodeKind::SNAP, p.pool, p.image, name, ""}, "");
     fuse_reply_err(req, 0);
     return;
   }
@@ -977,6 +1070,9 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   }
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
+  // Descriptors still open keep the removed image (and its inode, page
+  // cache included); the name now leads to a new inode.
+  if (s.ok()) m_nodes.detach(Node{NodeKind::IMAGE, p.pool, name, "", ""}, (*h)->id);
   if (!s.ok()) spdlog::warn("unlink {}/{}: {}", p.pool, name, s.err().message());
   reply_status(req, s);
 }
@@ -1006,8 +1102,8 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
     }
     Status s = (*img)->snap_rename(name, newname);
     if (s.ok())
-      m_nodes.rename(Node{NodeKind::SNAP, p.pool, p.image, name},
-                     Node{NodeKind::SNAP, p.pool, p.image, newname});
+      m_nodes.rename(Node{NodeKind::SNAP, p.pool, p.image, name, ""},
+                     Node{NodeKind::SNAP, p.pool, p.image, newname, ""});
     reply_status(req, s);
     return;
   }
@@ -1037,8 +1133,8 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
   forget_header(p.pool, name);
   forget_header(p.pool, newname);
   if (s.ok())
-    m_nodes.rename(Node{NodeKind::IMAGE, p.pool, name, ""},
-                   Node{NodeKind::IMAGE, p.pool, newname, ""});
+    m_nodes.rename(Node{NodeKind::IMAGE, p.pool, name, "", ""},
+                   Node{NodeKind::IMAGE, p.pool, newname, "", ""});
   reply_status(req, s);
 }
 
@@ -1071,14 +1167,7 @@ void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_
 
 void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  auto hdr = h->image->header();
-  uint64_t size = hdr->size;
-  if (h->snap_id != core::cls::NOSNAP) {
-    const auto* s = hdr->find_snap_id(h->snap_id);
-    size = s ? s->image_size : 0;
-  }
-  auto uoff = static_cast<uint64_t>(off);
-  if (off < 0 || uoff >= size) {
+  if (off < 0) {
     fuse_reply_err(req, ENXIO);
     return;
   }
@@ -1086,32 +1175,13 @@ void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_f
     fuse_reply_err(req, EINVAL);
     return;
   }
-  // Object granularity. With fancy striping, "data" means the stripe unit
-  // lies in an existing object.
-  const core::Layout& l = hdr->layout;
-  uint64_t nobj = core::object_count(l, size);
-  auto exist = h->image->existing_objects(h->snap_id, 0, nobj);
-  if (!exist.ok()) {
-    fuse_reply_err(req, exist.error());
-    return;
-  }
-  std::vector<bool> present(nobj, false);
-  for (uint64_t o : *exist) present[o] = true;
-  const uint64_t unit = l.stripe_unit;
-  uint64_t pos = uoff;
-  while (pos < size) {
-    auto ext = core::map_extent(l, pos, 1);
-    bool data = present[ext[0].object_no];
-    if ((whence == SEEK_DATA) == data) {
-      fuse_reply_lseek(req, static_cast<off_t>(pos));
-      return;
-    }
-    pos = (pos / unit + 1) * unit;
-  }
-  if (whence == SEEK_HOLE)
-    fuse_reply_lseek(req, static_cast<off_t>(size));
+  // Stripe-unit granularity: "data" means the unit lies in an existing
+  // object. Looks only at objects from `off` on.
+  auto r = h->image->seek(h->snap_id, static_cast<uint64_t>(off), whence == SEEK_DATA);
+  if (!r.ok())
+    fuse_reply_err(req, r.error());
   else
-    fuse_reply_err(req, ENXIO);
+    fuse_reply_lseek(req, static_cast<off_t>(*r));
 }
 
 void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {

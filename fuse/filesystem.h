@@ -18,7 +18,9 @@
 //   m_images_mu        open images (weak references) and grow state
 //
 // LIFECYCLE: images are opened on demand (open/create) and shared by every
-// handle on them; the last release flushes and closes. Attributes of an
+// handle on them, keyed by pool and image id (never by name: an image
+// removed while open keeps serving its descriptors, and a new image of the
+// same name is another image); the last release drains and closes. Attributes of an
 // image that is not open come from a fresh header read (kernel caches them
 // for attr_timeout), so there is no limit on the number of images.
 #pragma once
@@ -29,6 +31,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -56,6 +59,7 @@ struct Node {
   std::string pool;
   std::string image;
   std::string snap;
+  std::string detached_id;  // an image removed while open: its id (no name)
   std::string key() const;
 };
 
@@ -71,12 +75,17 @@ class NodeTable {
   void forget(fuse_ino_t ino, uint64_t n);
   // After a rename: the inode the kernel holds for `from` now names `to`.
   void rename(const Node& from, const Node& to);
+  // After an unlink: the inode of `n` (if any) keeps living for whoever
+  // holds it, but no longer answers to the name.
+  void detach(const Node& n, const std::string& id);
 
  private:
   struct Entry {
     Node node;
     uint64_t nlookup = 0;
   };
+  void detach_locked(const std::string& key, const std::string& id);
+
   std::mutex m_mu;
   fuse_ino_t m_next = 2;
   std::unordered_map<fuse_ino_t, Entry> m_by_ino;        // GUARDED_BY(m_mu)
@@ -88,11 +97,19 @@ struct DirListing : std::vector<std::pair<std::string, NodeKind>> {
   Node dir;
 };
 
-// What an open file handle (fuse_file_info::fh) points to.
+// What an open file handle (fuse_file_info::fh) points to: one open file
+// description.
 struct Handle {
   std::shared_ptr<core::Image> image;
   uint64_t snap_id = core::cls::NOSNAP;
   bool writable = false;
+  // Errors of this description's early-acknowledged writes (errseq, as the
+  // kernel does): sampled before its first write; its fsync and close
+  // report what failed since, once. A description that never wrote never
+  // reports (nor takes) anyone's error.
+  std::once_flag first_write;
+  std::atomic<bool> wrote{false};
+  std::atomic<uint64_t> error_cursor{0};
 };
 
 // A few threads for work that must not hold up FUSE workers: fetching the
@@ -119,7 +136,9 @@ class Filesystem {
   void init(fuse_conn_info* conn);
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
-  void getattr(fuse_req_t req, fuse_ino_t ino);
+  // With `fi` (fstat of an open file): the attributes of the image that
+  // descriptor has open, even when it was removed or renamed since.
+  void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi = nullptr);
   void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
@@ -172,11 +191,19 @@ class Filesystem {
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
                                                         const std::string& image);
   std::shared_ptr<core::Image> find_open(const std::string& pool, const std::string& image);
+  // name -> id, from a lookup at most ID_TTL old (fresh: look it up now).
+  core::Result<std::string> image_id(const std::string& pool, const std::string& image,
+                                     bool fresh = false);
   uint64_t allocated_blocks(const std::shared_ptr<const core::ImageHeader>& h, uint64_t snap_id,
                             uint64_t size);
 
-  // Attributes; false with *err set when the node is gone.
+  // Attributes; an error when the node is gone.
   core::Status fill_attr(const Node& n, struct stat* st);
+  // Owner, times of the mount, zeros elsewhere.
+  void fill_common(struct stat* st) const;
+  // An image's or snapshot's attributes from its header (after fill_common).
+  core::Status fill_file_attr(const std::shared_ptr<const core::ImageHeader>& h,
+                              const std::string& snap, struct stat* st);
   // Fills an entry (attributes, one lookup reference) for a reply.
   core::Status fill_entry(const Node& n, fuse_entry_param* e);
   void reply_entry(fuse_req_t req, const Node& n);
@@ -187,6 +214,8 @@ class Filesystem {
   // an existing image is fine unless `excl`. *created: it is new.
   core::Status create_in_pool(const Node& p, const std::string& name, bool excl, bool* created);
   bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
+  // flush/fsync: drain, then this description's deferred write errors.
+  void sync(fuse_req_t req, Handle* h, bool consume);
 
   std::shared_ptr<core::Cluster> m_cluster;
   Options m_opts;
@@ -203,12 +232,18 @@ class Filesystem {
   std::chrono::steady_clock::time_point m_pools_listed;  // GUARDED_BY(m_pools_mu)
 
   std::mutex m_images_mu;
+  // pool '/' id -> the open image
   std::map<std::string, std::weak_ptr<core::Image>> m_open;  // GUARDED_BY(m_images_mu)
   struct Blocks {
     uint64_t blocks;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, Blocks> m_blocks;  // GUARDED_BY(m_images_mu): pool/id@snap
+  struct Id {
+    std::string id;
     std::chrono::steady_clock::time_point when;
   };
-  std::map<std::string, Blocks> m_blocks;  // GUARDED_BY(m_images_mu)
+  std::map<std::string, Id> m_ids;  // GUARDED_BY(m_images_mu): pool/name -> id
 
   std::mutex m_attr_mu;
   struct CachedHeader {
