@@ -52,6 +52,7 @@ void check_against_model(const Layout& l, uint64_t off, uint64_t len) {
         REQUIRE(covered[b.buffer_offset + i] == 0);
         covered[b.buffer_offset + i] = 1;
         REQUIRE(object_to_image(l, loc.objno, loc.off) == byte);
+        REQUIRE(object_of(l, byte) == loc.objno);
       }
       in_obj += b.length;
       blen += b.length;
