@@ -382,12 +382,18 @@ Status Image::refresh() {
     auto h = read_header(m_md, cur->pool, cur->name, cur->id);
     if (!h.ok()) return h.err();
     if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
-    auto next = std::make_shared<const ImageHeader>(std::move(*h));
+    uint64_t pending;
+    {
+      std::lock_guard<std::mutex> l(m_size_mu);
+      pending = std::max(m_bg_target, m_bg_sent);
+    }
     std::lock_guard<std::mutex> l(m_header_mu);
     // We grew the image while the header was being read: what was read
     // may predate it. Read again rather than install an older size.
     if (m_header_gen != gen && attempt < 3) continue;
-    m_header = std::move(next);
+    // A background grow not yet recorded: our size is ahead of the object's.
+    if (pending) h->size = std::max(h->size, m_header->size);
+    m_header = std::make_shared<const ImageHeader>(std::move(*h));
     return {};
   }
 }
@@ -818,7 +824,7 @@ Status Image::flush() {
 
 Status Image::resize(uint64_t new_size) {
   std::unique_lock<std::mutex> l(m_size_mu);
-  m_size_cv.wait(l, [this] { return !m_resizing; });
+  m_size_cv.wait(l, [this] { return !m_resizing && m_bg_sent == 0; });
   m_resizing = true;
   l.unlock();
   Status s = resize_now(new_size);
@@ -871,6 +877,8 @@ Status Image::resize_now(uint64_t new_size) {
 
 Status Image::grow_to(uint64_t size) {
   std::unique_lock<std::mutex> l(m_size_mu);
+  // a background grow first lands (the cached size may be ahead of it)
+  m_size_cv.wait(l, [this] { return m_bg_sent == 0; });
   auto wait = m_grow_waits.insert(size);
   Status s;
   while (header()->size < size) {
@@ -891,6 +899,89 @@ Status Image::grow_to(uint64_t size) {
   }
   m_grow_waits.erase(wait);
   return s;
+}
+
+Status Image::grow_async(uint64_t size) {
+  RBDFS_TRY(prepare_write(*header()));
+  std::unique_lock<std::mutex> l(m_size_mu);
+  if (m_resizing) {  // a resize or a synchronous grow: queue behind it
+    l.unlock();
+    return grow_to(size);
+  }
+  {
+    std::lock_guard<std::mutex> hl(m_header_mu);
+    if (m_header->size >= size) return {};
+    auto next = std::make_shared<ImageHeader>(*m_header);
+    next->size = size;
+    m_header = std::move(next);
+    ++m_header_gen;
+  }
+  m_bg_target = std::max(m_bg_target, size);
+  if (m_bg_sent == 0) send_bg_grow(m_bg_target);
+  return {};
+}
+
+struct Image::BgGrow {
+  std::shared_ptr<Image> image;
+  librados::AioCompletion* completion = nullptr;
+  uint64_t size = 0;
+  uint64_t seq = 0;  // a write of its own: drains wait for it
+};
+
+void Image::send_bg_grow(uint64_t size) {
+  m_bg_sent = size;
+  auto* op = new BgGrow{shared_from_this(), nullptr, size, begin_write()};
+  op->completion = librados::Rados::aio_create_completion(op, &Image::bg_grow_done);
+  librados::ObjectWriteOperation w;
+  bufferlist in = to_bl(cls::enc_set_size(size));
+  w.exec("rbd", "set_size", in);
+  int r = m_md.aio_operate(m_header_oid, op->completion, &w);
+  if (r < 0) {
+    // Never completes: finish it on a thread of its own (we hold m_size_mu).
+    std::thread([op, r] {
+      op->completion->release();
+      op->completion = nullptr;
+      auto img = std::move(op->image);
+      Image* raw = img.get();
+      raw->finish_bg_grow(std::move(img), op->seq, op->size, r);
+      delete op;
+    }).detach();
+  }
+}
+
+void Image::bg_grow_done(librados::completion_t, void* arg) {
+  auto* op = static_cast<BgGrow*>(arg);
+  int r = op->completion->get_return_value();
+  op->completion->release();
+  auto img = std::move(op->image);
+  Image* raw = img.get();
+  raw->finish_bg_grow(std::move(img), op->seq, op->size, r);
+  delete op;
+}
+
+void Image::finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r) {
+  if (r < 0)
+    spdlog::error("image {}: recording size {} failed ({}): the next fsync of its writers reports it",
+                  header()->name, size, Errno::from_rados(r).message());
+  {
+    std::lock_guard<std::mutex> hl(m_header_mu);
+    ++m_header_gen;  // a refresh that read the header object before this landed reads again
+  }
+  {
+    std::lock_guard<std::mutex> l(m_size_mu);
+    if (r == 0 && m_bg_target > size) {
+      send_bg_grow(m_bg_target);  // grown further meanwhile
+    } else {
+      m_bg_sent = 0;
+      m_bg_target = 0;
+      m_size_cv.notify_all();
+    }
+  }
+  if (r == 0) notify_header_update();
+  // As Aggregate::put: drop our reference before running the drainers.
+  auto ready = end_write(seq, r < 0 ? -r : 0);
+  self.reset();
+  for (auto& f : ready) f(Status());
 }
 
 // ---------------------------------------------------------------------------

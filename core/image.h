@@ -176,10 +176,16 @@ class Image : public std::enable_shared_from_this<Image> {
 
   // Grows or shrinks (removing and truncating objects past the new end).
   Status resize(uint64_t new_size);
-  // Makes the image at least `size` bytes. Concurrent callers are merged:
-  // one grows (to the largest size asked for) while the others wait, so a
-  // smaller grow can never land after a larger one and shrink the image.
+  // Makes the image at least `size` bytes, recorded in the header object
+  // when it returns. Concurrent callers are merged: one grows (to the
+  // largest size waited for) while the others wait, so a smaller grow can
+  // never land after a larger one and shrink the image.
   Status grow_to(uint64_t size);
+  // The same for a write past the end that is acknowledged early: the
+  // cached size grows at once, the header object in the background (one
+  // set_size in flight, for the largest size asked; monotonic). drain()
+  // waits for it; its failure is a deferred write error (check_errors).
+  Status grow_async(uint64_t size);
 
   // Snapshots, as `rbd snap create/rm/rename` leave them.
   Result<uint64_t> snap_create(const std::string& name);
@@ -212,6 +218,13 @@ class Image : public std::enable_shared_from_this<Image> {
   Status grow_header(uint64_t size);
   // resize() while holding the size-change token.
   Status resize_now(uint64_t new_size);
+  // The background grow (grow_async), a state machine under m_size_mu:
+  //   IDLE --grow_async--> SENDING(t) --landed, target > t--> SENDING(target)
+  //                            |--landed or failed--> IDLE
+  struct BgGrow;
+  void send_bg_grow(uint64_t size);  // m_size_mu held
+  static void bg_grow_done(librados::completion_t c, void* arg);
+  void finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r);
   void submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h, uint64_t snap_id,
                    size_t part);
   void submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
@@ -251,6 +264,8 @@ class Image : public std::enable_shared_from_this<Image> {
   std::condition_variable m_size_cv;
   bool m_resizing = false;               // GUARDED_BY(m_size_mu)
   std::multiset<uint64_t> m_grow_waits;  // GUARDED_BY(m_size_mu): sizes waited for
+  uint64_t m_bg_target = 0;              // GUARDED_BY(m_size_mu): largest async grow asked
+  uint64_t m_bg_sent = 0;                // GUARDED_BY(m_size_mu): set_size in flight (0: idle)
 
   std::unique_ptr<Notifier> m_notifier;  // set by open()
 

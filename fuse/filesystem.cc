@@ -945,24 +945,27 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
     fuse_reply_err(req, EBADF);
     return;
   }
+  // errseq: this description reports what fails from its first write on
+  std::call_once(h->first_write, [h] {
+    h->error_cursor = h->image->error_mark();
+    h->wrote = true;
+  });
   uint64_t end = static_cast<uint64_t>(off) + size;
+  bool stable = (fi->flags & O_DSYNC) != 0;
   if (end > h->image->header()->size) {
-    Status s = h->image->grow_to(end);
+    // Growing costs a write nothing unless it is stable (O_DSYNC): its
+    // acknowledgement then includes the new size.
+    Status s = stable ? h->image->grow_to(end) : h->image->grow_async(end);
     if (!s.ok()) {
       spdlog::warn("growing {} to {}: {}", h->image->header()->name, end, s.err().message());
       fuse_reply_err(req, s.error());
       return;
     }
   }
-  std::call_once(h->first_write, [h] {
-    h->error_cursor = h->image->error_mark();
-    h->wrote = true;
-  });
   // O_SYNC / O_DSYNC writers (qemu cache=directsync, dd oflag=dsync) get
   // their write acknowledged only once RADOS has it: without this, an
   // O_DSYNC write RADOS refused still succeeded, with or without O_DIRECT
   // (the kernel sent no fsync that could fail; tests/cluster/test_mount.sh).
-  bool stable = (fi->flags & O_DSYNC) != 0;
   h->image->aio_write(
       static_cast<uint64_t>(off), buf, size,
       [req, size](Status s) {

@@ -38,6 +38,14 @@ expect_eq "$(image_size "$P/$G")" $(((2 << 20) + 4096)) "rbd info size after gro
 sleep 1.1  # attribute timeout
 expect_eq "$(stat -c %s "$M/$P/$G")" $(((2 << 20) + 4096)) "st_size after grow, shrink, extend"
 expect_eq "$(wc -c < "$M/$P/$G")" $(((2 << 20) + 4096)) "bytes read after grow, shrink, extend"
+# growing records the size in the background: once cp returns (close waits
+# for it), other clients see the exact size
+O=$(uniq odd)
+head -c 10000123 /dev/urandom > "$TMP/odd"
+cp "$TMP/odd" "$M/$P/$O" || fail "cp of 10,000,123 bytes"
+CLEANUP+=("rbd rm $P/$O >/dev/null 2>&1")
+expect_eq "$(image_size "$P/$O")" 10000123 "rbd info size right after cp"
+cmp <(rbd export --no-progress "$P/$O" - 2>/dev/null) "$TMP/odd" || fail "rbd export of the copied file differs"
 fi
 
 if wanted 2; then
