@@ -194,6 +194,39 @@ class Bench:
             t0 = time.monotonic()
             sh("rbd export --no-progress %s/%s - > /dev/null" % (self.pool, names["librbd"]), env=self.env)
             self.add("cp read (cold)", "librbd", dd_mb * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+        # a local file copied into a new image (it grows with every write):
+        # cp + fsync and qemu-img convert through each mount, rbd import for librbd
+        src = os.path.join(self.tmp, "src.raw")
+        sh("head -c %dM /dev/urandom > %s && cat %s > /dev/null" % (size, src, src))
+        mb = size * 2**20 / 1e6
+        def fresh(name):
+            sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, name), check=False, env=self.env)
+        for run in range(self.a.runs):
+            for row, how in (("cp file in (new image)", "cp"), ("qemu-img convert in (new image)", "qemu")):
+                for t in ("rbdfs", "rbd-fuse", "librbd"):
+                    name = "in-%s-%s" % (how, t.replace("-", ""))
+                    fresh(name)
+                    if t == "librbd":
+                        cmd = ["rbd", "import", "--no-progress", "--image-feature", "layering", src,
+                               "%s/%s" % (self.pool, name)]
+                    else:
+                        dst = os.path.join(m, self.pool, name) if t == "rbdfs" else os.path.join(fm, name)
+                        if how == "cp":
+                            cmd = "cp %s %s && sync %s" % (src, dst, dst)
+                        else:
+                            cmd = ["qemu-img", "convert", "-f", "raw", "-O", "raw", src, dst]
+                    t0 = time.monotonic()
+                    r = sh(cmd, check=False, capture=True, env=self.env)
+                    dt = time.monotonic() - t0
+                    if r.returncode != 0:
+                        self.failures.setdefault(row, {})[t] = "fails: " + (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1][:60]
+                    else:
+                        self.add(row, t, mb / dt, "MB/s")
+                    fresh(name)
+        self.notes.append("cp/qemu-img convert in: a %d MiB local file (page cache hot) into a new image "
+                          "that grows with every write; cp includes an fsync of the copy (sync FILE); the "
+                          "librbd column is `rbd import` of the same file in both rows" % size)
+
         # the librbd figure for buffered dd is librbd's sequential write (fio)
         self.results["dd write 4M buffered+fsync"]["librbd"] = list(self.results["seq write 4M qd16"]["librbd"])
         self.notes.append("dd write: the librbd column is librbd's sequential 4M write (fio rbd engine); "

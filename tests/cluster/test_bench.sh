@@ -18,7 +18,8 @@ TMPDIR=$BT /usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC"
 
 step "the table has every row, with figures for rbdfs, librbd and rbd-fuse"
 for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand read 4K qd32" \
-  "dd write 4M buffered+fsync" "cp read (cold)" "ls -l 20 images"; do
+  "dd write 4M buffered+fsync" "cp read (cold)" "cp file in (new image)" \
+  "qemu-img convert in (new image)" "ls -l 20 images"; do
   contains -F "| $row |" <"$OUT/results.md" || fail "row '$row' missing from results.md"
 done
 /usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
@@ -30,6 +31,9 @@ for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand
         assert len(v) == 1 and v[0] > 0, (row, t, v)
 for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
     for t in ("rbdfs", "rbd-fuse"):
+        assert j["results"][row][t][0] > 0, (row, t)
+for row in ("cp file in (new image)", "qemu-img convert in (new image)"):
+    for t in ("rbdfs", "librbd"):
         assert j["results"][row][t][0] > 0, (row, t)
 assert j["results"]["ls -l 20 images"]["rbdfs"][0] > 0
 notes = " ".join(j["notes"])
