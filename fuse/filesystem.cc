@@ -255,6 +255,12 @@ Result<std::vector<std::pair<std::string, std::string>>> Filesystem::images(
   }
   auto list = (*p)->list_images();
   if (!list.ok()) return list.err();
+  {
+    // the lookups that follow a listing (ls -l) need no name -> id round trip
+    auto now = Clock::now();
+    std::lock_guard<std::mutex> l(m_images_mu);
+    for (const auto& [name, id] : *list) m_ids[image_key(pool_name, name)] = {id, now};
+  }
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[pool_name];
   e.images = *list;
