@@ -32,7 +32,9 @@
 //
 // Operations, by weighted random choice from std::mt19937_64(seed): write,
 // read, truncate (down or up), punch hole (PUNCH_HOLE|KEEP_SIZE), zero range
-// (ZERO_RANGE with or without KEEP_SIZE), fsync, close+reopen, snapshot
+// (ZERO_RANGE with or without KEEP_SIZE), allocate (fallocate mode 0, with
+// or without KEEP_SIZE: may only grow), fsync, close+reopen (sometimes with
+// O_TRUNC), snapshot
 // create (at most 3 live: the oldest is removed first), snapshot read,
 // snapshot remove, and 4096-aligned writes and reads through a second,
 // O_DIRECT, descriptor. Offsets are aimed at stripe-unit, object and
@@ -81,7 +83,8 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * KiB;
 constexpr uint64_t DIO_ALIGN = 4096;
 constexpr uint64_t CHUNK = 1 * MiB;  // comparisons go chunk by chunk
 constexpr size_t HISTORY = 20;
-constexpr size_t MAX_SNAPS = 3;
+constexpr size_t MAX_SNAPS = 3;   // live snapshots at most
+constexpr uint64_t SNAP_NAMES = 5;  // ex0 .. ex4, reused
 
 // A mismatch or an unexpected error: what happened, and details (lines).
 struct Failure {
@@ -335,8 +338,11 @@ class Target {
   virtual void truncate(uint64_t size) = 0;
   virtual void punch(uint64_t off, uint64_t len) = 0;
   virtual void zero(uint64_t off, uint64_t len, bool keep_size) = 0;
+  // fallocate mode 0: nothing to allocate in RBD, but may grow the image.
+  virtual void allocate(uint64_t off, uint64_t len, bool keep_size) = 0;
   virtual void fsync() = 0;
-  virtual void reopen() = 0;
+  // Close and open again; with `trunc`, the open has O_TRUNC.
+  virtual void reopen(bool trunc) = 0;
   // The second writer: aligned offsets and lengths, aligned buffers.
   virtual void direct_write(uint64_t off, const char* buf, uint64_t len) = 0;
   virtual uint64_t direct_read(uint64_t off, uint64_t len, char* out) = 0;
@@ -383,16 +389,19 @@ class MountTarget final : public Target {
     falloc(FALLOC_FL_ZERO_RANGE | (keep_size ? FALLOC_FL_KEEP_SIZE : 0), off, len,
            keep_size ? "ZERO_RANGE|KEEP_SIZE" : "ZERO_RANGE");
   }
+  void allocate(uint64_t off, uint64_t len, bool keep_size) override {
+    falloc(keep_size ? FALLOC_FL_KEEP_SIZE : 0, off, len, keep_size ? "KEEP_SIZE" : "0");
+  }
   void fsync() override {
     if (::fsync(m_fd) < 0) sys_fail("fsync(" + m_path + ")", errno);
     if (m_dfd >= 0 && ::fsync(m_dfd) < 0) sys_fail("fsync(" + m_path + ", O_DIRECT fd)", errno);
   }
-  void reopen() override {
+  void reopen(bool trunc) override {
     int fd = m_fd, dfd = m_dfd;
     m_fd = m_dfd = -1;
     if (::close(fd) < 0) sys_fail("close(" + m_path + ")", errno);
     if (dfd >= 0 && ::close(dfd) < 0) sys_fail("close(" + m_path + ", O_DIRECT fd)", errno);
-    open_fds();
+    open_fds(trunc);
   }
   void direct_write(uint64_t off, const char* buf, uint64_t len) override {
     pwrite_full(m_dfd, buf, len, off, m_path + " O_DIRECT");
@@ -433,9 +442,9 @@ class MountTarget final : public Target {
   }
 
  private:
-  void open_fds() {
-    m_fd = ::open(m_path.c_str(), O_RDWR | O_CLOEXEC);
-    if (m_fd < 0) sys_fail("open(" + m_path + ", O_RDWR)", errno);
+  void open_fds(bool trunc = false) {
+    m_fd = ::open(m_path.c_str(), O_RDWR | O_CLOEXEC | (trunc ? O_TRUNC : 0));
+    if (m_fd < 0) sys_fail("open(" + m_path + (trunc ? ", O_RDWR|O_TRUNC)" : ", O_RDWR)"), errno);
     if (m_direct) {
       m_dfd = ::open(m_path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
       if (m_dfd < 0) sys_fail("open(" + m_path + ", O_RDWR|O_DIRECT)", errno);
@@ -504,11 +513,15 @@ class CoreTarget final : public Target {
     if (!keep_size) grow(off + len);
     check(m_img->discard(off, len), "Image::discard", off, len);
   }
+  void allocate(uint64_t off, uint64_t len, bool keep_size) override {
+    if (!keep_size) grow(off + len);
+  }
   void fsync() override { check(m_img->flush(), "Image::flush", 0, 0); }
-  void reopen() override {
+  void reopen(bool trunc) override {
     check(m_img->flush(), "Image::flush", 0, 0);
     m_img.reset();
     open_image();
+    if (trunc) check(m_img->resize(0), "Image::resize", 0, 0);  // what open(O_TRUNC) does
   }
   void direct_write(uint64_t off, const char* buf, uint64_t len) override { write(off, buf, len); }
   uint64_t direct_read(uint64_t off, uint64_t len, char* out) override {
@@ -628,6 +641,7 @@ enum class Kind {
   TRUNCATE,
   PUNCH,
   ZERO,
+  ALLOCATE,
   FSYNC,
   REOPEN,
   SNAP_CREATE,
@@ -639,14 +653,16 @@ enum class Kind {
 };
 constexpr size_t KINDS = static_cast<size_t>(Kind::COUNT);
 const std::array<const char*, KINDS> KIND_NAMES = {
-    "write", "read",      "truncate",    "punch",        "zero",       "fsync",
-    "reopen", "snap-create", "snap-read", "snap-remove", "direct-write", "direct-read"};
+    "write",  "read",        "truncate",  "punch",       "zero",         "allocate",
+    "fsync",  "reopen",      "snap-create", "snap-read", "snap-remove", "direct-write",
+    "direct-read"};
 
 struct Op {
   uint64_t n = 0;  // 1-based op number
   Kind kind = Kind::WRITE;
   uint64_t off = 0, len = 0;
-  bool keep_size = false;    // zero
+  bool keep_size = false;    // zero, allocate
+  bool trunc = false;        // reopen with O_TRUNC
   bool whole = false;        // snap-read: the whole snapshot
   size_t snap = 0;           // snap-read, snap-remove: index into the live snapshots
   std::string snap_name;     // filled when run
@@ -667,7 +683,11 @@ struct Op {
         s += range();
         break;
       case Kind::ZERO:
+      case Kind::ALLOCATE:
         s += range() + (keep_size ? " KEEP_SIZE" : "");
+        break;
+      case Kind::REOPEN:
+        s += trunc ? " O_TRUNC" : "";
         break;
       case Kind::TRUNCATE:
         s += " size=" + num(off);
@@ -762,6 +782,7 @@ class Exerciser {
   std::deque<Snap> m_snaps;
   std::array<uint64_t, KINDS> m_counts{};
   uint64_t m_checks = 0;
+  double m_check_secs = 0;
   std::vector<char> m_buf_a, m_buf_b, m_buf_c;
 };
 
@@ -858,8 +879,8 @@ Op Exerciser::generate(uint64_t n) {
     uint64_t w;
   };
   std::vector<Weight> ws = {{Kind::WRITE, 28}, {Kind::READ, 14},  {Kind::TRUNCATE, 6},
-                            {Kind::PUNCH, 6},  {Kind::ZERO, 6},   {Kind::FSYNC, 4},
-                            {Kind::REOPEN, 2}};
+                            {Kind::PUNCH, 6},  {Kind::ZERO, 6},   {Kind::ALLOCATE, 2},
+                            {Kind::FSYNC, 4},  {Kind::REOPEN, 2}};
   if (m_o.snaps) {
     ws.push_back({Kind::SNAP_CREATE, 2});
     if (!m_snaps.empty()) {
@@ -890,12 +911,16 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::READ:
     case Kind::PUNCH:
     case Kind::ZERO:
+    case Kind::ALLOCATE:
       op.off = pick_point(maxs - 1);
       op.len = pick_len(op.off, maxs - op.off);
       op.keep_size = chance(50);
       break;
     case Kind::TRUNCATE:
       op.off = pick_point(maxs);
+      break;
+    case Kind::REOPEN:
+      op.trunc = chance(10);
       break;
     case Kind::DIRECT_WRITE:
     case Kind::DIRECT_READ: {
@@ -916,6 +941,19 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::SNAP_REMOVE:
       op.snap = below(m_snaps.size());
       break;
+    case Kind::SNAP_CREATE: {
+      // Names come back: a snapshot may take the name of one removed
+      // earlier, even of the one this op removes first.
+      auto live = [&](const std::string& name) {
+        for (size_t i = m_snaps.size() >= MAX_SNAPS ? 1 : 0; i < m_snaps.size(); ++i)
+          if (m_snaps[i].name == name) return true;
+        return false;
+      };
+      uint64_t k = below(SNAP_NAMES);
+      while (live("ex" + std::to_string(k))) k = (k + 1) % SNAP_NAMES;
+      op.snap_name = "ex" + std::to_string(k);
+      break;
+    }
     default:
       break;
   }
@@ -1021,8 +1059,14 @@ void Exerciser::execute(Op& op) {
     case Kind::FSYNC:
       m_target->fsync();
       break;
+    case Kind::ALLOCATE:
+      m_target->allocate(op.off, op.len, op.keep_size);
+      if (!op.keep_size && op.off + op.len > m_model->size()) m_model->truncate(op.off + op.len);
+      expect_size("after allocate, the target's", m_target->size());
+      break;
     case Kind::REOPEN:
-      m_target->reopen();
+      m_target->reopen(op.trunc);
+      if (op.trunc) m_model->truncate(0);
       expect_size("after reopen, the target's", m_target->size());
       break;
     case Kind::SNAP_CREATE: {
@@ -1030,7 +1074,6 @@ void Exerciser::execute(Op& op) {
         m_target->snap_remove(m_snaps.front().name);
         m_snaps.pop_front();
       }
-      op.snap_name = "ex" + std::to_string(n);
       m_target->snap_create(op.snap_name);
       m_snaps.push_back({op.snap_name, m_model->copy(m_dir, "snap")});
       break;
@@ -1111,6 +1154,14 @@ void Exerciser::compare_snapshot(const Snap& s, bool with_rbd) {
 // the three sizes must agree; then every live snapshot.
 void Exerciser::check(bool final) {
   ++m_checks;
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Timer {
+    std::chrono::steady_clock::time_point t0;
+    double* total;
+    ~Timer() {
+      *total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } timer{t0, &m_check_secs};
   m_target->fsync();
   m_model->self_check();
   expect_size("the target's", m_target->size());
@@ -1241,11 +1292,12 @@ int Exerciser::run() {
   for (size_t k = 0; k < KINDS; ++k)
     if (m_counts[k]) counts += std::string(counts.empty() ? "" : ", ") + KIND_NAMES[k] + " " +
                                std::to_string(m_counts[k]);
-  std::printf("rbdfs-exercise: ok: seed %llu, %llu ops on %s in %.1f s (%s; %llu checks), size %llu\n",
-              static_cast<unsigned long long>(m_o.seed), static_cast<unsigned long long>(m_o.ops),
-              m_target->name().c_str(), secs, counts.c_str(),
-              static_cast<unsigned long long>(m_checks),
-              static_cast<unsigned long long>(m_model->size()));
+  std::printf(
+      "rbdfs-exercise: ok: seed %llu, %llu ops on %s in %.1f s (%s; %llu checks, %.1f s), size "
+      "%llu\n",
+      static_cast<unsigned long long>(m_o.seed), static_cast<unsigned long long>(m_o.ops),
+      m_target->name().c_str(), secs, counts.c_str(), static_cast<unsigned long long>(m_checks),
+      m_check_secs, static_cast<unsigned long long>(m_model->size()));
   return 0;
 }
 

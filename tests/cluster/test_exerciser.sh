@@ -1,16 +1,17 @@
 #!/bin/bash
 # The seeded random exerciser (tools/rbdfs-exercise.cc) against the mount
 # and against core: random writes, reads, truncates, punched holes, zero
-# ranges, fsync, reopen, snapshots and O_DIRECT writes through a second
-# descriptor, on fresh images of three layouts with odd starting sizes, each
-# checked against a local model, a full read and `rbd export`.
+# ranges, fallocate, fsync, reopen, snapshots and O_DIRECT writes through a
+# second descriptor, on fresh images of three layouts with odd starting
+# sizes, each checked against a local model, a full read and `rbd export`.
 #
-# Seeds differ per layout (layout k runs seeds 100k+1..100k+8 through the
-# mount and 100k+11..100k+13 through core). RBDFS_EXERCISE_OPS (default 250),
-# RBDFS_EXERCISE_MOUNT_SEEDS and RBDFS_EXERCISE_CORE_SEEDS (lists of seeds
-# within a layout, default "1 2 3 4 5 6 7 8" and "11 12 13") change the runs.
-# Every run is made; a failing one prints the exerciser's report, with the
-# command that replays it, and fails the test at the end.
+# Seeds differ per layout: layout k (0, 1, 2) runs seeds 100k+1..100k+8
+# through the mount and 100k+11..100k+13 through core. Two runs go at a time
+# (one mount, two lanes). RBDFS_EXERCISE_OPS (default 250),
+# RBDFS_EXERCISE_MOUNT_SEEDS and RBDFS_EXERCISE_CORE_SEEDS (seeds within a
+# layout, default "1 2 3 4 5 6 7 8" and "11 12 13") and RBDFS_EXERCISE_LANES
+# (default 2) change the runs. Every run is made; a failing one prints the
+# exerciser's report, with the command that replays it, and fails the test.
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -21,67 +22,96 @@ P=rbd
 OPS=${RBDFS_EXERCISE_OPS:-250}
 MOUNT_SEEDS=${RBDFS_EXERCISE_MOUNT_SEEDS:-"1 2 3 4 5 6 7 8"}
 CORE_SEEDS=${RBDFS_EXERCISE_CORE_SEEDS:-"11 12 13"}
+LANES=${RBDFS_EXERCISE_LANES:-2}
+PREFIX=$(uniq ex)
 mount_rbdfs "$M"
 
-# images still to remove (each run removes its own; cleanup gets the rest)
-LEFT=()
-remove_image() { rbd snap purge "$P/$1" >/dev/null 2>&1; rbd rm --no-progress "$P/$1" >/dev/null 2>&1; }
-remove_left() { local i; for i in "${LEFT[@]}"; do [ -n "$i" ] && remove_image "$i"; done; }
-CLEANUP+=("remove_left")
+remove_image() { rbd snap purge "$P/$1" >/dev/null 2>&1; rbd rm --no-progress "$P/$1" >/dev/null 2>&1 || true; }
+# each run removes its image; this gets what an interrupted run left
+remove_ours() {
+  local i
+  for i in $(rbd ls "$P" 2>/dev/null | grep "^$PREFIX-"); do remove_image "$i"; done
+}
+CLEANUP+=("remove_ours")
+LANE_PIDS=()
+# on an interruption: the lanes and the exercisers they run (children by pid)
+stop_lanes() {
+  local p
+  for p in "${LANE_PIDS[@]}"; do
+    pkill -P "$p" 2>/dev/null
+    kill "$p" 2>/dev/null
+  done
+  return 0
+}
+CLEANUP+=("stop_lanes")
 
-# layout name, rbd create options, starting sizes (bytes; one per seed, in turn)
+# layout|rbd create options|starting sizes in bytes, one per run in turn
 LAYOUTS=(
   "default|--image-feature layering|5000123 0 1048583"
   "small|--image-feature layering --object-size 64K|0 1048583 5000123"
   "fancy|--image-feature layering,striping --stripe-unit 16K --stripe-count 3 --object-size 256K|1048583 5000123 0"
 )
-FAILED=()
-RUNS=0
-# run_one LAYOUT OPTIONS SIZE TARGET SEED
-run_one() {
-  local layout=$1 opts=$2 size=$3 target=$4 seed=$5 img out t0 targ
-  img=$(uniq "ex-$layout-$target-$seed")
-  # shellcheck disable=SC2086
-  rbd create --size "${size}B" $opts "$P/$img" || fail "rbd create $opts $P/$img"
-  LEFT+=("$img")
-  targ=core
-  [ "$target" = mount ] && targ=mount:$M/$P/$img
-  out=$TMP/out.$img
-  t0=$(date +%s.%N)
-  if "$EX" --seed "$seed" --ops "$OPS" --image "$P/$img" --target "$targ" -c "$CEPH_CONF" \
-      --id admin --model-dir "$TMP" > "$out" 2>&1; then
-    printf '   %-7s %-5s seed %s size %-8s %5.1f s: %s\n' "$layout" "$target" "$seed" "$size" \
-      "$(echo "$(date +%s.%N) - $t0" | bc)" "$(sed -n 's/.* in [0-9.]* s (\(.*\))[^)]*$/\1/p' "$out")"
-  else
-    echo "   $layout $target seed $seed size $size: FAILED" >&2
-    sed 's/^/     /' "$out" >&2
-    FAILED+=("$layout/$target/seed $seed")
-  fi
-  RUNS=$((RUNS + 1))
-  if remove_image "$img"; then
-    local keep=() i
-    for i in "${LEFT[@]}"; do [ "$i" = "$img" ] || keep+=("$i"); done
-    LEFT=("${keep[@]}")
-  fi
-}
-
-start=$(date +%s)
+RUNS=()  # layout|options|size|target|seed
 base=0
 for spec in "${LAYOUTS[@]}"; do
   IFS='|' read -r layout opts sizes <<<"$spec"
   read -r -a sz <<<"$sizes"
-  step "layout $layout ($opts): $OPS ops per seed, through the mount and through core"
   k=0
-  for seed in $MOUNT_SEEDS; do
-    run_one "$layout" "$opts" "${sz[k % ${#sz[@]}]}" mount $((base + seed))
-    k=$((k + 1))
-  done
-  for seed in $CORE_SEEDS; do
-    run_one "$layout" "$opts" "${sz[k % ${#sz[@]}]}" core $((base + seed))
-    k=$((k + 1))
+  for target in mount core; do
+    seeds=$MOUNT_SEEDS
+    [ "$target" = core ] && seeds=$CORE_SEEDS
+    for seed in $seeds; do
+      RUNS+=("$layout|$opts|${sz[k % ${#sz[@]}]}|$target|$((base + seed))")
+      k=$((k + 1))
+    done
   done
   base=$((base + 100))
 done
-echo "   $RUNS runs in $(($(date +%s) - start)) s"
-[ ${#FAILED[@]} -eq 0 ] || fail "${#FAILED[@]} of $RUNS runs failed: ${FAILED[*]}"
+
+# run_one INDEX: one exerciser run on a fresh image; a failure leaves
+# $TMP/failed.INDEX
+run_one() {
+  local layout opts size target seed img out t0 targ label
+  IFS='|' read -r layout opts size target seed <<<"${RUNS[$1]}"
+  label="$layout $target seed $seed size $size"
+  img=$PREFIX-$layout-$target-$seed
+  out=$TMP/out.$1
+  # shellcheck disable=SC2086
+  if ! rbd create --size "${size}B" $opts "$P/$img" >"$out" 2>&1; then
+    echo "$label" >"$TMP/failed.$1"
+    { echo "   $label: rbd create $opts failed"; cat "$out"; } >&2
+    return
+  fi
+  targ=core
+  [ "$target" = mount ] && targ=mount:$M/$P/$img
+  t0=$(date +%s.%N)
+  if "$EX" --seed "$seed" --ops "$OPS" --image "$P/$img" --target "$targ" -c "$CEPH_CONF" \
+      --id admin --model-dir "$TMP" >"$out" 2>&1; then
+    printf '   %-7s %-5s seed %-3s size %-8s %5.1f s: %s\n' "$layout" "$target" "$seed" "$size" \
+      "$(echo "$(date +%s.%N) - $t0" | bc)" "$(sed -n 's/.* in [0-9.]* s (\(.*\))[^)]*$/\1/p' "$out")"
+  else
+    echo "$label" >"$TMP/failed.$1"
+    { echo "   $label: FAILED"; sed 's/^/     /' "$out"; } >&2
+  fi
+  remove_image "$img"
+}
+lane() {
+  local i
+  for ((i = $1; i < ${#RUNS[@]}; i += LANES)); do run_one "$i"; done
+}
+
+step "${#RUNS[@]} runs of $OPS ops: 3 layouts, seeds through the mount and through core, $LANES at a time"
+start=$(date +%s)
+for ((l = 0; l < LANES; l++)); do
+  lane "$l" &
+  LANE_PIDS+=($!)
+done
+for p in "${LANE_PIDS[@]}"; do wait "$p" || true; done
+LANE_PIDS=()
+echo "   ${#RUNS[@]} runs in $(($(date +%s) - start)) s"
+failed=""
+for f in "$TMP"/failed.*; do
+  [ -e "$f" ] && failed+="${failed:+, }$(cat "$f")"
+done
+[ -z "$failed" ] || fail "runs failed: $failed"
 pass "exerciser"
