@@ -3,6 +3,7 @@
 #pragma once
 
 #include <rados/librados.hpp>
+#include <spdlog/spdlog.h>
 
 #include <string>
 #include <string_view>
@@ -21,6 +22,13 @@ Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
 // A cls "rbd" write; with `create`, the object must not exist yet.
 Status cls_write(librados::IoCtx& io, const std::string& oid, const char* method,
                  const std::string& in, bool create = false);
+
+// Passes a decoder's result through, logging a malformed reply once.
+template <typename T>
+Result<T> decoded(Result<T> r, const char* what, const std::string& oid) {
+  if (!r.ok()) spdlog::error("malformed {} reply from {}: treating as EIO", what, oid);
+  return r;
+}
 
 // Image name -> id through rbd_id.<name> (ENOENT: no such image; EIO and
 // one log line for a malformed id object).

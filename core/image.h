@@ -37,12 +37,10 @@
 #pragma once
 
 #include <rados/librados.hpp>
-#include <sys/uio.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -51,70 +49,18 @@
 
 #include "core/cls_rbd.h"
 #include "core/cluster.h"
+#include "core/header.h"
+#include "core/header_watch.h"
+#include "core/names.h"
+#include "core/object_usage.h"
+#include "core/read_data.h"
 #include "core/result.h"
 #include "core/striper.h"
+#include "core/write_tracker.h"
 
 namespace rbdfs::core {
 
-struct ImageHeader {
-  std::string pool;
-  std::string name;
-  std::string id;
-  uint64_t size = 0;
-  uint8_t order = 22;
-  std::string object_prefix;
-  uint64_t features = 0;
-  uint64_t flags = 0;
-  Layout layout;
-  int64_t data_pool_id = -1;
-  cls::SnapContext snapc;
-  std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
-  cls::ParentSpec parent;
-  cls::UTime create_timestamp;
-  cls::UTime modify_timestamp;
-  std::string read_only_reason;   // empty: writable
-  std::string unreadable_reason;  // non-empty: open() refuses (EOPNOTSUPP)
-
-  const cls::SnapshotInfo* find_snap(const std::string& name) const;
-  const cls::SnapshotInfo* find_snap_id(uint64_t id) const;
-};
-
-// Reads an image's header through cls "rbd" (no Image needed). EIO with one
-// log line for a malformed reply; ENOENT for a missing header. An image
-// rbdfs cannot read still yields its header, with unreadable_reason set.
-Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
-                                const std::string& name, const std::string& id);
-
-// What a read returns: RADOS' reply buffers themselves, never copied; the
-// parts of the range that no object covered (absent objects, short objects)
-// read as zeros from one shared zero region.
-class ReadData {
- public:
-  uint64_t length() const { return m_length; }
-  // The whole range, in order, as iovecs (zeros included) - what
-  // fuse_reply_iov and writev take.
-  std::vector<iovec> iov() const;
-  void copy_to(char* dst) const;
-  std::string to_string() const;
-
- private:
-  friend class Image;
-  struct Part {
-    ObjectExtent ext;
-    librados::bufferlist bl;  // the object's reply
-  };
-  struct Piece {
-    uint64_t buffer_offset;
-    const char* data;
-    uint64_t length;
-  };
-  // Builds m_pieces from m_parts once every reply is in.
-  void index();
-
-  uint64_t m_length = 0;
-  std::vector<Part> m_parts;    // own the memory m_pieces point into
-  std::vector<Piece> m_pieces;  // by buffer_offset, disjoint; gaps are zeros
-};
+struct ImageRequest;
 
 class Image : public std::enable_shared_from_this<Image> {
  public:
@@ -203,17 +149,16 @@ class Image : public std::enable_shared_from_this<Image> {
   void notify_header_update();
 
  private:
-  class Watcher;
-  struct Aggregate;
-  struct ObjectOp;
-  static void object_op_done(librados::completion_t c, void* arg);
-
-  struct Notifier;
-
-  Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md);
+  Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what);
   // The one gate of every data write and header change (resize,
   // snapshots): EROFS when the image cannot be written safely.
   Status prepare_write(const ImageHeader& h) const;
+  // Another client changed the header (or our watch was re-established).
+  void handle_header_change(uint64_t notifier_id);
+  // A new image request on this image.
+  std::shared_ptr<ImageRequest> new_request();
+
+  // size changes (image_size.cc)
   // Records `size` in the header object and in our cached header.
   Status grow_header(uint64_t size);
   // resize() while holding the size-change token.
@@ -225,17 +170,6 @@ class Image : public std::enable_shared_from_this<Image> {
   void send_bg_grow(uint64_t size);  // m_size_mu held
   static void bg_grow_done(librados::completion_t c, void* arg);
   void finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r);
-  void submit_read(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h, uint64_t snap_id,
-                   size_t part);
-  void submit_write(const std::shared_ptr<Aggregate>& agg, const ImageHeader& h,
-                    const std::string& oid, librados::ObjectWriteOperation* op, bool ignore_enoent);
-  uint64_t begin_write();
-  // Marks write `seq` done (recording `deferred_error`, from a write
-  // acknowledged early); returns the drain callbacks now ready, to be
-  // called by the caller after it dropped its image reference.
-  std::vector<IoCallback> end_write(uint64_t seq, int deferred_error);
-  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id);
-  void rewatch();
 
   std::shared_ptr<Cluster> m_cluster;
   librados::IoCtx m_md;    // metadata pool
@@ -245,17 +179,11 @@ class Image : public std::enable_shared_from_this<Image> {
 
   mutable std::mutex m_header_mu;
   std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
-
   // Bumped by every change we make to m_header ourselves, so a refresh
   // that read the header object before it does not install older data.
   uint64_t m_header_gen = 0;  // GUARDED_BY(m_header_mu)
 
-  mutable std::mutex m_inflight_mu;
-  uint64_t m_next_seq = 1;                         // GUARDED_BY(m_inflight_mu)
-  std::set<uint64_t> m_pending;                    // GUARDED_BY(m_inflight_mu)
-  std::multimap<uint64_t, IoCallback> m_drainers;  // GUARDED_BY(m_inflight_mu)
-  uint64_t m_error_seq = 0;  // GUARDED_BY(m_inflight_mu): errors of early-acked writes
-  int m_last_error = 0;      // GUARDED_BY(m_inflight_mu): the latest of them
+  WriteTracker m_writes;
   std::atomic<uint64_t> m_own_cursor{0};  // flush()'s errseq cursor
 
   // Size changes (grow_to, resize) run one at a time; grow_to callers that
@@ -267,34 +195,7 @@ class Image : public std::enable_shared_from_this<Image> {
   uint64_t m_bg_target = 0;              // GUARDED_BY(m_size_mu): largest async grow asked
   uint64_t m_bg_sent = 0;                // GUARDED_BY(m_size_mu): set_size in flight (0: idle)
 
-  std::unique_ptr<Notifier> m_notifier;  // set by open()
-
-  std::unique_ptr<Watcher> m_watcher;
-  std::atomic<uint64_t> m_watch_handle{0};
+  std::unique_ptr<HeaderWatch> m_watch;  // set by open()
 };
-
-// An object of an image that exists, and its size in bytes.
-struct ObjectUsage {
-  uint64_t object_no;
-  uint64_t size;
-};
-
-// Stats objects [first, last) of the image whose data objects are
-// `prefix`.N in `data`, at `snap_id`, in parallel batches, every `stride`th
-// one from `first`; absent ones are left out.
-Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
-                                              uint64_t snap_id, uint64_t first, uint64_t last,
-                                              uint64_t stride = 1);
-
-// Bytes held by the objects of an image of `size` bytes at `snap_id`, for
-// st_blocks. Exact up to MAX_STATS objects; beyond, an evenly spaced sample
-// of MAX_STATS objects scaled up (bounded cost at any size).
-Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
-                                 uint64_t size);
-inline constexpr uint64_t ALLOCATED_MAX_STATS = 65536;
-
-// Validates an image or snapshot name the way rbd does: non-empty, at most
-// 255 bytes, no '/', no '@', no control characters.
-bool valid_rbd_name(const std::string& name);
 
 }  // namespace rbdfs::core

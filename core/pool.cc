@@ -8,6 +8,7 @@
 
 #include "core/cls_call.h"
 #include "core/features.h"
+#include "core/names.h"
 #include "core/striper.h"
 
 namespace rbdfs::core {
@@ -19,7 +20,6 @@ using librados::bufferlist;
 
 namespace {
 
-constexpr const char* RBD_DIRECTORY = "rbd_directory";
 constexpr const char* RBD_TRASH = "rbd_trash";
 
 }  // namespace
@@ -101,13 +101,13 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
 
   auto id = generate_image_id();
   if (!id.ok()) return id.err();
-  const std::string header = "rbd_header." + *id;
+  const std::string header = header_object(*id);
   const std::string prefix = "rbd_data." + *id;
 
   // Same order as librbd's CreateRequest: directory entry, id object,
   // header, striping. Undo on failure.
   RBDFS_TRY(cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
-  Status s = cls_write(m_io, "rbd_id." + name, "set_id", cls::enc_string(*id), true);
+  Status s = cls_write(m_io, id_object(name), "set_id", cls::enc_string(*id), true);
   if (s.ok())
     s = cls_write(m_io, header, "create",
                   cls::enc_create(spec.size, spec.order, features, prefix, -1), true);
@@ -117,7 +117,7 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   if (!s.ok()) {
     spdlog::error("pool {}: creating image {} failed: {}", m_name, name, s.err().message());
     m_io.remove(header);
-    if (s.error() != EEXIST) m_io.remove("rbd_id." + name);
+    if (s.error() != EEXIST) m_io.remove(id_object(name));
     (void)cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
     return s;
   }
@@ -165,7 +165,7 @@ Status Pool::remove_data_objects(const ImageHeader& h) {
 Status Pool::remove_image(const std::string& name) {
   auto id = image_id(name);
   if (!id.ok()) return id.err();
-  const std::string header = "rbd_header." + *id;
+  const std::string header = header_object(*id);
   auto h = read_header(m_io, m_name, name, *id);
   if (!h.ok()) return h.err();
   if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
@@ -175,7 +175,7 @@ Status Pool::remove_image(const std::string& name) {
   RBDFS_TRY(remove_data_objects(*h));
   int r = m_io.remove(header);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  r = m_io.remove("rbd_id." + name);
+  r = m_io.remove(id_object(name));
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   Status s =
       cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
@@ -224,7 +224,7 @@ Result<std::string> Pool::trash_move(const std::string& name) {
   // As librbd's trash MoveRequest: trash entry (MOVING), id object,
   // directory entry, then mark the entry NORMAL.
   RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
-  int r = m_io.remove("rbd_id." + name);
+  int r = m_io.remove(id_object(name));
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   Status s =
       cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
@@ -246,7 +246,7 @@ Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
   RBDFS_TRY(
       cls_exec(m_io, RBD_TRASH, "trash_state_set",
                cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
-  Status s = cls_write(m_io, "rbd_id." + name, "set_id", cls::enc_string(id), true);
+  Status s = cls_write(m_io, id_object(name), "set_id", cls::enc_string(id), true);
   if (s.ok()) s = cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
   if (!s.ok()) {
     (void)cls_exec(

@@ -125,10 +125,5 @@ uint64_t object_valid_length(const Layout& l, uint64_t object_no, uint64_t size)
   return (lo - 1) * su + in_last;
 }
 
-std::string object_name(const std::string& prefix, uint64_t object_no) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, ".%016llx", static_cast<unsigned long long>(object_no));
-  return prefix + buf;
-}
 
 }  // namespace rbdfs::core

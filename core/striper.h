@@ -65,7 +65,4 @@ uint64_t object_count(const Layout& layout, uint64_t size);
 // Bytes of object `object_no` that lie below image size `size` (0..os).
 uint64_t object_valid_length(const Layout& layout, uint64_t object_no, uint64_t size);
 
-// "rbd_data.abc" + 5 -> "rbd_data.abc.0000000000000005"
-std::string object_name(const std::string& prefix, uint64_t object_no);
-
 }  // namespace rbdfs::core

@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "core/names.h"
 #include "core/striper.h"
 
 using namespace rbdfs::core;

@@ -1,0 +1,171 @@
+#include "core/header.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/cls_call.h"
+#include "core/features.h"
+#include "core/names.h"
+
+namespace rbdfs::core {
+
+using detail::decoded;
+using detail::to_bl;
+using detail::view;
+using librados::bufferlist;
+
+namespace {
+
+// One exec call inside a compound read op.
+struct Exec {
+  bufferlist out;
+  int rval = 0;
+};
+
+void add_exec(librados::ObjectReadOperation* op, const char* method, const std::string& in, Exec* e,
+              bool failok = false) {
+  bufferlist inbl = to_bl(in);
+  op->exec("rbd", method, inbl, &e->out, &e->rval);
+  if (failok) op->set_op_flags2(LIBRADOS_OP_FLAG_FAILOK);
+}
+
+}  // namespace
+
+const cls::SnapshotInfo* ImageHeader::find_snap(const std::string& n) const {
+  for (const auto& s : snapshots)
+    if (s.name == n && s.ns_type == cls::SNAP_NS_USER) return &s;
+  return nullptr;
+}
+
+const cls::SnapshotInfo* ImageHeader::find_snap_id(uint64_t snap_id) const {
+  for (const auto& s : snapshots)
+    if (s.id == snap_id) return &s;
+  return nullptr;
+}
+
+Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
+                                const std::string& name, const std::string& id) {
+  const std::string oid = "rbd_header." + id;
+  for (int attempt = 0;; ++attempt) {
+    ImageHeader h;
+    h.pool = pool;
+    h.name = name;
+    h.id = id;
+
+    // One round trip for what every image has.
+    Exec size, prefix, feat_ro, snapc, flags;
+    librados::ObjectReadOperation op1;
+    add_exec(&op1, "get_size", cls::enc_snap_id(cls::NOSNAP), &size);
+    add_exec(&op1, "get_object_prefix", "", &prefix);
+    add_exec(&op1, "get_features", cls::enc_get_features(cls::NOSNAP, true), &feat_ro);
+    add_exec(&op1, "get_snapcontext", "", &snapc);
+    add_exec(&op1, "get_flags", cls::enc_snap_id(cls::NOSNAP), &flags);
+    int r = md.operate(oid, &op1, nullptr);
+    if (r < 0) return Errno::from_rados(r);
+
+    auto sz = decoded(cls::dec_size(view(size.out)), "get_size", oid);
+    auto pf = decoded(cls::dec_string(view(prefix.out)), "get_object_prefix", oid);
+    auto ft = decoded(cls::dec_features(view(feat_ro.out)), "get_features", oid);
+    auto sc = decoded(cls::dec_snapcontext(view(snapc.out)), "get_snapcontext", oid);
+    auto fl = decoded(cls::dec_u64(view(flags.out)), "get_flags", oid);
+    if (!sz || !pf || !ft || !sc || !fl) return Errno(EIO);
+    h.size = sz->size;
+    h.order = sz->order;
+    h.object_prefix = *pf;
+    h.features = ft->features;
+    h.snapc = *sc;
+    h.flags = *fl;
+    if (h.order < 12 || h.order > 32 || h.object_prefix.empty()) {
+      spdlog::error("image {}/{}: implausible header (order {}, prefix '{}')", pool, name, h.order,
+                    h.object_prefix);
+      return Errno(EIO);
+    }
+
+    // Refuse what we cannot read.
+    uint64_t cannot_read = ft->incompatible & ~FEATURES_READ_SUPPORTED;
+    if (cannot_read) {
+      h.unreadable_reason = "features rbdfs cannot read: " + feature_names(cannot_read);
+      h.read_only_reason = h.unreadable_reason;
+      h.layout = Layout::make(1ull << h.order, 0, 0);
+      return h;
+    }
+
+    // Second round trip: optional parts.
+    Exec stripe, data_pool, parent, ctime, mtime;
+    librados::ObjectReadOperation op2;
+    bool want_stripe = h.features & FEATURE_STRIPINGV2;
+    bool want_dp = h.features & FEATURE_DATA_POOL;
+    if (want_stripe) add_exec(&op2, "get_stripe_unit_count", "", &stripe);
+    if (want_dp) add_exec(&op2, "get_data_pool", "", &data_pool);
+    add_exec(&op2, "parent_get", "", &parent, true);
+    add_exec(&op2, "get_create_timestamp", "", &ctime, true);
+    add_exec(&op2, "get_modify_timestamp", "", &mtime, true);
+    // snapshot records, in one go
+    std::vector<Exec> snaps(h.snapc.snaps.size());
+    for (size_t i = 0; i < snaps.size(); ++i)
+      add_exec(&op2, "snapshot_get", cls::enc_snap_id(h.snapc.snaps[i]), &snaps[i], true);
+    r = md.operate(oid, &op2, nullptr);
+    if (r < 0) return Errno::from_rados(r);
+
+    uint64_t su = 0, sc_count = 0;
+    if (want_stripe) {
+      auto st = decoded(cls::dec_stripe(view(stripe.out)), "get_stripe_unit_count", oid);
+      if (!st) return Errno(EIO);
+      su = st->unit;
+      sc_count = st->count;
+    }
+    h.layout = Layout::make(1ull << h.order, su, sc_count);
+    if (!h.layout.valid()) {
+      spdlog::error("image {}/{}: invalid striping (object size {}, unit {}, count {})", pool, name,
+                    h.layout.object_size, su, sc_count);
+      return Errno(EIO);
+    }
+    if (want_dp) {
+      auto dp = decoded(cls::dec_i64(view(data_pool.out)), "get_data_pool", oid);
+      if (!dp) return Errno(EIO);
+      h.data_pool_id = *dp;
+    }
+    if (parent.rval == 0) {
+      auto p = decoded(cls::dec_parent(view(parent.out)), "parent_get", oid);
+      if (!p) return Errno(EIO);
+      h.parent = *p;
+    }
+    if (ctime.rval == 0) {
+      if (auto t = cls::dec_utime(view(ctime.out))) h.create_timestamp = *t;
+    }
+    if (mtime.rval == 0) {
+      if (auto t = cls::dec_utime(view(mtime.out))) h.modify_timestamp = *t;
+    }
+    bool raced = false;
+    for (size_t i = 0; i < snaps.size(); ++i) {
+      if (snaps[i].rval == -ENOENT) {
+        raced = true;  // removed between the two reads
+        break;
+      }
+      if (snaps[i].rval < 0) return Errno::from_rados(snaps[i].rval);
+      auto s = decoded(cls::dec_snapshot_info(view(snaps[i].out)), "snapshot_get", oid);
+      if (!s) return Errno(EIO);
+      h.snapshots.push_back(*s);
+    }
+    if (raced) {
+      if (attempt < 5) continue;
+      return Errno(EAGAIN);
+    }
+    std::sort(h.snapshots.begin(), h.snapshots.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+
+    if (h.parent.exists())
+      h.unreadable_reason = "clone of a parent image: rbdfs does not read clones yet";
+    else if (h.features & FEATURE_MIGRATING)
+      h.unreadable_reason = "image is being migrated";
+    uint64_t cannot_write = h.features & ~FEATURES_WRITE_SUPPORTED;
+    if (!h.unreadable_reason.empty())
+      h.read_only_reason = h.unreadable_reason;
+    else if (cannot_write)
+      h.read_only_reason = "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
+    return h;
+  }
+}
+
+}  // namespace rbdfs::core

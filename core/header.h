@@ -1,0 +1,47 @@
+// The image's state as its header object records it: size, layout,
+// features, snapshot context and snapshots, parent, timestamps, and what
+// rbdfs may do with it. Read with two compound cls "rbd" calls.
+#pragma once
+
+#include <rados/librados.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cls_rbd.h"
+#include "core/result.h"
+#include "core/striper.h"
+
+namespace rbdfs::core {
+
+struct ImageHeader {
+  std::string pool;
+  std::string name;
+  std::string id;
+  uint64_t size = 0;
+  uint8_t order = 22;
+  std::string object_prefix;
+  uint64_t features = 0;
+  uint64_t flags = 0;
+  Layout layout;
+  int64_t data_pool_id = -1;
+  cls::SnapContext snapc;
+  std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
+  cls::ParentSpec parent;
+  cls::UTime create_timestamp;
+  cls::UTime modify_timestamp;
+  std::string read_only_reason;   // empty: writable
+  std::string unreadable_reason;  // non-empty: open() refuses (EOPNOTSUPP)
+
+  const cls::SnapshotInfo* find_snap(const std::string& name) const;
+  const cls::SnapshotInfo* find_snap_id(uint64_t id) const;
+};
+
+// Reads an image's header through cls "rbd" (no Image needed). EIO with one
+// log line for a malformed reply; ENOENT for a missing header. An image
+// rbdfs cannot read still yields its header, with unreadable_reason set.
+Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
+                                const std::string& name, const std::string& id);
+
+}  // namespace rbdfs::core

@@ -1,0 +1,136 @@
+#include "core/header_watch.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace rbdfs::core {
+
+using librados::bufferlist;
+
+struct HeaderWatch::Shared : public librados::WatchCtx2 {
+  librados::IoCtx io;
+  std::string oid;
+  std::string what;
+  uint64_t own_id = 0;
+  OnChange on_change;
+  std::atomic<uint64_t> handle{0};
+  std::weak_ptr<Shared> self;
+
+  // the notifier
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_flight = false;  // GUARDED_BY(mu)
+  bool again = false;      // GUARDED_BY(mu)
+  bool closing = false;    // GUARDED_BY(mu): no more re-watching
+  librados::AioCompletion* completion = nullptr;
+  bufferlist reply;
+
+  void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id,
+                     bufferlist&) override {
+    bufferlist empty;
+    if (notifier_id == own_id) {  // notify_ack does not wait for the OSD
+      io.notify_ack(oid, notify_id, cookie, empty);
+      return;
+    }
+    auto s = self.lock();
+    if (!s) return;
+    std::thread([s, notify_id, cookie, notifier_id] {
+      s->on_change(notifier_id);
+      bufferlist none;
+      s->io.notify_ack(s->oid, notify_id, cookie, none);
+    }).detach();
+  }
+
+  void handle_error(uint64_t, int err) override {
+    auto s = self.lock();
+    if (!s) return;
+    spdlog::warn("image {}: header watch lost ({}), re-watching", what,
+                 Errno::from_rados(err).message());
+    std::thread([s] {
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        if (s->closing) return;
+      }
+      if (uint64_t old = s->handle.exchange(0)) s->io.unwatch2(old);
+      uint64_t h = 0;
+      if (s->io.watch2(s->oid, &h, s.get()) == 0) s->handle = h;
+      s->on_change(0);  // anything may have changed while we did not watch
+    }).detach();
+  }
+
+  void send() {
+    reply.clear();
+    bufferlist empty;  // the legacy "header update" that librbd and krbd honour
+    completion = librados::Rados::aio_create_completion(this, &Shared::sent);
+    int r = io.aio_notify(oid, completion, empty, 5000, &reply);
+    if (r < 0) {
+      completion->release();
+      finish();
+    }
+  }
+  static void sent(librados::completion_t, void* arg) {
+    auto* s = static_cast<Shared*>(arg);
+    s->completion->release();
+    s->finish();
+  }
+  void finish() {
+    std::unique_lock<std::mutex> l(mu);
+    if (again) {
+      again = false;
+      l.unlock();
+      send();
+      return;
+    }
+    in_flight = false;
+    cv.notify_all();  // under mu: the owner may go right after
+  }
+};
+
+HeaderWatch::HeaderWatch(std::shared_ptr<Cluster> cluster, librados::IoCtx& md, std::string oid,
+                         std::string what, OnChange on_change)
+    : m_cluster(std::move(cluster)), m_shared(std::make_shared<Shared>()) {
+  m_shared->io.dup(md);
+  m_shared->oid = std::move(oid);
+  m_shared->what = std::move(what);
+  m_shared->own_id = m_cluster->instance_id();
+  m_shared->on_change = std::move(on_change);
+  m_shared->self = m_shared;
+}
+
+HeaderWatch::~HeaderWatch() {
+  {
+    std::unique_lock<std::mutex> l(m_shared->mu);
+    m_shared->closing = true;
+    m_shared->cv.wait(l, [this] { return !m_shared->in_flight; });
+  }
+  if (uint64_t h = m_shared->handle.exchange(0)) {
+    m_shared->io.unwatch2(h);
+    m_cluster->rados().watch_flush();
+  }
+}
+
+Status HeaderWatch::watch() {
+  uint64_t h = 0;
+  int r = m_shared->io.watch2(m_shared->oid, &h, m_shared.get());
+  if (r < 0) return Errno::from_rados(r);
+  m_shared->handle = h;
+  return {};
+}
+
+void HeaderWatch::post_update() {
+  {
+    std::lock_guard<std::mutex> l(m_shared->mu);
+    if (m_shared->in_flight) {
+      m_shared->again = true;
+      return;
+    }
+    m_shared->in_flight = true;
+  }
+  m_shared->send();
+}
+
+}  // namespace rbdfs::core

@@ -1,0 +1,86 @@
+// Snapshots of an image, as `rbd snap create/rm/rename` leave them.
+#include <spdlog/spdlog.h>
+
+#include "core/cls_call.h"
+#include "core/image.h"
+
+namespace rbdfs::core {
+
+using detail::cls_exec;
+using detail::cls_write;
+using detail::decoded;
+using detail::view;
+using librados::bufferlist;
+
+
+Result<uint64_t> Image::snap_create(const std::string& name) {
+  if (!valid_rbd_name(name)) return Errno(EINVAL);
+  auto h = header();
+  RBDFS_TRY(prepare_write(*h));
+  if (h->find_snap(name)) return Errno(EEXIST);
+  // Everything written before the snapshot must be in it.
+  RBDFS_TRY(drain());
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    librados::snap_t id = 0;
+    int r = m_data.selfmanaged_snap_create(&id);
+    if (r < 0) return Errno::from_rados(r);
+    Status s = cls_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
+    if (s.ok()) {
+      RBDFS_TRY(refresh());
+      notify_header_update();
+      spdlog::info("image {}/{}: created snapshot {} (id {})", h->pool, h->name, name, id);
+      return static_cast<uint64_t>(id);
+    }
+    m_data.selfmanaged_snap_remove(id);
+    if (s.error() != ESTALE) return s.err();
+    // lost a race with another snapshot: take a newer id
+    RBDFS_TRY(refresh());
+  }
+  return Errno(EAGAIN);
+}
+
+Result<bool> Image::snap_protected(uint64_t snap_id) {
+  bufferlist out;
+  RBDFS_TRY(cls_exec(m_md, m_header_oid, "get_protection_status", cls::enc_snap_id(snap_id), &out));
+  auto v = decoded(cls::dec_u8(view(out)), "get_protection_status", m_header_oid);
+  if (!v) return v.err();
+  return *v != 0;  // 0 unprotected, 1 unprotecting, 2 protected
+}
+
+Status Image::snap_remove(const std::string& name) {
+  RBDFS_TRY(refresh());
+  auto h = header();
+  RBDFS_TRY(prepare_write(*h));
+  const cls::SnapshotInfo* s = h->find_snap(name);
+  if (!s) return Errno(ENOENT);
+  uint64_t id = s->id;
+  auto prot = snap_protected(id);
+  if (!prot.ok()) return prot.err();
+  if (*prot || s->child_count > 0) return Errno(EBUSY);
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
+  int r = m_data.selfmanaged_snap_remove(id);
+  if (r < 0)
+    spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool, h->name, id,
+                 Errno::from_rados(r).message());
+  RBDFS_TRY(refresh());
+  notify_header_update();
+  spdlog::info("image {}/{}: removed snapshot {} (id {})", h->pool, h->name, name, id);
+  return {};
+}
+
+Status Image::snap_rename(const std::string& from, const std::string& to) {
+  if (!valid_rbd_name(to)) return Errno(EINVAL);
+  RBDFS_TRY(refresh());
+  auto h = header();
+  RBDFS_TRY(prepare_write(*h));
+  const cls::SnapshotInfo* s = h->find_snap(from);
+  if (!s) return Errno(ENOENT);
+  if (from == to) return {};
+  if (h->find_snap(to)) return Errno(EEXIST);
+  RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_rename", cls::enc_snapshot_rename(s->id, to)));
+  RBDFS_TRY(refresh());
+  notify_header_update();
+  return {};
+}
+
+}  // namespace rbdfs::core

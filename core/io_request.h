@@ -1,0 +1,74 @@
+// The I/O path below Image: an image request (one read, write, discard or
+// trim of the image) fans out to object requests, one per object extent,
+// all in flight at once (bounded process-wide by Cluster slots), and
+// completes once, with the first error, when the last one is done.
+//
+// Each object request is a small state machine:
+//
+//   read:   START --aio_read-----> OBJECT --reply--> DONE    (ENOENT: zeros)
+//   write:  START --aio_operate--> OBJECT --reply--> DONE    (ENOENT ignored
+//                                                             for discard/trim)
+//   (to come with the object map and clones:
+//    START -> PRE_OBJECT_MAP -> OBJECT -> COPYUP -> POST_OBJECT_MAP -> DONE)
+//
+// Internal to core/.
+#pragma once
+
+#include <rados/librados.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/cls_rbd.h"
+#include "core/cluster.h"
+#include "core/read_data.h"
+#include "core/result.h"
+#include "core/write_tracker.h"
+
+namespace rbdfs::core {
+
+struct ImageRequest {
+  using ReadCallback = std::function<void(Result<ReadData>)>;
+  using IoCallback = std::function<void(Status)>;
+
+  // Keeps the image (and so `cluster` and `writes`) alive until the last
+  // object request is done; dropped before any callback runs, so an image
+  // is never destroyed on a librados thread by us.
+  std::shared_ptr<void> owner;
+  Cluster* cluster = nullptr;
+  WriteTracker* writes = nullptr;
+  std::atomic<uint32_t> pending{1};  // +1 held by the submitter until put()
+  std::atomic<int> first_error{0};
+  // reads: one part per object extent, filled by the completions (each
+  // writes only its own part; the last put() sees them all)
+  ReadData data;
+  ReadCallback read_cb;
+  // writes
+  uint64_t write_seq = 0;     // from writes->begin()
+  uint64_t early_acked = 0;   // bytes of write-around budget held; io_cb already run
+  IoCallback io_cb;
+
+  void fail(int err);
+  // One part done (or the submitter's hold released); the last one
+  // completes the request.
+  void put();
+  // Reads: the parts, before the first submit (completions write into them
+  // while later parts are still being submitted).
+  void reserve_parts(size_t n, uint64_t length);
+  void add_part(ObjectExtent ext);
+  size_t parts() const { return data.m_parts.size(); }
+  const ObjectExtent& part_extent(size_t i) const;
+  librados::bufferlist* part_reply(size_t i);
+};
+
+// Object request submitters: each takes a slot, sends, and put()s the
+// image request when RADOS answers (or at once when sending fails).
+void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
+                        const std::string& oid, size_t part, uint64_t snap_id);
+void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
+                         const std::string& oid, librados::ObjectWriteOperation* op,
+                         const cls::SnapContext& snapc, bool ignore_enoent);
+
+}  // namespace rbdfs::core

@@ -1,0 +1,98 @@
+#include "core/object_usage.h"
+
+#include <algorithm>
+
+#include "core/names.h"
+
+namespace rbdfs::core {
+
+Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::string& prefix,
+                                              uint64_t snap_id, uint64_t first, uint64_t last,
+                                              uint64_t stride) {
+  struct Stat {
+    librados::AioCompletion* c = nullptr;
+    uint64_t object_no = 0;
+    uint64_t size = 0;
+    time_t mtime = 0;
+  };
+  librados::IoCtx io;
+  io.dup(data);
+  io.snap_set_read(snap_id);
+  std::vector<ObjectUsage> out;
+  const uint64_t batch = 1024;  // stats in flight at once
+  std::vector<Stat> stats;
+  stats.reserve(batch);
+  for (uint64_t o = first; o < last;) {
+    stats.clear();  // sized up front: aio_stat keeps pointers
+    for (; o < last && stats.size() < batch; o += stride) stats.push_back(Stat{nullptr, o, 0, 0});
+    int err = 0;
+    for (Stat& st : stats) {
+      st.c = librados::Rados::aio_create_completion();
+      int r = io.aio_stat(object_name(prefix, st.object_no), st.c, &st.size, &st.mtime);
+      if (r < 0) {
+        st.c->release();
+        st.c = nullptr;
+        err = -r;
+        break;
+      }
+    }
+    for (Stat& st : stats) {  // reap every submitted stat
+      if (!st.c) continue;
+      st.c->wait_for_complete();
+      int r = st.c->get_return_value();
+      st.c->release();
+      if (r == 0)
+        out.push_back({st.object_no, st.size});
+      else if (r != -ENOENT && !err)
+        err = -r;
+    }
+    if (err) return Errno(err);
+  }
+  return out;
+}
+
+Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
+                                 uint64_t size) {
+  uint64_t n = object_count(h.layout, size);
+  uint64_t stride = (n + ALLOCATED_MAX_STATS - 1) / ALLOCATED_MAX_STATS;
+  if (stride == 0) stride = 1;
+  auto usage = stat_objects(data, h.object_prefix, snap_id, 0, n, stride);
+  if (!usage.ok()) return usage.err();
+  uint64_t bytes = 0;
+  for (const auto& u : *usage) bytes += u.size;
+  return bytes * stride;
+}
+
+Result<uint64_t> seek_objects(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
+                              uint64_t size, uint64_t off, bool want_data) {
+  if (off >= size) return Errno(ENXIO);
+  const Layout& l = h.layout;
+  const uint64_t unit = l.stripe_unit;
+  const uint64_t nobj = object_count(l, size);
+  // Offsets from `off` on visit objects set by set (an object set is
+  // stripe_count objects), so whole sets are statted, in batches that
+  // start small (data or a hole is usually near) and double.
+  uint64_t base = (off / l.period()) * l.stripe_count;  // first object known
+  uint64_t known = base;                                // objects [base, known) known
+  std::vector<bool> present;
+  uint64_t batch = 64;
+  for (uint64_t pos = off; pos < size; pos = (pos / unit + 1) * unit) {
+    uint64_t o = object_of(l, pos);
+    if (o >= known) {
+      uint64_t want = std::max<uint64_t>(batch, l.stripe_count);
+      want = (want + l.stripe_count - 1) / l.stripe_count * l.stripe_count;
+      uint64_t last = std::min(nobj, std::max(o + 1, known + want));
+      auto usage = stat_objects(data, h.object_prefix, snap_id, known, last);
+      if (!usage.ok()) return usage.err();
+      present.resize(last - base, false);
+      for (const auto& u : *usage) present[u.object_no - base] = true;
+      known = last;
+      batch = std::min<uint64_t>(batch * 2, 4096);
+    }
+    if (present[o - base] == want_data) return pos;
+  }
+  if (want_data) return Errno(ENXIO);
+  return size;
+}
+
+}  // namespace rbdfs::core

@@ -1,0 +1,81 @@
+#include "core/read_data.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace rbdfs::core {
+
+namespace {
+// Holes of a read point here; never written (.bss, so it costs no memory).
+char g_zeros[1 << 20];
+}  // namespace
+
+void ReadData::index() {
+  m_pieces.clear();
+  for (const Part& part : m_parts) {
+    // The reply holds the object's bytes from ext.offset on, possibly
+    // fewer than asked for (a short object); ext.buffer says where each
+    // run of them goes, in object order.
+    auto seg = part.bl.buffers().begin();
+    auto seg_end = part.bl.buffers().end();
+    uint64_t seg_pos = 0;  // bytes of *seg already used
+    for (const BufferExtent& b : part.ext.buffer) {
+      uint64_t want = b.length, at = b.buffer_offset;
+      while (want > 0 && seg != seg_end) {
+        uint64_t avail = seg->length() - seg_pos;
+        if (avail == 0) {
+          ++seg;
+          seg_pos = 0;
+          continue;
+        }
+        uint64_t n = std::min(want, avail);
+        m_pieces.push_back(Piece{at, seg->c_str() + seg_pos, n});
+        seg_pos += n;
+        at += n;
+        want -= n;
+      }
+      if (seg == seg_end) break;
+    }
+  }
+  // Plain layouts already come in order; fancy striping interleaves.
+  if (!std::is_sorted(m_pieces.begin(), m_pieces.end(), [](const Piece& a, const Piece& b) {
+        return a.buffer_offset < b.buffer_offset;
+      }))
+    std::sort(m_pieces.begin(), m_pieces.end(),
+              [](const Piece& a, const Piece& b) { return a.buffer_offset < b.buffer_offset; });
+}
+
+std::vector<iovec> ReadData::iov() const {
+  std::vector<iovec> out;
+  out.reserve(m_pieces.size() + 2);
+  auto zeros = [&out](uint64_t n) {
+    while (n > 0) {
+      uint64_t k = std::min<uint64_t>(n, sizeof(g_zeros));
+      out.push_back(iovec{g_zeros, k});
+      n -= k;
+    }
+  };
+  uint64_t pos = 0;
+  for (const Piece& p : m_pieces) {
+    zeros(p.buffer_offset - pos);
+    out.push_back(iovec{const_cast<char*>(p.data), p.length});
+    pos = p.buffer_offset + p.length;
+  }
+  zeros(m_length - pos);
+  return out;
+}
+
+void ReadData::copy_to(char* dst) const {
+  for (const iovec& v : iov()) {
+    std::memcpy(dst, v.iov_base, v.iov_len);
+    dst += v.iov_len;
+  }
+}
+
+std::string ReadData::to_string() const {
+  std::string s(m_length, '\0');
+  copy_to(s.data());
+  return s;
+}
+
+}  // namespace rbdfs::core

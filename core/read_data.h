@@ -1,0 +1,46 @@
+// What a read returns: RADOS' reply buffers, never copied.
+#pragma once
+
+#include <rados/librados.hpp>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/striper.h"
+
+namespace rbdfs::core {
+
+// What a read returns: RADOS' reply buffers themselves, never copied; the
+// parts of the range that no object covered (absent objects, short objects)
+// read as zeros from one shared zero region.
+class ReadData {
+ public:
+  uint64_t length() const { return m_length; }
+  // The whole range, in order, as iovecs (zeros included) - what
+  // fuse_reply_iov and writev take.
+  std::vector<iovec> iov() const;
+  void copy_to(char* dst) const;
+  std::string to_string() const;
+
+ private:
+  friend struct ImageRequest;
+  struct Part {
+    ObjectExtent ext;
+    librados::bufferlist bl;  // the object's reply
+  };
+  struct Piece {
+    uint64_t buffer_offset;
+    const char* data;
+    uint64_t length;
+  };
+  // Builds m_pieces from m_parts once every reply is in.
+  void index();
+
+  uint64_t m_length = 0;
+  std::vector<Part> m_parts;    // own the memory m_pieces point into
+  std::vector<Piece> m_pieces;  // by buffer_offset, disjoint; gaps are zeros
+};
+
+}  // namespace rbdfs::core
