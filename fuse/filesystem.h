@@ -1,6 +1,12 @@
 // Filesystem: the mounted tree over core/, as libfuse low-level callbacks
 // see it. The callbacks in ops.cc are one-line adapters into the members
-// here; every member replies to its request exactly once.
+// here; every member replies to its request exactly once. Its parts:
+//   filesystem.cc  state: pools, listings, open images, header and
+//                  st_blocks caches, attributes
+//   fs_tree.cc     lookup, getattr/setattr, directories, unlink, rename, statfs
+//   fs_files.cc    open/create, read, write, flush/fsync, release, fallocate, lseek
+//   fs_xattr.cc    user.rbd.* attributes
+//   node_table.*   inodes; work_queue.* helper threads
 //
 // TREE
 //   /                          pools with the rbd application (or --pool)
@@ -11,18 +17,20 @@
 // INODES are allocated per path on lookup and freed on forget (NodeTable).
 // Paths are by name: an image renamed by another client is a new path.
 //
-// LOCKS, in the order they may be taken (each is a leaf in practice: none
-// is held across a RADOS call, a fuse_reply_*, or while taking another):
+// LOCKS (each a leaf: none is held across a RADOS call, a fuse_reply_*, or
+// while taking another):
 //   NodeTable::m_mu    inode table
 //   m_pools_mu         pool handles and directory listings
-//   m_images_mu        open images (weak references) and grow state
+//   m_images_mu        open images (weak references), name -> id, st_blocks
+//   m_attr_mu          cached headers of images not open
 //
 // LIFECYCLE: images are opened on demand (open/create) and shared by every
 // handle on them, keyed by pool and image id (never by name: an image
 // removed while open keeps serving its descriptors, and a new image of the
-// same name is another image); the last release drains and closes. Attributes of an
-// image that is not open come from a fresh header read (kernel caches them
-// for attr_timeout), so there is no limit on the number of images.
+// same name is another image); the last release drains and closes.
+// Attributes of an image that is not open come from a fresh header read
+// (the kernel caches them for attr_timeout), so there is no limit on the
+// number of images.
 #pragma once
 
 // 3.12: fuse_session_loop_mt takes the opaque fuse_loop_config of
@@ -48,49 +56,11 @@
 #include "core/cluster.h"
 #include "core/image.h"
 #include "core/pool.h"
+#include "fuse/node_table.h"
 #include "fuse/options.h"
+#include "fuse/work_queue.h"
 
 namespace rbdfs::ll {
-
-enum class NodeKind { ROOT, POOL, SNAPROOT, SNAPDIR, IMAGE, SNAP };
-
-struct Node {
-  NodeKind kind = NodeKind::ROOT;
-  std::string pool;
-  std::string image;
-  std::string snap;
-  std::string detached_id;  // an image removed while open: its id (no name)
-  std::string key() const;
-};
-
-class NodeTable {
- public:
-  NodeTable();
-  // Adds one lookup reference to the node (creating its inode).
-  fuse_ino_t ref(const Node& n);
-  bool get(fuse_ino_t ino, Node* out);
-  // The inode of a node if it has one, else a stable non-zero number for
-  // readdir (a d_ino of 0 makes glibc skip the entry).
-  fuse_ino_t peek(const Node& n);
-  void forget(fuse_ino_t ino, uint64_t n);
-  // After a rename: the inode the kernel holds for `from` now names `to`.
-  void rename(const Node& from, const Node& to);
-  // After an unlink: the inode of `n` (if any) keeps living for whoever
-  // holds it, but no longer answers to the name.
-  void detach(const Node& n, const std::string& id);
-
- private:
-  struct Entry {
-    Node node;
-    uint64_t nlookup = 0;
-  };
-  void detach_locked(const std::string& key, const std::string& id);
-
-  std::mutex m_mu;
-  fuse_ino_t m_next = 2;
-  std::unordered_map<fuse_ino_t, Entry> m_by_ino;        // GUARDED_BY(m_mu)
-  std::unordered_map<std::string, fuse_ino_t> m_by_key;  // GUARDED_BY(m_mu)
-};
 
 // A directory's entries, read at opendir and paged through by readdir.
 struct DirListing : std::vector<std::pair<std::string, NodeKind>> {
@@ -110,23 +80,6 @@ struct Handle {
   std::once_flag first_write;
   std::atomic<bool> wrote{false};
   std::atomic<uint64_t> error_cursor{0};
-};
-
-// A few threads for work that must not hold up FUSE workers: fetching the
-// headers of a whole directory in parallel (so `ls -l` of thousands of
-// images costs a few round trips, not one per image).
-class WorkQueue {
- public:
-  explicit WorkQueue(unsigned threads);
-  ~WorkQueue();
-  void post(std::function<void()> fn);
-
- private:
-  std::mutex m_mu;
-  std::condition_variable m_cv;
-  std::deque<std::function<void()>> m_q;  // GUARDED_BY(m_mu)
-  bool m_stop = false;                    // GUARDED_BY(m_mu)
-  std::vector<std::thread> m_threads;
 };
 
 class Filesystem {

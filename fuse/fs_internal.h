@@ -1,0 +1,45 @@
+// Helpers shared by the parts of the filesystem (filesystem.cc, fs_*.cc).
+// Internal to fuse/.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+#include "fuse/filesystem.h"
+
+namespace rbdfs::ll {
+
+using core::Errno;
+using core::Result;
+using core::Status;
+using Clock = std::chrono::steady_clock;
+
+inline constexpr const char* SNAP_DIR = ".snap";
+inline constexpr double ENTRY_TIMEOUT = 1.0;
+inline constexpr double ATTR_TIMEOUT = 1.0;
+inline constexpr auto LISTING_TTL = std::chrono::seconds(1);
+inline constexpr auto POOLS_TTL = std::chrono::seconds(2);
+inline constexpr auto BLOCKS_TTL = std::chrono::seconds(5);
+inline constexpr uint64_t BLOCKS_WARM_OBJECTS = 4096;  // ls -l computes st_blocks up to this
+inline constexpr auto ID_TTL = std::chrono::seconds(1);
+
+inline std::string image_key(const std::string& pool, const std::string& image) {
+  return pool + '/' + image;
+}
+
+inline struct timespec to_ts(const core::cls::UTime& t) {
+  struct timespec ts {};
+  ts.tv_sec = static_cast<time_t>(t.sec);
+  ts.tv_nsec = static_cast<long>(t.nsec);
+  return ts;
+}
+
+inline Handle* handle_of(fuse_file_info* fi) {
+  return reinterpret_cast<Handle*>(static_cast<uintptr_t>(fi->fh));
+}
+
+inline void reply_status(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.error()); }
+
+}  // namespace rbdfs::ll

@@ -1,0 +1,361 @@
+// The tree: lookup, attributes, directories, unlink, rename, statfs.
+#include <linux/fuse.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <linux/falloc.h>
+
+#include "core/features.h"
+#include "core/striper.h"
+#include "fuse/fs_internal.h"
+
+namespace rbdfs::ll {
+
+void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
+  Node p;
+  if (!resolve(req, parent, &p)) return;
+  std::string name = name_c;
+  Node n;
+  switch (p.kind) {
+    case NodeKind::ROOT:
+      n.kind = NodeKind::POOL;
+      n.pool = name;
+      break;
+    case NodeKind::POOL:
+      n.pool = p.pool;
+      if (name == SNAP_DIR) {
+        n.kind = NodeKind::SNAPROOT;
+      } else {
+        n.kind = NodeKind::IMAGE;
+        n.image = name;
+      }
+      break;
+    case NodeKind::SNAPROOT:
+      n.kind = NodeKind::SNAPDIR;
+      n.pool = p.pool;
+      n.image = name;
+      break;
+    case NodeKind::SNAPDIR:
+      n.kind = NodeKind::SNAP;
+      n.pool = p.pool;
+      n.image = p.image;
+      n.snap = name;
+      break;
+    default:
+      fuse_reply_err(req, ENOTDIR);
+      return;
+  }
+  if ((n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAPDIR) &&
+      !core::valid_rbd_name(n.image)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  reply_entry(req, n);
+}
+
+void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  struct stat st;
+  Status s;
+  Handle* h = fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
+  if (h) {
+    fill_common(&st);
+    s = fill_file_attr(h->image->header(), n.kind == NodeKind::SNAP ? n.snap : "", &st);
+  } else {
+    s = fill_attr(n, &st);
+  }
+  if (!s.ok()) {
+    fuse_reply_err(req, s.error());
+    return;
+  }
+  st.st_ino = ino;
+  fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                         fuse_file_info* fi) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (n.kind != NodeKind::IMAGE) {
+      fuse_reply_err(req, n.kind == NodeKind::SNAP ? EROFS : EISDIR);
+      return;
+    }
+    std::shared_ptr<core::Image> img;
+    if (fi && handle_of(fi)) img = handle_of(fi)->image;
+    if (!img) {
+      auto r = open_image(n.pool, n.image);
+      if (!r.ok()) {
+        fuse_reply_err(req, r.error());
+        return;
+      }
+      img = *r;
+    }
+    if (!img->read_only_reason().empty()) {
+      spdlog::info("truncate {}/{} refused: {}", n.pool, n.image, img->read_only_reason());
+      fuse_reply_err(req, EROFS);
+      return;
+    }
+    Status s = img->resize(static_cast<uint64_t>(attr->st_size));
+    if (!s.ok()) {
+      spdlog::warn("truncate {}/{} to {}: {}", n.pool, n.image, attr->st_size, s.err().message());
+      fuse_reply_err(req, s.error());
+      return;
+    }
+  }
+  // mode, owner and times are not stored: RBD has no place for them.
+  getattr(req, ino);
+}
+
+void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  // Build the whole listing at open; readdir pages through it.
+  auto* entries = new DirListing();
+  entries->dir = n;
+  Status s;
+  if (n.kind == NodeKind::ROOT) {
+    auto r = pools();
+    if (r.ok())
+      for (auto& p : *r) entries->emplace_back(p, NodeKind::POOL);
+    else
+      s = r.err();
+  } else if (n.kind == NodeKind::POOL || n.kind == NodeKind::SNAPROOT) {
+    auto r = images(n.pool, true);
+    if (r.ok()) {
+      prefetch_headers(n.pool, *r);  // the lookups of `ls -l` follow
+      if (n.kind == NodeKind::POOL) entries->emplace_back(SNAP_DIR, NodeKind::SNAPROOT);
+      for (auto& [name, id] : *r)
+        entries->emplace_back(name, n.kind == NodeKind::POOL ? NodeKind::IMAGE : NodeKind::SNAPDIR);
+    } else {
+      s = r.err();
+    }
+  } else if (n.kind == NodeKind::SNAPDIR) {
+    std::shared_ptr<const core::ImageHeader> h;
+    if (auto img = find_open(n.pool, n.image)) {
+      (void)img->refresh();
+      h = img->header();
+    } else {
+      auto r = image_header(n.pool, n.image);
+      if (r.ok())
+        h = *r;
+      else
+        s = r.err();
+    }
+    if (h)
+      for (const auto& snap : h->snapshots)
+        if (snap.ns_type == core::cls::SNAP_NS_USER)
+          entries->emplace_back(snap.name, NodeKind::SNAP);
+  }
+  if (!s.ok()) {
+    delete entries;
+    fuse_reply_err(req, s.error());
+    return;
+  }
+  fi->fh = reinterpret_cast<uintptr_t>(entries);
+  if (fuse_reply_open(req, fi) != 0) delete entries;
+}
+
+void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                         fuse_file_info* fi) {
+  auto* entries = reinterpret_cast<DirListing*>(static_cast<uintptr_t>(fi->fh));
+  std::vector<char> buf(size);
+  size_t used = 0;
+  // offsets: 0 ".", 1 "..", 2.. entries
+  size_t total = entries->size() + 2;
+  if (off < 0) off = 0;
+  for (size_t i = static_cast<size_t>(off); i < total; ++i) {
+    struct stat st {};
+    std::string name;
+    if (i == 0) {
+      name = ".";
+      st.st_mode = S_IFDIR;
+      st.st_ino = ino;
+    } else if (i == 1) {
+      name = "..";
+      st.st_mode = S_IFDIR;
+      st.st_ino = FUSE_ROOT_ID;  // any non-zero number: the kernel fixes ".."
+    } else {
+      const auto& e = (*entries)[i - 2];
+      name = e.first;
+      st.st_mode = (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAP) ? S_IFREG : S_IFDIR;
+      Node child = entries->dir;
+      child.kind = e.second;
+      if (e.second == NodeKind::POOL)
+        child.pool = name;
+      else if (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAPDIR)
+        child.image = name;
+      else if (e.second == NodeKind::SNAP)
+        child.snap = name;
+      st.st_ino = m_nodes.peek(child);
+    }
+    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st,
+                                    static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void Filesystem::releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirListing*>(static_cast<uintptr_t>(fi->fh));
+  fuse_reply_err(req, 0);
+}
+
+void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
+  Node p;
+  if (!resolve(req, parent, &p)) return;
+  std::string name = name_c;
+  if (m_opts.read_only) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  if (p.kind == NodeKind::SNAPDIR) {
+    auto img = open_image(p.pool, p.image);
+    if (!img.ok()) {
+      fuse_reply_err(req, img.error());
+      return;
+    }
+    Status s = (*img)->snap_remove(name);
+    if (!s.ok()) {
+      spdlog::info("removing snapshot {}/{}@{}: {}", p.pool, p.image, name, s.err().message());
+      fuse_reply_err(req, s.error());
+      return;
+    }
+    // a later snapshot of that name is another file (snapshots keep_cache)
+    m_nodes.detach(Node{NodeKind::SNAP, p.pool, p.image, name, ""}, "");
+    fuse_reply_err(req, 0);
+    return;
+  }
+  if (p.kind != NodeKind::POOL) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (name == SNAP_DIR) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  auto pl = pool(p.pool);
+  if (!pl.ok()) {
+    fuse_reply_err(req, pl.error());
+    return;
+  }
+  auto h = image_header(p.pool, name);
+  if (!h.ok()) {
+    fuse_reply_err(req, h.error());
+    return;
+  }
+  if (!(*h)->read_only_reason.empty()) {
+    spdlog::info("unlink {}/{} refused: {}", p.pool, name, (*h)->read_only_reason);
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  Status s;
+  if (m_opts.delete_mode == DeleteMode::TRASH) {
+    auto id = (*pl)->trash_move(name);
+    if (!id.ok()) s = id.err();
+  } else {
+    if (find_open(p.pool, name)) {
+      fuse_reply_err(req, EBUSY);
+      return;
+    }
+    s = (*pl)->remove_image(name);
+  }
+  invalidate_listing(p.pool);
+  forget_header(p.pool, name);
+  // Descriptors still open keep the removed image (and its inode, page
+  // cache included); the name now leads to a new inode.
+  if (s.ok()) m_nodes.detach(Node{NodeKind::IMAGE, p.pool, name, "", ""}, (*h)->id);
+  if (!s.ok()) spdlog::warn("unlink {}/{}: {}", p.pool, name, s.err().message());
+  reply_status(req, s);
+}
+
+void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t newparent,
+                        const char* newname_c, unsigned flags) {
+  Node p, np;
+  if (!resolve(req, parent, &p) || !resolve(req, newparent, &np)) return;
+  std::string name = name_c, newname = newname_c;
+  if (flags & RENAME_EXCHANGE) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (m_opts.read_only) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  if (p.kind == NodeKind::SNAPDIR || np.kind == NodeKind::SNAPDIR) {
+    if (p.kind != np.kind || p.image != np.image || p.pool != np.pool) {
+      fuse_reply_err(req, EXDEV);
+      return;
+    }
+    auto img = open_image(p.pool, p.image);
+    if (!img.ok()) {
+      fuse_reply_err(req, img.error());
+      return;
+    }
+    Status s = (*img)->snap_rename(name, newname);
+    if (s.ok())
+      m_nodes.rename(Node{NodeKind::SNAP, p.pool, p.image, name, ""},
+                     Node{NodeKind::SNAP, p.pool, p.image, newname, ""});
+    reply_status(req, s);
+    return;
+  }
+  if (p.kind != NodeKind::POOL || np.kind != NodeKind::POOL) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (p.pool != np.pool) {
+    fuse_reply_err(req, EXDEV);
+    return;
+  }
+  if (!core::valid_rbd_name(newname) || newname == SNAP_DIR) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  auto pl = pool(p.pool);
+  if (!pl.ok()) {
+    fuse_reply_err(req, pl.error());
+    return;
+  }
+  if (find_open(p.pool, name)) {
+    fuse_reply_err(req, EBUSY);  // open handles are bound to the old name
+    return;
+  }
+  Status s = (*pl)->rename_image(name, newname);
+  invalidate_listing(p.pool);
+  forget_header(p.pool, name);
+  forget_header(p.pool, newname);
+  if (s.ok())
+    m_nodes.rename(Node{NodeKind::IMAGE, p.pool, name, "", ""},
+                   Node{NodeKind::IMAGE, p.pool, newname, "", ""});
+  reply_status(req, s);
+}
+
+void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st {};
+  st.f_bsize = 4u << 20;
+  st.f_frsize = 4096;
+  st.f_namemax = 255;
+  auto s = m_cluster->stats();
+  if (s.ok()) {
+    st.f_blocks = s->kb / 4;
+    st.f_bfree = s->kb_avail / 4;
+    st.f_bavail = s->kb_avail / 4;
+    st.f_files = s->num_objects;
+    st.f_ffree = UINT32_MAX;
+    st.f_favail = UINT32_MAX;
+  }
+  fuse_reply_statfs(req, &st);
+}
+
+}  // namespace rbdfs::ll

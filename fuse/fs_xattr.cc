@@ -1,0 +1,114 @@
+// Extended attributes: the image's RBD facts, read-only.
+#include <linux/fuse.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <linux/falloc.h>
+
+#include "core/features.h"
+#include "core/striper.h"
+#include "fuse/fs_internal.h"
+
+namespace rbdfs::ll {
+
+namespace {
+void reply_xattr_value(fuse_req_t req, const std::string& v, size_t size) {
+  if (size == 0)
+    fuse_reply_xattr(req, v.size());
+  else if (size < v.size())
+    fuse_reply_err(req, ERANGE);
+  else
+    fuse_reply_buf(req, v.data(), v.size());
+}
+const char* const IMAGE_XATTRS[] = {
+    "user.rbd.id",          "user.rbd.features",           "user.rbd.object_size",
+    "user.rbd.stripe_unit", "user.rbd.stripe_count",       "user.rbd.block_name_prefix",
+    "user.rbd.parent",      "user.rbdfs.read_only_reason",
+};
+const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
+}  // namespace
+
+void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, size_t size) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  std::string name = name_c;
+  // The kernel asks for security.capability before every write: answer
+  // names we never have without reading the header.
+  if ((n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) || name.rfind("user.", 0) != 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  auto h = image_header(n.pool, n.image);
+  if (!h.ok()) {
+    fuse_reply_err(req, h.error());
+    return;
+  }
+  const auto& hdr = **h;
+  std::string v;
+  if (name == "user.rbd.id")
+    v = hdr.id;
+  else if (name == "user.rbd.features")
+    v = core::feature_names(hdr.features);
+  else if (name == "user.rbd.object_size")
+    v = std::to_string(hdr.layout.object_size);
+  else if (name == "user.rbd.stripe_unit")
+    v = std::to_string(hdr.layout.stripe_unit);
+  else if (name == "user.rbd.stripe_count")
+    v = std::to_string(hdr.layout.stripe_count);
+  else if (name == "user.rbd.block_name_prefix")
+    v = hdr.object_prefix;
+  else if (name == "user.rbd.parent")
+    v = hdr.parent.exists() ? std::to_string(hdr.parent.pool_id) + "/" + hdr.parent.image_id + "@" +
+                                  std::to_string(hdr.parent.snap_id)
+                            : "";
+  else if (name == "user.rbdfs.read_only_reason")
+    v = hdr.read_only_reason;
+  else if (n.kind == NodeKind::SNAP && name == "user.rbd.snap_id") {
+    const auto* s = hdr.find_snap(n.snap);
+    if (!s) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    v = std::to_string(s->id);
+  } else if (n.kind == NodeKind::SNAP && name == "user.rbd.protected") {
+    const auto* s = hdr.find_snap(n.snap);
+    auto pl = pool(n.pool);
+    if (!s || !pl.ok()) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    auto img = open_image(n.pool, n.image);
+    if (!img.ok()) {
+      fuse_reply_err(req, img.error());
+      return;
+    }
+    auto prot = (*img)->snap_protected(s->id);
+    if (!prot.ok()) {
+      fuse_reply_err(req, prot.error());
+      return;
+    }
+    v = *prot ? "true" : "false";
+  } else {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  reply_xattr_value(req, v, size);
+}
+
+void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  std::string list;
+  if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
+    for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');
+  if (n.kind == NodeKind::SNAP)
+    for (const char* x : SNAP_XATTRS) list.append(x).push_back('\0');
+  reply_xattr_value(req, list, size);
+}
+
+}  // namespace rbdfs::ll
