@@ -14,6 +14,9 @@
 //   trash-restore POOL ID [NAME]
 //   snap-ls POOL/IMAGE | snap-create POOL/IMAGE@SNAP | snap-rm POOL/IMAGE@SNAP
 //   snap-rename POOL/IMAGE@SNAP NEW
+//   lock-info POOL/IMAGE           who holds the exclusive lock (cls lock get_info)
+//   object-map POOL/IMAGE[@SNAP]   the object map, one digit per object
+//                                  (0 nonexistent, 1 exists, 2 pending, 3 exists-clean)
 //
 // Exit status: 0 on success, 1 on an error (one line on stderr with errno
 // name), 2 on bad usage.
@@ -28,6 +31,8 @@
 #include <vector>
 
 #include "core/cluster.h"
+#include "core/exclusive_lock.h"
+#include "core/object_map.h"
 #include "core/features.h"
 #include "core/pool.h"
 
@@ -299,6 +304,34 @@ int main(int argc, char** argv) {
     auto img = open_image(parse_spec(arg(1), false), true);
     for (const auto& s : img->header()->snapshots)
       std::cout << s.id << " " << s.name << " " << s.image_size << "\n";
+    return 0;
+  }
+  if (cmd == "lock-info" || cmd == "object-map") {
+    Spec sp = parse_spec(arg(1), cmd == "object-map");
+    auto pool = open_pool(sp.pool);
+    auto id = pool->image_id(sp.image);
+    if (!id.ok()) return fail("image " + sp.image, id.err());
+    if (cmd == "lock-info") {
+      auto info = read_lock_info(pool->ioctx(), header_object(*id));
+      if (!info.ok()) return fail(cmd, info.err());
+      std::cout << "type: " << int(info->type) << "\ntag: " << info->tag << "\n";
+      for (const auto& l : info->lockers)
+        std::cout << "locker: client." << l.entity.num << " cookie: " << l.cookie
+                  << " address: " << l.address << "\n";
+      return 0;
+    }
+    std::optional<uint64_t> snap;
+    if (!sp.snap.empty()) {
+      auto img = open_image(sp, true);
+      const auto* s = img->header()->find_snap(sp.snap);
+      if (!s) return fail("snapshot " + sp.snap, Errno(ENOENT));
+      snap = s->id;
+    }
+    auto map = load_object_map(pool->ioctx(), *id, snap);
+    if (!map.ok()) return fail(cmd, map.err());
+    std::string digits;
+    for (uint64_t i = 0; i < map->size(); ++i) digits.push_back(static_cast<char>('0' + map->get(i)));
+    std::cout << digits << "\n";
     return 0;
   }
   if (cmd == "snap-create" || cmd == "snap-rm" || cmd == "snap-rename") {

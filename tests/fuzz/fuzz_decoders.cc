@@ -1,17 +1,21 @@
-// libFuzzer target: every cls "rbd" reply decoder on arbitrary bytes. The
+// libFuzzer target: every reply decoder (cls "rbd", cls "lock", notify
+// messages, the object map) on arbitrary bytes. The
 // first byte picks the decoder. Built with ASan/UBSan by tools/check and run
 // for a bounded time; a crash or out-of-bounds read fails the test.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "core/cls_lock.h"
 #include "core/cls_rbd.h"
+#include "core/notify_message.h"
+#include "core/object_map_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
   using namespace rbdfs::core::cls;
-  switch (data[0] % 13) {
+  switch (data[0] % 18) {
     case 0:
       (void)dec_string_map(in);
       break;
@@ -47,6 +51,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 11:
       (void)dec_trash_list(in);
+      break;
+    case 12:
+      (void)rbdfs::cls_lock::dec_lock_info(in);
+      break;
+    case 13:
+      (void)rbdfs::notify::dec_message(in);
+      break;
+    case 14:
+      (void)rbdfs::notify::dec_notify_reply(in);
+      break;
+    case 15:
+      (void)rbdfs::notify::dec_response(in);
+      break;
+    case 16:
+      if (auto m = rbdfs::object_map::decode(in); m.ok())
+        (void)m->get(m->size() ? m->size() - 1 : 0);
       break;
     default:
       (void)dec_u8(in);
