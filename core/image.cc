@@ -296,7 +296,7 @@ Result<uint64_t> Image::seek(uint64_t snap_id, uint64_t off, bool data) {
     if (!s) return Errno(ENOENT);
     size = s->image_size;
   }
-  return seek_objects(m_data, *h, snap_id, size, off, data);
+  return seek_objects(m_md, m_data, *h, snap_id, size, off, data);
 }
 
 }  // namespace rbdfs::core

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "core/cls_call.h"
+#include "core/features.h"
 #include "core/names.h"
+#include "core/object_map.h"
 
 namespace rbdfs::core {
 
@@ -51,9 +54,32 @@ Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::
   return out;
 }
 
-Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
-                                 uint64_t size) {
+std::optional<object_map::Map> trusted_object_map(librados::IoCtx& md, const ImageHeader& h,
+                                                  uint64_t snap_id) {
+  constexpr uint64_t RBD_FLAG_OBJECT_MAP_INVALID = 1;
+  if (!(h.features & FEATURE_OBJECT_MAP)) return std::nullopt;
+  librados::bufferlist out;
+  if (!detail::cls_exec(md, header_object(h.id), "get_flags", cls::enc_snap_id(snap_id), &out).ok())
+    return std::nullopt;
+  auto flags = cls::dec_u64(detail::view(out));
+  if (!flags.ok() || (*flags & RBD_FLAG_OBJECT_MAP_INVALID)) return std::nullopt;
+  std::optional<uint64_t> snap;
+  if (snap_id != cls::NOSNAP) snap = snap_id;
+  auto map = load_object_map(md, h.id, snap);
+  if (!map.ok()) return std::nullopt;
+  return std::move(*map);
+}
+
+Result<uint64_t> allocated_bytes(librados::IoCtx& md, librados::IoCtx& data, const ImageHeader& h,
+                                 uint64_t snap_id, uint64_t size) {
   uint64_t n = object_count(h.layout, size);
+  if (auto map = trusted_object_map(md, h, snap_id)) {
+    uint64_t bytes = 0;
+    for (uint64_t o = 0; o < n && o < map->size(); ++o)
+      if (map->get(o) != object_map::NONEXISTENT)
+        bytes += object_valid_length(h.layout, o, size);
+    return bytes;
+  }
   uint64_t stride = (n + ALLOCATED_MAX_STATS - 1) / ALLOCATED_MAX_STATS;
   if (stride == 0) stride = 1;
   auto usage = stat_objects(data, h.object_prefix, snap_id, 0, n, stride);
@@ -63,12 +89,20 @@ Result<uint64_t> allocated_bytes(librados::IoCtx& data, const ImageHeader& h, ui
   return bytes * stride;
 }
 
-Result<uint64_t> seek_objects(librados::IoCtx& data, const ImageHeader& h, uint64_t snap_id,
-                              uint64_t size, uint64_t off, bool want_data) {
+Result<uint64_t> seek_objects(librados::IoCtx& md, librados::IoCtx& data, const ImageHeader& h,
+                              uint64_t snap_id, uint64_t size, uint64_t off, bool want_data) {
   if (off >= size) return Errno(ENXIO);
   const Layout& l = h.layout;
   const uint64_t unit = l.stripe_unit;
   const uint64_t nobj = object_count(l, size);
+  if (auto map = trusted_object_map(md, h, snap_id)) {
+    for (uint64_t pos = off; pos < size; pos = (pos / unit + 1) * unit) {
+      bool present = map->get(object_of(l, pos)) != object_map::NONEXISTENT;
+      if (present == want_data) return pos;
+    }
+    if (want_data) return Errno(ENXIO);
+    return size;
+  }
   // Offsets from `off` on visit objects set by set (an object set is
   // stripe_count objects), so whole sets are statted, in batches that
   // start small (data or a hole is usually near) and double.

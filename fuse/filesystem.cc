@@ -196,7 +196,9 @@ Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
   if (!h.ok()) return h.err();
   if (m_opts.read_only && h->read_only_reason.empty()) h->read_only_reason = "mounted read-only";
   auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
-  if (core::object_count(hdr->layout, hdr->size) <= BLOCKS_WARM_OBJECTS)
+  // st_blocks costs two round trips with an object map, one per object without
+  if ((hdr->features & core::FEATURE_OBJECT_MAP) ||
+      core::object_count(hdr->layout, hdr->size) <= BLOCKS_WARM_OBJECTS)
     (void)allocated_blocks(hdr, core::cls::NOSNAP, hdr->size);  // warm st_blocks
   return hdr;
 }
@@ -264,7 +266,8 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
   if (h->unreadable_reason.empty()) {
     auto p = pool(h->pool);
     auto io = p.ok() ? (*p)->data_ioctx(*h) : core::Result<librados::IoCtx>(p.err());
-    auto r = io.ok() ? core::allocated_bytes(*io, *h, snap_id, size) : core::Result<uint64_t>(io.err());
+    auto r = io.ok() ? core::allocated_bytes((*p)->ioctx(), *io, *h, snap_id, size)
+                     : core::Result<uint64_t>(io.err());
     if (r.ok())
       bytes = *r;
     else

@@ -57,4 +57,48 @@ expect_eq "$(tool object-map "$P/$I")" "30030" "head map after a snapshot"
 expect_eq "$(tool object-map "$P/$I@s1")" "10010" "the snapshot's map"
 rbd object-map check "$P/$I" >/dev/null 2>&1 || fail "rbd object-map check"
 rbd info "$P/$I" | contains "invalid" && fail "object map flagged invalid: $(rbd info "$P/$I" | grep flags)"
+step "with a valid object map, st_blocks and SEEK_DATA/SEEK_HOLE come from it (no stat per object)"
+B=$(uniq bigmap)
+rbd create --size 64G "$P/$B"
+CLEANUP+=("rbd snap purge $P/$B >/dev/null 2>&1; rbd rm --no-progress $P/$B >/dev/null 2>&1")
+/usr/bin/python3 - "$CEPH_CONF" "$P" "$B" <<'PY'
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+with rbd.Image(io, sys.argv[3]) as img:
+    img.write(b"a" * (4 << 20), 0)
+    img.write(b"b" * 4096, (40 << 30) + 8192)
+PY
+rbd snap create "$P/$B@s" >/dev/null 2>&1
+/usr/bin/python3 - "$CEPH_CONF" "$P" "$B" <<'PY'
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+with rbd.Image(io, sys.argv[3]) as img:
+    img.write(b"c" * 4096, 20 << 30)   # after the snapshot: head only
+PY
+M=$TMP/mnt
+mount_rbdfs "$M" -p "$P"
+osd_reads() { ceph tell osd.0 perf dump 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["osd"]["op_r"])'; }
+before=$(osd_reads)
+expect_eq "$(stat -c %b "$M/$P/$B")" $((3 * 8192)) "st_blocks of three objects (the map counts whole objects)"
+expect_eq "$(stat -c %b "$M/$P/.snap/$B/s")" $((2 * 8192)) "st_blocks of the snapshot, from its own map"
+/usr/bin/python3 - "$M/$P/$B" "$M/$P/.snap/$B/s" <<'PY' || fail "lseek from the object map"
+import os, sys
+G, M = 1 << 30, 1 << 20
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert os.lseek(fd, 0, os.SEEK_HOLE) == 4 * M
+assert os.lseek(fd, 4 * M, os.SEEK_DATA) == 20 * G
+assert os.lseek(fd, 20 * G + 1, os.SEEK_HOLE) == 20 * G + 4 * M
+assert os.lseek(fd, 20 * G + 4 * M, os.SEEK_DATA) == 40 * G
+try:
+    os.lseek(fd, 41 * G, os.SEEK_DATA)
+    raise AssertionError("SEEK_DATA past the last data succeeded")
+except OSError as e:
+    assert e.errno == 6, e
+s = os.open(sys.argv[2], os.O_RDONLY)
+assert os.lseek(s, 4 * M, os.SEEK_DATA) == 40 * G    # the snapshot has no data at 20 GiB
+PY
+after=$(osd_reads)
+# 16,384 objects: a stat per object would be thousands of reads
+[ $((after - before)) -lt 2000 ] || fail "st_blocks and lseek read $((after - before)) objects"
+echo "   OSD reads for 2 st_blocks and 6 lseeks on a 64 GiB image: $((after - before))"
 pass "protocol"
