@@ -7,7 +7,8 @@
 //   rbdfs-exercise --seed N --image POOL/IMAGE [--ops N] [--check-every N]
 //                  [--target core | --target mount:/MNT/POOL/IMAGE]
 //                  [-c CONF] [--id ID] [--model-dir DIR]
-//                  [--max-len BYTES] [--max-size BYTES] [--no-snaps] [--no-direct] [-v]
+//                  [--max-len BYTES] [--max-size BYTES] [--no-snaps] [--no-direct]
+//                  [--op-timeout S] [-v]
 //
 //   --seed N         the run: the same seed (and image layout and starting
 //                    size) gives the same operations every time
@@ -28,13 +29,17 @@
 //   --max-size B     no operation reaches past this (default 24M)
 //   --no-snaps       no snapshot operations
 //   --no-direct      no O_DIRECT second descriptor (mount) / aligned writer
+//   --op-timeout S   an operation or check that takes longer than S seconds
+//                    is reported as a hang and ends the run (default 300, 0:
+//                    none)
 //   -v               print every operation on stderr
 //
 // Operations, by weighted random choice from std::mt19937_64(seed): write,
 // read, truncate (down or up), punch hole (PUNCH_HOLE|KEEP_SIZE), zero range
 // (ZERO_RANGE with or without KEEP_SIZE), allocate (fallocate mode 0, with
 // or without KEEP_SIZE: may only grow), fsync, close+reopen (sometimes with
-// O_TRUNC), snapshot
+// O_TRUNC), lseek SEEK_DATA/SEEK_HOLE (mount only: a hole must read as
+// zeros), snapshot
 // create (at most 3 live: the oldest is removed first), snapshot read,
 // snapshot remove, and 4096-aligned writes and reads through a second,
 // O_DIRECT, descriptor. Offsets are aimed at stripe-unit, object and
@@ -58,13 +63,16 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/cluster.h"
@@ -341,6 +349,9 @@ class Target {
   // fallocate mode 0: nothing to allocate in RBD, but may grow the image.
   virtual void allocate(uint64_t off, uint64_t len, bool keep_size) = 0;
   virtual void fsync() = 0;
+  // lseek(SEEK_DATA or SEEK_HOLE): false when the target has no such
+  // thing; *out = -1 for ENXIO.
+  virtual bool seek(uint64_t off, bool data, int64_t* out) = 0;
   // Close and open again; with `trunc`, the open has O_TRUNC.
   virtual void reopen(bool trunc) = 0;
   // The second writer: aligned offsets and lengths, aligned buffers.
@@ -391,6 +402,14 @@ class MountTarget final : public Target {
   }
   void allocate(uint64_t off, uint64_t len, bool keep_size) override {
     falloc(keep_size ? FALLOC_FL_KEEP_SIZE : 0, off, len, keep_size ? "KEEP_SIZE" : "0");
+  }
+  bool seek(uint64_t off, bool data, int64_t* out) override {
+    off_t r = ::lseek(m_fd, static_cast<off_t>(off), data ? SEEK_DATA : SEEK_HOLE);
+    if (r < 0 && errno != ENXIO)
+      sys_fail("lseek(" + m_path + ", " + std::to_string(off) + (data ? ", SEEK_DATA)" : ", SEEK_HOLE)"),
+               errno);
+    *out = r < 0 ? -1 : static_cast<int64_t>(r);
+    return true;
   }
   void fsync() override {
     if (::fsync(m_fd) < 0) sys_fail("fsync(" + m_path + ")", errno);
@@ -516,6 +535,7 @@ class CoreTarget final : public Target {
   void allocate(uint64_t off, uint64_t len, bool keep_size) override {
     if (!keep_size) grow(off + len);
   }
+  bool seek(uint64_t, bool, int64_t*) override { return false; }
   void fsync() override { check(m_img->flush(), "Image::flush", 0, 0); }
   void reopen(bool trunc) override {
     check(m_img->flush(), "Image::flush", 0, 0);
@@ -642,6 +662,7 @@ enum class Kind {
   PUNCH,
   ZERO,
   ALLOCATE,
+  SEEK,
   FSYNC,
   REOPEN,
   SNAP_CREATE,
@@ -653,15 +674,15 @@ enum class Kind {
 };
 constexpr size_t KINDS = static_cast<size_t>(Kind::COUNT);
 const std::array<const char*, KINDS> KIND_NAMES = {
-    "write",  "read",        "truncate",  "punch",       "zero",         "allocate",
-    "fsync",  "reopen",      "snap-create", "snap-read", "snap-remove", "direct-write",
-    "direct-read"};
+    "write",     "read",        "truncate",  "punch",       "zero",
+    "allocate",  "seek",        "fsync",     "reopen",      "snap-create",
+    "snap-read", "snap-remove", "direct-write", "direct-read"};
 
 struct Op {
   uint64_t n = 0;  // 1-based op number
   Kind kind = Kind::WRITE;
   uint64_t off = 0, len = 0;
-  bool keep_size = false;    // zero, allocate
+  bool keep_size = false;    // zero, allocate; seek: SEEK_DATA (else SEEK_HOLE)
   bool trunc = false;        // reopen with O_TRUNC
   bool whole = false;        // snap-read: the whole snapshot
   size_t snap = 0;           // snap-read, snap-remove: index into the live snapshots
@@ -689,6 +710,9 @@ struct Op {
       case Kind::REOPEN:
         s += trunc ? " O_TRUNC" : "";
         break;
+      case Kind::SEEK:
+        s += std::string(keep_size ? " SEEK_DATA" : " SEEK_HOLE") + " off=" + num(off);
+        break;
       case Kind::TRUNCATE:
         s += " size=" + num(off);
         break;
@@ -709,6 +733,72 @@ struct Op {
   }
 };
 
+// Ends the process with a report when an operation (or a check) does not
+// finish within the timeout: a hung mount or cluster must fail the run, not
+// block it. It only watches; it never touches the run's state.
+class Watchdog {
+ public:
+  explicit Watchdog(uint64_t secs) : m_secs(secs) {
+    if (m_secs) m_thread = std::thread([this] { loop(); });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      m_stop = true;
+    }
+    m_cv.notify_all();
+    if (m_thread.joinable()) m_thread.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  bool enabled() const { return m_secs != 0; }
+  // From now on, `report` is printed if the next arm() or disarm() does
+  // not come within the timeout.
+  void arm(std::string report) {
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      m_report = std::move(report);
+      m_armed = true;
+      ++m_gen;
+    }
+    m_cv.notify_all();
+  }
+  void disarm() {
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      m_armed = false;
+      ++m_gen;
+    }
+    m_cv.notify_all();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> l(m_mu);
+    while (!m_stop) {
+      if (!m_armed) {
+        m_cv.wait(l);
+        continue;
+      }
+      const uint64_t gen = m_gen;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m_secs);
+      if (m_cv.wait_until(l, deadline, [&] { return m_stop || m_gen != gen; })) continue;
+      std::fputs(m_report.c_str(), stderr);
+      std::fflush(stderr);
+      ::_exit(1);  // the main thread is stuck in a call that may never return
+    }
+  }
+
+  const uint64_t m_secs;
+  std::mutex m_mu;
+  std::condition_variable m_cv;
+  bool m_stop = false;   // GUARDED_BY(m_mu)
+  bool m_armed = false;  // GUARDED_BY(m_mu)
+  uint64_t m_gen = 0;    // GUARDED_BY(m_mu)
+  std::string m_report;  // GUARDED_BY(m_mu)
+  std::thread m_thread;
+};
+
 struct Options {
   uint64_t seed = 0;
   bool seed_given = false;
@@ -723,12 +813,13 @@ struct Options {
   bool snaps = true;
   bool direct = true;
   bool verbose = false;
+  uint64_t op_timeout = 300;  // seconds; 0: none
   std::vector<std::string> argv;
 };
 
 class Exerciser {
  public:
-  explicit Exerciser(const Options& o) : m_o(o), m_rng(o.seed) {
+  explicit Exerciser(const Options& o) : m_o(o), m_rng(o.seed), m_watchdog(o.op_timeout) {
     m_rbd.conf = o.cluster.conf;
     m_rbd.id = o.cluster.id;
   }
@@ -764,8 +855,12 @@ class Exerciser {
   void compare_read(const char* what, uint64_t off, uint64_t want_n, const char* want,
                     uint64_t got_n, const char* got, const std::string& got_name);
   void expect_size(const char* what, uint64_t got);
+  void check_seek(const Op& op, int64_t r);
   std::string replay_command(uint64_t ops) const;
   void report(const Failure& f, uint64_t op, const std::string& op_text);
+  std::string report_text(const Failure& f, uint64_t op, const std::string& op_text) const;
+  // Before each op and check: what the watchdog prints if it hangs.
+  void arm_watchdog(uint64_t op, const std::string& op_text);
   std::string pattern_hint(uint64_t off, uint8_t got) const;
 
   const Options& m_o;
@@ -781,9 +876,11 @@ class Exerciser {
   std::deque<Op> m_history;
   std::deque<Snap> m_snaps;
   std::array<uint64_t, KINDS> m_counts{};
+  std::array<double, KINDS> m_secs{};  // time spent per kind
   uint64_t m_checks = 0;
   double m_check_secs = 0;
   std::vector<char> m_buf_a, m_buf_b, m_buf_c;
+  Watchdog m_watchdog;  // last: stopped first
 };
 
 uint64_t Exerciser::jitter(uint64_t base) {
@@ -880,9 +977,9 @@ Op Exerciser::generate(uint64_t n) {
   };
   std::vector<Weight> ws = {{Kind::WRITE, 28}, {Kind::READ, 14},  {Kind::TRUNCATE, 6},
                             {Kind::PUNCH, 6},  {Kind::ZERO, 6},   {Kind::ALLOCATE, 2},
-                            {Kind::FSYNC, 4},  {Kind::REOPEN, 2}};
+                            {Kind::SEEK, 2},   {Kind::FSYNC, 4},  {Kind::REOPEN, 2}};
   if (m_o.snaps) {
-    ws.push_back({Kind::SNAP_CREATE, 2});
+    ws.push_back({Kind::SNAP_CREATE, 1});  // about a second each (a new osdmap)
     if (!m_snaps.empty()) {
       ws.push_back({Kind::SNAP_READ, 4});
       ws.push_back({Kind::SNAP_REMOVE, 1});
@@ -912,6 +1009,7 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::PUNCH:
     case Kind::ZERO:
     case Kind::ALLOCATE:
+    case Kind::SEEK:
       op.off = pick_point(maxs - 1);
       op.len = pick_len(op.off, maxs - op.off);
       op.keep_size = chance(50);
@@ -958,6 +1056,43 @@ Op Exerciser::generate(uint64_t n) {
       break;
   }
   return op;
+}
+
+// SEEK_DATA/SEEK_HOLE against the model: ENXIO at or past the end; a
+// result in [off, size]; what SEEK_DATA skips (up to the end for ENXIO)
+// holds only zeros. Data may hold zeros too, so that is all.
+void Exerciser::check_seek(const Op& op, int64_t r) {
+  const uint64_t size = m_model->size();
+  const char* how = op.keep_size ? "SEEK_DATA" : "SEEK_HOLE";
+  if (op.off >= size) {
+    if (r != -1)
+      throw Failure{std::string(how) + " at " + num(op.off) + ", at or past the end " + num(size) +
+                        ", gave " + std::to_string(r) + ", not ENXIO",
+                    ""};
+    return;
+  }
+  if (r == -1 && !op.keep_size)
+    throw Failure{std::string(how) + " at " + num(op.off) + " inside the image (size " +
+                      num(size) + ") gave ENXIO",
+                  ""};
+  uint64_t to = r == -1 ? size : static_cast<uint64_t>(r);
+  if (r != -1 && (to < op.off || to > size || (op.keep_size && to == size)))
+    throw Failure{std::string(how) + " at " + num(op.off) + " gave " + num(to) +
+                      ", outside [off, size" + (op.keep_size ? ")" : "]") + " (size " + num(size) +
+                      ")",
+                  ""};
+  if (!op.keep_size) return;
+  m_buf_b.resize(CHUNK);
+  for (uint64_t o = op.off; o < to; o += CHUNK) {
+    uint64_t n = m_model->read(o, std::min(CHUNK, to - o), m_buf_b.data());
+    for (uint64_t i = 0; i < n; ++i)
+      if (m_buf_b[i] != 0)
+        throw Failure{std::string(how) + " at " + num(op.off) + " gave " +
+                          (r == -1 ? std::string("ENXIO (no data up to the end)") : num(to)) +
+                          ", but the model has data at " + num(o + i) + " (byte " +
+                          hex(static_cast<uint8_t>(m_buf_b[i])) + ")",
+                      ""};
+  }
 }
 
 void Exerciser::expect_size(const char* what, uint64_t got) {
@@ -1064,6 +1199,12 @@ void Exerciser::execute(Op& op) {
       if (!op.keep_size && op.off + op.len > m_model->size()) m_model->truncate(op.off + op.len);
       expect_size("after allocate, the target's", m_target->size());
       break;
+    case Kind::SEEK: {
+      int64_t r = 0;
+      if (!m_target->seek(op.off, op.keep_size, &r)) break;
+      check_seek(op, r);
+      break;
+    }
     case Kind::REOPEN:
       m_target->reopen(op.trunc);
       if (op.trunc) m_model->truncate(0);
@@ -1210,6 +1351,21 @@ std::string Exerciser::replay_command(uint64_t ops) const {
 }
 
 void Exerciser::report(const Failure& f, uint64_t op, const std::string& op_text) {
+  if (m_model) m_model->keep();
+  std::string out = report_text(f, op, op_text);
+  std::fputs(out.c_str(), stderr);
+}
+
+void Exerciser::arm_watchdog(uint64_t op, const std::string& op_text) {
+  if (!m_watchdog.enabled()) return;
+  m_watchdog.arm(report_text(Failure{"no answer within " + std::to_string(m_o.op_timeout) +
+                                         " s (--op-timeout): a hang",
+                                     ""},
+                             op, op_text));
+}
+
+std::string Exerciser::report_text(const Failure& f, uint64_t op,
+                                   const std::string& op_text) const {
   std::string out = "rbdfs-exercise: FAILED: seed " + std::to_string(m_o.seed) + ", op " +
                     std::to_string(op) + " of " + std::to_string(m_o.ops) + ", target " +
                     (m_target ? m_target->name() : std::string("(none)")) + "\n";
@@ -1223,10 +1379,7 @@ void Exerciser::report(const Failure& f, uint64_t op, const std::string& op_text
          ", stripe_unit " + std::to_string(m_layout.stripe_unit) + ", stripe_count " +
          std::to_string(m_layout.stripe_count) + ", starting size " +
          std::to_string(m_start_size) + "\n";
-  if (m_model) {
-    m_model->keep();
-    out += "  model kept: " + m_model->path() + "\n";
-  }
+  if (m_model) out += "  model kept: " + m_model->path() + "\n";
   std::string create = "rbd create --size " + std::to_string(m_start_size) + "B --object-size " +
                        std::to_string(m_layout.object_size) + "B";
   if (m_layout.stripe_count != 1 || m_layout.stripe_unit != m_layout.object_size)
@@ -1236,7 +1389,7 @@ void Exerciser::report(const Failure& f, uint64_t op, const std::string& op_text
     create += " --image-feature layering";
   out += "  replay on a fresh image (" + create + " " + m_spec + "):\n    " +
          replay_command(std::max<uint64_t>(op, 1)) + "\n";
-  std::fputs(out.c_str(), stderr);
+  return out;
 }
 
 int Exerciser::run() {
@@ -1263,6 +1416,7 @@ int Exerciser::run() {
     m_model = std::make_unique<Model>(m_dir, "model");
     m_model->truncate(m_start_size);
     phase = "(initial check)";
+    arm_watchdog(0, phase);
     // The image must start as zeros: one look through the target and rbd.
     check(false);
     for (n = 1; n <= m_o.ops; ++n) {
@@ -1271,18 +1425,26 @@ int Exerciser::run() {
       m_history.push_back(current);
       if (m_history.size() > HISTORY) m_history.pop_front();
       if (m_o.verbose) std::fprintf(stderr, "%s\n", phase.c_str());
+      arm_watchdog(n, phase);
+      const auto t_op = std::chrono::steady_clock::now();
       execute(current);
       m_history.back() = current;  // with the snapshot name filled in
       ++m_counts[static_cast<size_t>(current.kind)];
+      m_secs[static_cast<size_t>(current.kind)] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_op).count();
       if (m_o.check_every && n % m_o.check_every == 0 && n != m_o.ops) {
         phase = "(check after op #" + std::to_string(n) + ") after " + current.describe();
+        arm_watchdog(n, phase);
         check(false);
       }
     }
     n = m_o.ops;
     phase = "(final check after op #" + std::to_string(n) + ")";
+    arm_watchdog(n, phase);
     check(true);
+    m_watchdog.disarm();
   } catch (const Failure& f) {
+    m_watchdog.disarm();
     if (!m_history.empty() && m_history.back().n == current.n) m_history.back() = current;
     report(f, n, phase);
     return 1;
@@ -1290,8 +1452,12 @@ int Exerciser::run() {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string counts;
   for (size_t k = 0; k < KINDS; ++k)
-    if (m_counts[k]) counts += std::string(counts.empty() ? "" : ", ") + KIND_NAMES[k] + " " +
-                               std::to_string(m_counts[k]);
+    if (m_counts[k]) {
+      char t[32];
+      std::snprintf(t, sizeof t, " %.1fs", m_secs[k]);
+      counts += std::string(counts.empty() ? "" : ", ") + KIND_NAMES[k] + " " +
+                std::to_string(m_counts[k]) + (m_secs[k] >= 0.05 ? t : "");
+    }
   std::printf(
       "rbdfs-exercise: ok: seed %llu, %llu ops on %s in %.1f s (%s; %llu checks, %.1f s), size "
       "%llu\n",
@@ -1354,6 +1520,8 @@ Options parse_args(int argc, char** argv) {
       o.direct = false;
     } else if (a == "-v") {
       o.verbose = true;
+    } else if (a == "--op-timeout") {
+      o.op_timeout = need_u64(i, a);
     } else {
       usage("unknown argument " + a);
     }

@@ -7,11 +7,13 @@
 #
 # Seeds differ per layout: layout k (0, 1, 2) runs seeds 100k+1..100k+8
 # through the mount and 100k+11..100k+13 through core. Two runs go at a time
-# (one mount, two lanes). RBDFS_EXERCISE_OPS (default 250),
+# (one mount, two lanes). RBDFS_EXERCISE_OPS (default 400),
 # RBDFS_EXERCISE_MOUNT_SEEDS and RBDFS_EXERCISE_CORE_SEEDS (seeds within a
-# layout, default "1 2 3 4 5 6 7 8" and "11 12 13") and RBDFS_EXERCISE_LANES
+# layout, default "1 2 3 4 5 6 7 8" and "11 12 13"; empty: none) and RBDFS_EXERCISE_LANES
 # (default 2) change the runs. Every run is made; a failing one prints the
-# exerciser's report, with the command that replays it, and fails the test.
+# exerciser's report, with the command that replays it, and fails the test;
+# an operation that hangs fails after 120 s. At the end the daemon must exit
+# once unmounted.
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -19,9 +21,9 @@ EX=$BUILD/tools/rbdfs-exercise
 [ -x "$EX" ] || fail "$EX is not built"
 M=$TMP/mnt
 P=rbd
-OPS=${RBDFS_EXERCISE_OPS:-250}
-MOUNT_SEEDS=${RBDFS_EXERCISE_MOUNT_SEEDS:-"1 2 3 4 5 6 7 8"}
-CORE_SEEDS=${RBDFS_EXERCISE_CORE_SEEDS:-"11 12 13"}
+OPS=${RBDFS_EXERCISE_OPS:-400}
+MOUNT_SEEDS=${RBDFS_EXERCISE_MOUNT_SEEDS-"1 2 3 4 5 6 7 8"}
+CORE_SEEDS=${RBDFS_EXERCISE_CORE_SEEDS-"11 12 13"}
 LANES=${RBDFS_EXERCISE_LANES:-2}
 PREFIX=$(uniq ex)
 mount_rbdfs "$M"
@@ -86,7 +88,7 @@ run_one() {
   [ "$target" = mount ] && targ=mount:$M/$P/$img
   t0=$(date +%s.%N)
   if "$EX" --seed "$seed" --ops "$OPS" --image "$P/$img" --target "$targ" -c "$CEPH_CONF" \
-      --id admin --model-dir "$TMP" >"$out" 2>&1; then
+      --id admin --model-dir "$TMP" --op-timeout 120 >"$out" 2>&1; then
     printf '   %-7s %-5s seed %-3s size %-8s %5.1f s: %s\n' "$layout" "$target" "$seed" "$size" \
       "$(echo "$(date +%s.%N) - $t0" | bc)" "$(sed -n 's/.* in [0-9.]* s (\(.*\))[^)]*$/\1/p' "$out")"
   else
@@ -109,6 +111,18 @@ done
 for p in "${LANE_PIDS[@]}"; do wait "$p" || true; done
 LANE_PIDS=()
 echo "   ${#RUNS[@]} runs in $(($(date +%s) - start)) s"
+
+step "after unmount the daemon exits (no thread left hanging in a release)"
+pid=$(rbdfs_pid "$M")
+[ -n "$pid" ] || fail "cannot find the rbdfs process of $M"
+umount_rbdfs "$M"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+if kill -0 "$pid" 2>/dev/null; then
+  echo "   rbdfs $pid still runs 20 s after the unmount; threads: $(ls /proc/"$pid"/task | wc -l)" >&2
+  kill -9 "$pid" 2>/dev/null || true
+  echo "rbdfs did not exit after the unmount" >"$TMP/failed.daemon"
+fi
+
 failed=""
 for f in "$TMP"/failed.*; do
   [ -e "$f" ] && failed+="${failed:+, }$(cat "$f")"
