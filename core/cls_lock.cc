@@ -55,7 +55,9 @@ std::string dec_addr(Decoder* d) {
     nonce = b.u32();
     uint32_t elen = b.u32();
     if (elen >= 2) {
-      family = static_cast<uint16_t>(b.u8() | (b.u8() << 8));  // LE
+      uint8_t lo = b.u8();
+      uint8_t hi = b.u8();
+      family = static_cast<uint16_t>(lo | (hi << 8));  // LE
       for (uint32_t i = 2; i < elen; ++i) sa.push_back(static_cast<char>(b.u8()));
     } else if (elen) {
       b.fail();

@@ -12,6 +12,7 @@ namespace rbdfs::core {
 using librados::bufferlist;
 
 struct HeaderWatch::Shared : public librados::WatchCtx2 {
+  std::shared_ptr<Cluster> cluster;  // threads handling notifies may outlive the image
   librados::IoCtx io;
   std::string oid;
   std::string what;
@@ -26,6 +27,7 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   bool in_flight = false;  // GUARDED_BY(mu)
   bool again = false;      // GUARDED_BY(mu)
   bool closing = false;    // GUARDED_BY(mu): no more re-watching
+  int rewatching = 0;      // GUARDED_BY(mu): re-watch threads under way
   librados::AioCompletion* completion = nullptr;
   bufferlist reply;
 
@@ -54,11 +56,19 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
       {
         std::lock_guard<std::mutex> l(s->mu);
         if (s->closing) return;
+        ++s->rewatching;  // the destructor waits for us before it unwatches
       }
       if (uint64_t old = s->handle.exchange(0)) s->io.unwatch2(old);
       uint64_t h = 0;
       if (s->io.watch2(s->oid, &h, s.get()) == 0) s->handle = h;
-      s->on_change(0);  // anything may have changed while we did not watch
+      bool stopping;
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        --s->rewatching;
+        stopping = s->closing;
+        s->cv.notify_all();
+      }
+      if (!stopping) s->on_change(0);  // anything may have changed while we did not watch
     }).detach();
   }
 
@@ -93,6 +103,7 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
 HeaderWatch::HeaderWatch(std::shared_ptr<Cluster> cluster, librados::IoCtx& md, std::string oid,
                          std::string what, OnChange on_change)
     : m_cluster(std::move(cluster)), m_shared(std::make_shared<Shared>()) {
+  m_shared->cluster = m_cluster;
   m_shared->io.dup(md);
   m_shared->oid = std::move(oid);
   m_shared->what = std::move(what);
@@ -105,7 +116,7 @@ HeaderWatch::~HeaderWatch() {
   {
     std::unique_lock<std::mutex> l(m_shared->mu);
     m_shared->closing = true;
-    m_shared->cv.wait(l, [this] { return !m_shared->in_flight; });
+    m_shared->cv.wait(l, [this] { return !m_shared->in_flight && m_shared->rewatching == 0; });
   }
   if (uint64_t h = m_shared->handle.exchange(0)) {
     m_shared->io.unwatch2(h);

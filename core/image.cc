@@ -70,31 +70,43 @@ std::shared_ptr<const ImageHeader> Image::header() const {
 }
 
 Status Image::refresh() {
-  for (int attempt = 0;; ++attempt) {
-    std::shared_ptr<const ImageHeader> cur;
-    uint64_t gen;
-    {
-      std::lock_guard<std::mutex> l(m_header_mu);
-      cur = m_header;
-      gen = m_header_gen;
-    }
-    auto h = read_header(m_md, cur->pool, cur->name, cur->id);
-    if (!h.ok()) return h.err();
-    if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
-    uint64_t pending;
-    {
-      std::lock_guard<std::mutex> l(m_size_mu);
-      pending = std::max(m_bg_target, m_bg_sent);
-    }
+  std::shared_ptr<const ImageHeader> cur;
+  uint64_t gen;
+  {
     std::lock_guard<std::mutex> l(m_header_mu);
-    // We grew the image while the header was being read: what was read
-    // may predate it. Read again rather than install an older size.
-    if (m_header_gen != gen && attempt < 3) continue;
-    // A background grow not yet recorded: our size is ahead of the object's.
-    if (pending) h->size = std::max(h->size, m_header->size);
-    m_header = std::make_shared<const ImageHeader>(std::move(*h));
-    return {};
+    cur = m_header;
+    gen = m_header_gen;
   }
+  auto h = read_header(m_md, cur->pool, cur->name, cur->id);
+  if (!h.ok()) return h.err();
+  if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
+  bool pending;
+  {
+    std::lock_guard<std::mutex> l(m_size_mu);
+    pending = m_bg_sent != 0;
+  }
+  std::lock_guard<std::mutex> l(m_header_mu);
+  if (m_header_gen != gen || pending) {
+    // We grew the image while the header was read, or a background grow
+    // has not landed: what was read may predate our size. Never shrink
+    // below what we recorded or are recording.
+    h->size = std::max(h->size, m_size_floor);
+  } else {
+    // Read after everything we recorded landed: the object is the truth
+    // (another client may have shrunk the image).
+    m_size_floor = 0;
+  }
+  m_recorded = h->size;
+  ++m_header_gen;
+  m_header = std::make_shared<const ImageHeader>(std::move(*h));
+  return {};
+}
+
+void Image::set_cached_size(uint64_t size) {
+  auto next = std::make_shared<ImageHeader>(*m_header);
+  next->size = size;
+  m_header = std::move(next);
+  ++m_header_gen;
 }
 
 Status Image::prepare_write(const ImageHeader& h) const {

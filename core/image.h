@@ -161,13 +161,16 @@ class Image : public std::enable_shared_from_this<Image> {
   // size changes (image_size.cc)
   // Records `size` in the header object and in our cached header.
   Status grow_header(uint64_t size);
+  void set_cached_size(uint64_t size);  // m_header_mu held
   // resize() while holding the size-change token.
   Status resize_now(uint64_t new_size);
   // The background grow (grow_async), a state machine under m_size_mu:
   //   IDLE --grow_async--> SENDING(t) --landed, target > t--> SENDING(target)
   //                            |--landed or failed--> IDLE
   struct BgGrow;
-  void send_bg_grow(uint64_t size);  // m_size_mu held
+  // Sends set_size(size) as write `seq` (m_bg_sent already set; called
+  // without m_size_mu: one in flight at a time, by the state above).
+  void send_bg_grow(uint64_t size, uint64_t seq);
   static void bg_grow_done(librados::completion_t c, void* arg);
   void finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r);
 
@@ -179,9 +182,15 @@ class Image : public std::enable_shared_from_this<Image> {
 
   mutable std::mutex m_header_mu;
   std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
-  // Bumped by every change we make to m_header ourselves, so a refresh
-  // that read the header object before it does not install older data.
+  // Bumped by every change of m_header and every size we record, so a
+  // refresh that read the header object before them does not install an
+  // older size.
   uint64_t m_header_gen = 0;  // GUARDED_BY(m_header_mu)
+  // The largest size we recorded or are recording since the last refresh
+  // that saw them all landed (0: none); reset by a shrink.
+  uint64_t m_size_floor = 0;  // GUARDED_BY(m_header_mu)
+  // The size the header object holds, as far as we know.
+  uint64_t m_recorded = 0;  // GUARDED_BY(m_header_mu)
 
   WriteTracker m_writes;
   std::atomic<uint64_t> m_own_cursor{0};  // flush()'s errseq cursor
@@ -194,6 +203,7 @@ class Image : public std::enable_shared_from_this<Image> {
   std::multiset<uint64_t> m_grow_waits;  // GUARDED_BY(m_size_mu): sizes waited for
   uint64_t m_bg_target = 0;              // GUARDED_BY(m_size_mu): largest async grow asked
   uint64_t m_bg_sent = 0;                // GUARDED_BY(m_size_mu): set_size in flight (0: idle)
+  uint64_t m_bg_next_seq = 0;            // GUARDED_BY(m_size_mu): write held for the next one
 
   std::unique_ptr<HeaderWatch> m_watch;  // set by open()
 };

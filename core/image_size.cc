@@ -18,20 +18,22 @@ using detail::to_bl;
 using librados::bufferlist;
 
 Status Image::grow_header(uint64_t size) {
+  {
+    std::lock_guard<std::mutex> l(m_header_mu);
+    m_size_floor = std::max(m_size_floor, size);
+  }
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(size)));
   {
     std::lock_guard<std::mutex> l(m_header_mu);
-    if (m_header->size < size) {
-      auto next = std::make_shared<ImageHeader>(*m_header);
-      next->size = size;
-      m_header = std::move(next);
-    }
-    ++m_header_gen;
+    m_recorded = size;
+    if (m_header->size < size)
+      set_cached_size(size);
+    else
+      ++m_header_gen;
   }
   notify_header_update();
   return {};
 }
-
 
 Status Image::resize(uint64_t new_size) {
   std::unique_lock<std::mutex> l(m_size_mu);
@@ -78,7 +80,9 @@ Status Image::resize_now(uint64_t new_size) {
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
   {
     std::lock_guard<std::mutex> lk(m_header_mu);
-    ++m_header_gen;  // a refresh under way read the old size
+    m_size_floor = 0;  // smaller now, on purpose
+    m_recorded = new_size;
+    set_cached_size(new_size);
   }
   RBDFS_TRY(refresh());
   notify_header_update();
@@ -87,15 +91,16 @@ Status Image::resize_now(uint64_t new_size) {
 
 Status Image::grow_to(uint64_t size) {
   std::unique_lock<std::mutex> l(m_size_mu);
-  // a background grow first lands (the cached size may be ahead of it)
-  m_size_cv.wait(l, [this] { return m_bg_sent == 0; });
   auto wait = m_grow_waits.insert(size);
   Status s;
-  while (header()->size < size) {
-    if (m_resizing) {
+  while (header()->size < size || m_bg_sent != 0) {
+    // a resize, another grow_to, or a background grow first (the cached
+    // size may be ahead of the object's until that lands)
+    if (m_resizing || m_bg_sent != 0) {
       m_size_cv.wait(l);
       continue;
     }
+    if (header()->size >= size) break;
     m_resizing = true;
     // Merged: the largest size anyone is waiting for now (>= size). Only
     // callers still waiting count, so a grow never undoes a later shrink.
@@ -121,13 +126,21 @@ Status Image::grow_async(uint64_t size) {
   {
     std::lock_guard<std::mutex> hl(m_header_mu);
     if (m_header->size >= size) return {};
-    auto next = std::make_shared<ImageHeader>(*m_header);
-    next->size = size;
-    m_header = std::move(next);
-    ++m_header_gen;
+    set_cached_size(size);
+    m_size_floor = std::max(m_size_floor, size);
   }
   m_bg_target = std::max(m_bg_target, size);
-  if (m_bg_sent == 0) send_bg_grow(m_bg_target);
+  if (m_bg_sent != 0) {
+    // Sent after the one in flight lands. Drains that start from now on
+    // must wait for that one too: it is a write from now on.
+    if (!m_bg_next_seq) m_bg_next_seq = m_writes.begin();
+    return {};
+  }
+  uint64_t target = m_bg_target;
+  m_bg_sent = target;
+  uint64_t seq = m_writes.begin();
+  l.unlock();
+  send_bg_grow(target, seq);
   return {};
 }
 
@@ -138,24 +151,19 @@ struct Image::BgGrow {
   uint64_t seq = 0;  // a write of its own: drains wait for it
 };
 
-void Image::send_bg_grow(uint64_t size) {
-  m_bg_sent = size;
-  auto* op = new BgGrow{shared_from_this(), nullptr, size, m_writes.begin()};
+void Image::send_bg_grow(uint64_t size, uint64_t seq) {
+  auto* op = new BgGrow{shared_from_this(), nullptr, size, seq};
   op->completion = librados::Rados::aio_create_completion(op, &Image::bg_grow_done);
   librados::ObjectWriteOperation w;
   bufferlist in = to_bl(cls::enc_set_size(size));
   w.exec("rbd", "set_size", in);
   int r = m_md.aio_operate(m_header_oid, op->completion, &w);
-  if (r < 0) {
-    // Never completes: finish it on a thread of its own (we hold m_size_mu).
-    std::thread([op, r] {
-      op->completion->release();
-      op->completion = nullptr;
-      auto img = std::move(op->image);
-      Image* raw = img.get();
-      raw->finish_bg_grow(std::move(img), op->seq, op->size, r);
-      delete op;
-    }).detach();
+  if (r < 0) {  // never completes: finish it here
+    op->completion->release();
+    auto img = std::move(op->image);
+    delete op;
+    Image* raw = img.get();
+    raw->finish_bg_grow(std::move(img), seq, size, r);
   }
 }
 
@@ -164,9 +172,10 @@ void Image::bg_grow_done(librados::completion_t, void* arg) {
   int r = op->completion->get_return_value();
   op->completion->release();
   auto img = std::move(op->image);
-  Image* raw = img.get();
-  raw->finish_bg_grow(std::move(img), op->seq, op->size, r);
+  uint64_t seq = op->seq, size = op->size;
   delete op;
+  Image* raw = img.get();
+  raw->finish_bg_grow(std::move(img), seq, size, r);
 }
 
 void Image::finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r) {
@@ -175,21 +184,38 @@ void Image::finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t s
                   header()->name, size, Errno::from_rados(r).message());
   {
     std::lock_guard<std::mutex> hl(m_header_mu);
-    ++m_header_gen;  // a refresh that read the header object before this landed reads again
+    if (r == 0) {
+      m_recorded = std::max(m_recorded, size);
+      ++m_header_gen;  // a refresh that read the header object before this landed
+    } else {
+      // Back to what the object holds, so later writes past it grow again.
+      m_size_floor = m_recorded;
+      if (m_header->size > m_recorded) set_cached_size(m_recorded);
+    }
   }
+  uint64_t next = 0, next_seq = 0, dropped_seq = 0;
   {
     std::lock_guard<std::mutex> l(m_size_mu);
     if (r == 0 && m_bg_target > size) {
-      send_bg_grow(m_bg_target);  // grown further meanwhile
+      next = m_bg_target;  // grown further meanwhile: its write was begun then
+      next_seq = m_bg_next_seq ? m_bg_next_seq : m_writes.begin();
+      m_bg_sent = next;
     } else {
+      dropped_seq = m_bg_next_seq;
       m_bg_sent = 0;
       m_bg_target = 0;
       m_size_cv.notify_all();
     }
+    m_bg_next_seq = 0;
   }
+  if (next) send_bg_grow(next, next_seq);
   if (r == 0) notify_header_update();
-  // As Aggregate::put: drop our reference before running the drainers.
+  // As ImageRequest::put: drop our reference before running the drainers.
   auto ready = m_writes.end(seq, r < 0 ? -r : 0);
+  if (dropped_seq) {
+    auto more = m_writes.end(dropped_seq, 0);
+    ready.insert(ready.end(), more.begin(), more.end());
+  }
   self.reset();
   for (auto& f : ready) f(Status());
 }

@@ -96,9 +96,19 @@ Result<uint64_t> seek_objects(librados::IoCtx& md, librados::IoCtx& data, const 
   const uint64_t unit = l.stripe_unit;
   const uint64_t nobj = object_count(l, size);
   if (auto map = trusted_object_map(md, h, snap_id)) {
-    for (uint64_t pos = off; pos < size; pos = (pos / unit + 1) * unit) {
-      bool present = map->get(object_of(l, pos)) != object_map::NONEXISTENT;
-      if (present == want_data) return pos;
+    auto present = [&](uint64_t o) { return map->get(o) != object_map::NONEXISTENT; };
+    for (uint64_t pos = off; pos < size;) {
+      // a whole object set on the wrong side: skip it (not unit by unit)
+      uint64_t first = (pos / l.period()) * l.stripe_count;
+      bool uniform = true;
+      for (uint64_t k = 1; k < l.stripe_count && uniform; ++k)
+        uniform = present(first + k) == present(first);
+      if (uniform && present(first) != want_data) {
+        pos = (pos / l.period() + 1) * l.period();
+        continue;
+      }
+      if (present(object_of(l, pos)) == want_data) return pos;
+      pos = (pos / unit + 1) * unit;
     }
     if (want_data) return Errno(ENXIO);
     return size;

@@ -66,7 +66,13 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Handle* h = fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
   if (h) {
     fill_common(&st);
-    s = fill_file_attr(h->image->header(), n.kind == NodeKind::SNAP ? n.snap : "", &st);
+    // by the descriptor's snapshot id: a later snapshot of that name is another file
+    auto hdr = h->image->header();
+    const core::cls::SnapshotInfo* snap = hdr->find_snap_id(h->snap_id);
+    if (n.kind == NodeKind::SNAP && !snap)
+      s = Errno(ENOENT);
+    else
+      s = fill_file_attr(hdr, n.kind == NodeKind::SNAP ? snap->name : "", &st);
   } else {
     s = fill_attr(n, &st);
   }
