@@ -39,13 +39,18 @@
 // (ZERO_RANGE with or without KEEP_SIZE), allocate (fallocate mode 0, with
 // or without KEEP_SIZE: may only grow), fsync, close+reopen (sometimes with
 // O_TRUNC), lseek SEEK_DATA/SEEK_HOLE (mount only: a hole must read as
-// zeros), snapshot
-// create (at most 3 live: the oldest is removed first), snapshot read,
-// snapshot remove, and 4096-aligned writes and reads through a second,
-// O_DIRECT, descriptor. Offsets are aimed at stripe-unit, object and
+// zeros), snapshot create (at most 3 live: the oldest is removed first;
+// names are reused), snapshot read (a range or all of it, against the model
+// saved when it was taken), snapshot remove, and 4096-aligned writes and
+// reads through a second, O_DIRECT, descriptor (core: plain writes and
+// reads), and bursts of 2-6 disjoint writes at once from threads (all
+// O_DIRECT or all through the first descriptor; core: Image::write and
+// grow_to from several threads). Through core, writes and fallocate that extend call grow_to first,
+// as the filesystem does. Offsets are aimed at stripe-unit, object and
 // object-set edges and at the current end; writes may extend the image.
-// Byte o written by op n holds (o % 251 + n) mod 256, so a wrong byte tells
-// which op (mod 256) wrote it.
+// Sizes are compared after every op that may change them. Byte o written by
+// op n holds (o % 251 + n) mod 256, so a wrong byte tells which op (mod 256)
+// wrote it. Snapshots take about a second each (a new osdmap).
 //
 // Exit status: 0 and one summary line when everything matched; 1 with a
 // report on stderr (seed, op, first differing offset and bytes, the last 20
@@ -670,13 +675,14 @@ enum class Kind {
   SNAP_REMOVE,
   DIRECT_WRITE,
   DIRECT_READ,
+  BURST,
   COUNT
 };
 constexpr size_t KINDS = static_cast<size_t>(Kind::COUNT);
 const std::array<const char*, KINDS> KIND_NAMES = {
     "write",     "read",        "truncate",  "punch",       "zero",
     "allocate",  "seek",        "fsync",     "reopen",      "snap-create",
-    "snap-read", "snap-remove", "direct-write", "direct-read"};
+    "snap-read", "snap-remove", "direct-write", "direct-read", "burst"};
 
 struct Op {
   uint64_t n = 0;  // 1-based op number
@@ -688,6 +694,10 @@ struct Op {
   size_t snap = 0;           // snap-read, snap-remove: index into the live snapshots
   std::string snap_name;     // filled when run
   uint64_t size_before = 0;  // the model's size before the op
+  // burst: disjoint writes run at once, from threads; all through the
+  // O_DIRECT descriptor (aligned) or all through the other one
+  std::vector<std::pair<uint64_t, uint64_t>> parts;  // (off, len), by off
+  bool direct = false;
 
   std::string describe() const {
     std::string s = "#" + std::to_string(n) + " " + KIND_NAMES[static_cast<size_t>(kind)];
@@ -713,6 +723,11 @@ struct Op {
       case Kind::SEEK:
         s += std::string(keep_size ? " SEEK_DATA" : " SEEK_HOLE") + " off=" + num(off);
         break;
+      case Kind::BURST:
+        s += direct ? " O_DIRECT" : " cached";
+        for (const auto& [o, l] : parts)
+          s += " [" + std::to_string(o) + ", " + std::to_string(o + l) + ")";
+        break;
       case Kind::TRUNCATE:
         s += " size=" + num(off);
         break;
@@ -729,6 +744,9 @@ struct Op {
     return s + " (size before " + std::to_string(size_before) + ")";
   }
   bool writes_at(uint64_t o) const {
+    if (kind == Kind::BURST)
+      return std::any_of(parts.begin(), parts.end(),
+                         [o](const auto& p) { return o >= p.first && o < p.first + p.second; });
     return (kind == Kind::WRITE || kind == Kind::DIRECT_WRITE) && o >= off && o < off + len;
   }
 };
@@ -989,6 +1007,7 @@ Op Exerciser::generate(uint64_t n) {
     ws.push_back({Kind::DIRECT_WRITE, 10});
     ws.push_back({Kind::DIRECT_READ, 5});
   }
+  ws.push_back({Kind::BURST, 3});
   uint64_t total = 0;
   for (const auto& w : ws) total += w.w;
   uint64_t r = below(total);
@@ -1039,6 +1058,25 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::SNAP_REMOVE:
       op.snap = below(m_snaps.size());
       break;
+    case Kind::BURST: {
+      op.direct = m_o.direct && maxs >= 2 * DIO_ALIGN && chance(50);
+      const uint64_t k = between(2, 6);
+      const uint64_t align = op.direct ? DIO_ALIGN : 1;
+      const uint64_t top = maxs / align * align;  // ends stay at or below
+      const uint64_t cap = std::max(m_o.max_len / k, align);
+      std::vector<std::pair<uint64_t, uint64_t>> cand;
+      for (uint64_t i = 0; i < k; ++i) {
+        uint64_t off = pick_point(top - align) / align * align;
+        uint64_t len = std::min(pick_len(off, top - off), cap);
+        len = std::min((len + align - 1) / align * align, top - off);
+        cand.emplace_back(off, len);
+      }
+      std::sort(cand.begin(), cand.end());
+      for (const auto& c : cand)  // keep them disjoint
+        if (op.parts.empty() || c.first >= op.parts.back().first + op.parts.back().second)
+          op.parts.push_back(c);
+      break;
+    }
     case Kind::SNAP_CREATE: {
       // Names come back: a snapshot may take the name of one removed
       // earlier, even of the one this op removes first.
@@ -1158,6 +1196,43 @@ void Exerciser::execute(Op& op) {
       m_model->write(op.off, b.data, op.len);
       if (op.off + op.len > op.size_before)
         expect_size("after a direct write past the end, the target's", m_target->size());
+      break;
+    }
+    case Kind::BURST: {
+      std::vector<std::unique_ptr<AlignedBuf>> bufs;
+      for (const auto& [o, l] : op.parts) {
+        bufs.push_back(std::make_unique<AlignedBuf>(l));
+        fill_pattern(bufs.back()->data, o, l, n);
+      }
+      std::vector<Failure> errors(op.parts.size());
+      std::vector<char> failed(op.parts.size(), 0);
+      {
+        std::vector<std::thread> threads;
+        for (size_t i = 0; i < op.parts.size(); ++i)
+          threads.emplace_back([&, i] {
+            try {
+              const auto& [o, l] = op.parts[i];
+              if (op.direct)
+                m_target->direct_write(o, bufs[i]->data, l);
+              else
+                m_target->write(o, bufs[i]->data, l);
+            } catch (const Failure& f) {
+              errors[i] = f;
+              failed[i] = 1;
+            }
+          });
+        for (auto& t : threads) t.join();
+      }
+      for (size_t i = 0; i < op.parts.size(); ++i)
+        if (failed[i]) throw errors[i];
+      uint64_t end = 0;
+      for (size_t i = 0; i < op.parts.size(); ++i) {
+        const auto& [o, l] = op.parts[i];
+        m_model->write(o, bufs[i]->data, l);
+        end = std::max(end, o + l);
+      }
+      if (end > op.size_before)
+        expect_size("after a burst of writes past the end, the target's", m_target->size());
       break;
     }
     case Kind::READ: {
