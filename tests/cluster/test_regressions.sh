@@ -7,6 +7,10 @@
 #  4. snapshot remove/rename bypassed the feature gate
 #  5. SEEK_DATA/SEEK_HOLE statted every object from object 0; st_blocks of
 #     images over 4,096 objects claimed every block
+#  6. (found by a soak of the exerciser) the header watch callback could hold
+#     the last reference of an image being closed: the image was destroyed
+#     on librados' thread, whose watch_flush then waited for itself, and every
+#     later close hung
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -198,6 +202,32 @@ expect_eq "$(stat -c %s "$TMP/big.copy")" $((64 << 30)) "size of the copy"
 cmp -n $((4 << 20)) "$TMP/big.copy" "$TMP/d1" || fail "copy: first object differs"
 cmp <(dd if="$TMP/big.copy" bs=4M skip=$((40 << 8)) count=1 status=none) "$TMP/d2" || fail "copy: data at 40 GiB differs"
 rm -f "$TMP/big.copy"
+fi
+
+if wanted 6; then
+step "6. files grown and closed while notifies (ours, another client's) arrive: nothing hangs"
+N=$(uniq notify)
+head -c 1048576 /dev/urandom > "$TMP/n"
+rbd import --no-progress --image-feature layering "$TMP/n" "$P/$N" >/dev/null
+CLEANUP+=("rbd rm $P/$N >/dev/null 2>&1")
+timeout 120 /usr/bin/python3 - "$CEPH_CONF" "$P" "$N" "$M/$P/$N" <<'PY' || fail "open/close under notifies hung or failed"
+import os, rados, sys, threading
+conf, pool, name, path = sys.argv[1:5]
+c = rados.Rados(conffile=conf); c.connect(); io = c.open_ioctx(pool)
+oid = "rbd_header." + io.read("rbd_id." + name)[4:].decode()
+stop = threading.Event()
+def notifier():
+    while not stop.is_set():
+        io.notify(oid, "", 5000)    # the legacy header update
+t = threading.Thread(target=notifier); t.start()
+try:
+    for i in range(1500):
+        fd = os.open(path, os.O_RDWR)
+        os.pwrite(fd, b"%d" % i, (1 << 20) + 512 * i)   # grows: our own notify follows
+        os.close(fd)
+finally:
+    stop.set(); t.join()
+PY
 fi
 
 pass "regressions"
