@@ -91,71 +91,69 @@ std::string dec_addr(Decoder* d) {
 
 }  // namespace
 
-std::string enc_lock(std::string_view name, uint8_t type, std::string_view cookie,
-                     std::string_view tag, std::string_view description, uint8_t flags) {
+namespace {
+
+// Every input is ENCODE_START(1,1){ ... }: `body` writes the fields.
+template <typename Body>
+std::string input(Body body) {
   Encoder e;
   size_t t = e.start_struct(1, 1);
+  body(e);
+  e.end_struct(t);
+  return std::move(e).bytes();
+}
+
+// name, type, cookie, tag: how lock, assert_locked and set_cookie begin
+void lock_head(Encoder& e, std::string_view name, uint8_t type, std::string_view cookie,
+               std::string_view tag) {
   e.str(name);
   e.u8(type);
   e.str(cookie);
   e.str(tag);
-  e.str(description);
-  e.utime(0, 0);  // duration: never expires
-  e.u8(flags);
-  e.end_struct(t);
-  return std::move(e).bytes();
+}
+
+}  // namespace
+
+std::string enc_lock(std::string_view name, uint8_t type, std::string_view cookie,
+                     std::string_view tag, std::string_view description, uint8_t flags) {
+  return input([&](Encoder& e) {
+    lock_head(e, name, type, cookie, tag);
+    e.str(description);
+    e.utime(0, 0);  // duration: never expires
+    e.u8(flags);
+  });
 }
 
 std::string enc_unlock(std::string_view name, std::string_view cookie) {
-  Encoder e;
-  size_t t = e.start_struct(1, 1);
-  e.str(name);
-  e.str(cookie);
-  e.end_struct(t);
-  return std::move(e).bytes();
+  return input([&](Encoder& e) {
+    e.str(name);
+    e.str(cookie);
+  });
 }
 
 std::string enc_break_lock(std::string_view name, const Entity& locker, std::string_view cookie) {
-  Encoder e;
-  size_t t = e.start_struct(1, 1);
-  e.str(name);
-  enc_entity(&e, locker);
-  e.str(cookie);
-  e.end_struct(t);
-  return std::move(e).bytes();
+  return input([&](Encoder& e) {
+    e.str(name);
+    enc_entity(&e, locker);
+    e.str(cookie);
+  });
 }
 
 std::string enc_get_info(std::string_view name) {
-  Encoder e;
-  size_t t = e.start_struct(1, 1);
-  e.str(name);
-  e.end_struct(t);
-  return std::move(e).bytes();
+  return input([&](Encoder& e) { e.str(name); });
 }
 
 std::string enc_assert_locked(std::string_view name, uint8_t type, std::string_view cookie,
                               std::string_view tag) {
-  Encoder e;
-  size_t t = e.start_struct(1, 1);
-  e.str(name);
-  e.u8(type);
-  e.str(cookie);
-  e.str(tag);
-  e.end_struct(t);
-  return std::move(e).bytes();
+  return input([&](Encoder& e) { lock_head(e, name, type, cookie, tag); });
 }
 
 std::string enc_set_cookie(std::string_view name, uint8_t type, std::string_view cookie,
                            std::string_view tag, std::string_view new_cookie) {
-  Encoder e;
-  size_t t = e.start_struct(1, 1);
-  e.str(name);
-  e.u8(type);
-  e.str(cookie);
-  e.str(tag);
-  e.str(new_cookie);
-  e.end_struct(t);
-  return std::move(e).bytes();
+  return input([&](Encoder& e) {
+    lock_head(e, name, type, cookie, tag);
+    e.str(new_cookie);
+  });
 }
 
 core::Result<LockInfo> dec_lock_info(std::string_view in) {
