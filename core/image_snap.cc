@@ -1,6 +1,9 @@
 // Snapshots of an image, as `rbd snap create/rm/rename` leave them.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <future>
+
 #include "core/cls_call.h"
 #include "core/image.h"
 
@@ -12,6 +15,39 @@ using detail::decoded;
 using detail::view;
 using librados::bufferlist;
 
+namespace {
+
+// A self-managed snapshot id allocated (create) or released (remove) by the
+// monitor. librados completes the op only once it has the OSD map epoch of
+// the reply; with several such ops at once from one client that map was
+// seen not to arrive (the op then waits forever, until any later map). So
+// the wait is bounded: every 5 s without an answer, fetch the latest map.
+int selfmanaged_snap_op(Cluster& cluster, librados::IoCtx& io, bool create, uint64_t* id) {
+  struct Wait {
+    std::promise<int> done;
+    librados::AioCompletion* c = nullptr;
+  } w;
+  auto f = w.done.get_future();
+  w.c = librados::Rados::aio_create_completion(&w, [](librados::completion_t, void* arg) {
+    auto* wait = static_cast<Wait*>(arg);
+    wait->done.set_value(wait->c->get_return_value());
+  });
+  if (create)
+    io.aio_selfmanaged_snap_create(id, w.c);
+  else
+    io.aio_selfmanaged_snap_remove(*id, w.c);
+  for (int waits = 0; f.wait_for(std::chrono::seconds(5)) != std::future_status::ready; ++waits) {
+    spdlog::warn("snapshot id {} waits for the monitor ({} s): fetching the latest OSD map",
+                 create ? "allocation" : "release", 5 * (waits + 1));
+    cluster.rados().wait_for_latest_osdmap();
+  }
+  int r = f.get();
+  w.c->release();
+  return r;
+}
+
+}  // namespace
+
 
 Result<uint64_t> Image::snap_create(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(EINVAL);
@@ -21,8 +57,8 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
   // Everything written before the snapshot must be in it.
   RBDFS_TRY(drain());
   for (int attempt = 0; attempt < 10; ++attempt) {
-    librados::snap_t id = 0;
-    int r = m_data.selfmanaged_snap_create(&id);
+    uint64_t id = 0;
+    int r = selfmanaged_snap_op(*m_cluster, m_data, true, &id);
     if (r < 0) return Errno::from_rados(r);
     Status s = cls_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
     if (s.ok()) {
@@ -31,7 +67,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
       spdlog::info("image {}/{}: created snapshot {} (id {})", h->pool, h->name, name, id);
       return static_cast<uint64_t>(id);
     }
-    m_data.selfmanaged_snap_remove(id);
+    (void)selfmanaged_snap_op(*m_cluster, m_data, false, &id);
     if (s.error() != ESTALE) return s.err();
     // lost a race with another snapshot: take a newer id
     RBDFS_TRY(refresh());
@@ -58,7 +94,8 @@ Status Image::snap_remove(const std::string& name) {
   if (!prot.ok()) return prot.err();
   if (*prot || s->child_count > 0) return Errno(EBUSY);
   RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
-  int r = m_data.selfmanaged_snap_remove(id);
+  uint64_t sid = id;
+  int r = selfmanaged_snap_op(*m_cluster, m_data, false, &sid);
   if (r < 0)
     spdlog::warn("image {}/{}: releasing snapshot id {} failed: {}", h->pool, h->name, id,
                  Errno::from_rados(r).message());
