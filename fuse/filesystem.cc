@@ -242,6 +242,13 @@ void Filesystem::prefetch_headers(const std::string& pool_name,
   }
 }
 
+void Filesystem::forget_blocks(const std::string& pool_name, const std::string& id) {
+  std::string prefix = image_key(pool_name, id) + "@";
+  std::lock_guard<std::mutex> l(m_images_mu);
+  for (auto it = m_blocks.lower_bound(prefix); it != m_blocks.end() && it->first.rfind(prefix, 0) == 0;)
+    it = m_blocks.erase(it);
+}
+
 void Filesystem::forget_header(const std::string& pool_name, const std::string& image) {
   {
     std::lock_guard<std::mutex> l(m_attr_mu);
@@ -274,8 +281,10 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
       spdlog::warn("st_blocks of {}/{}: {}", h->pool, h->name, r.err().message());
   }
   uint64_t blocks = std::min((bytes + 511) / 512, (size + 511) / 512);
-  // Cached for 5 s, or 10 times what it cost (big images).
-  auto ttl = std::max<Clock::duration>(BLOCKS_TTL, (Clock::now() - start) * 10);
+  // Cached for 5 s, or 10 times what it cost (big images), at most a
+  // minute; our own writes forget it at fsync/close.
+  auto ttl = std::min<Clock::duration>(
+      std::max<Clock::duration>(BLOCKS_TTL, (Clock::now() - start) * 10), std::chrono::minutes(1));
   std::lock_guard<std::mutex> l(m_images_mu);
   m_blocks[key] = {blocks, Clock::now() + ttl};
   return blocks;

@@ -139,6 +139,8 @@ class Filesystem {
   void prefetch_headers(const std::string& pool,
                         const std::vector<std::pair<std::string, std::string>>& images);
   void forget_header(const std::string& pool, const std::string& image);
+  // st_blocks of an image we wrote is counted again at the next stat.
+  void forget_blocks(const std::string& pool, const std::string& id);
   HeaderResult fetch_header(const std::string& pool, const std::string& image,
                             const std::string& id);
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,

@@ -262,7 +262,11 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 }
 
 void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
-  h->image->aio_drain([req, h, consume](Status s) {
+  h->image->aio_drain([this, req, h, consume](Status s) {
+    if (h->wrote) {  // what it wrote is in now: st_blocks is counted again
+      auto hdr = h->image->header();
+      forget_blocks(hdr->pool, hdr->id);
+    }
     if (s.ok() && h->wrote) s = h->image->check_errors(&h->error_cursor, consume);
     fuse_reply_err(req, s.error());
   });
@@ -274,6 +278,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto hdr = h->image->header();
   std::string key = image_key(hdr->pool, hdr->id);
   forget_header(hdr->pool, hdr->name);
+  if (h->wrote) forget_blocks(hdr->pool, hdr->id);
   h.reset();
   {
     std::lock_guard<std::mutex> l(m_images_mu);
