@@ -23,8 +23,8 @@ Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
   return cls_exec_in(io, oid, "rbd", method, in, out);
 }
 
-Status cls_exec_in(librados::IoCtx& io, const std::string& oid, const char* cls,
-                   const char* method, const std::string& in, bufferlist* out) {
+Status cls_exec_in(librados::IoCtx& io, const std::string& oid, const char* cls, const char* method,
+                   const std::string& in, bufferlist* out) {
   bufferlist tmp;
   bufferlist inbl = to_bl(in);
   return status_from_rados(io.exec(oid, cls, method, inbl, out ? *out : tmp));

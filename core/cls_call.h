@@ -20,8 +20,8 @@ std::string_view view(const librados::bufferlist& bl);
 Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
                 const std::string& in, librados::bufferlist* out = nullptr);
 // The same for a method of another class (e.g. "lock").
-Status cls_exec_in(librados::IoCtx& io, const std::string& oid, const char* cls,
-                   const char* method, const std::string& in, librados::bufferlist* out = nullptr);
+Status cls_exec_in(librados::IoCtx& io, const std::string& oid, const char* cls, const char* method,
+                   const std::string& in, librados::bufferlist* out = nullptr);
 // A cls "rbd" write; with `create`, the object must not exist yet.
 Status cls_write(librados::IoCtx& io, const std::string& oid, const char* method,
                  const std::string& in, bool create = false);

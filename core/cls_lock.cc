@@ -15,9 +15,7 @@ using core::Decoder;
 using core::Encoder;
 using core::Errno;
 
-std::string lock_cookie(uint64_t watch_handle) {
-  return "auto " + std::to_string(watch_handle);
-}
+std::string lock_cookie(uint64_t watch_handle) { return "auto " + std::to_string(watch_handle); }
 
 std::optional<uint64_t> parse_lock_cookie(std::string_view cookie) {
   constexpr std::string_view prefix = "auto ";

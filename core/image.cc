@@ -26,8 +26,7 @@ Image::~Image() = default;  // m_watch: unwatch, wait for a notify in flight
 Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                            const std::string& pool, const std::string& name,
                                            const OpenOptions& options) {
-  auto id =
-      options.id.empty() ? detail::image_id(md, pool, name) : Result<std::string>(options.id);
+  auto id = options.id.empty() ? detail::image_id(md, pool, name) : Result<std::string>(options.id);
   if (!id.ok()) return id.err();
   auto h = read_header(md, pool, name, *id);
   if (!h.ok()) return h.err();
@@ -39,11 +38,12 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
   img->m_force_read_only = options.read_only;
   img->m_header_oid = header_object(*id);
   std::weak_ptr<Image> weak = img;
-  img->m_watch = std::make_unique<HeaderWatch>(
-      img->m_cluster, img->m_md, img->m_header_oid, pool + "/" + name,
-      [weak](uint64_t notifier) {
-        if (auto i = weak.lock()) i->handle_header_change(notifier);
-      });  if (h->data_pool_id >= 0) {
+  img->m_watch = std::make_unique<HeaderWatch>(img->m_cluster, img->m_md, img->m_header_oid,
+                                               pool + "/" + name, [weak](uint64_t notifier) {
+                                                 if (auto i = weak.lock())
+                                                   i->handle_header_change(notifier);
+                                               });
+  if (h->data_pool_id >= 0) {
     auto io = img->m_cluster->open_pool_id(h->data_pool_id);
     if (!io.ok()) {
       spdlog::error("image {}/{}: cannot open data pool {}: {}", pool, name, h->data_pool_id,
@@ -171,8 +171,8 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
   req->reserve_parts(exts.size(), len);
   for (auto& ext : exts) req->add_part(std::move(ext));
   for (size_t i = 0; i < req->parts(); ++i)
-    submit_object_read(req, m_data, object_name(h->object_prefix, req->part_extent(i).object_no),
-                       i, snap_id);
+    submit_object_read(req, m_data, object_name(h->object_prefix, req->part_extent(i).object_no), i,
+                       snap_id);
   req->put();
 }
 

@@ -180,8 +180,9 @@ void Image::bg_grow_done(librados::completion_t, void* arg) {
 
 void Image::finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r) {
   if (r < 0)
-    spdlog::error("image {}: recording size {} failed ({}): the next fsync of its writers reports it",
-                  header()->name, size, Errno::from_rados(r).message());
+    spdlog::error(
+        "image {}: recording size {} failed ({}): the next fsync of its writers reports it",
+        header()->name, size, Errno::from_rados(r).message());
   {
     std::lock_guard<std::mutex> hl(m_header_mu);
     if (r == 0) {
