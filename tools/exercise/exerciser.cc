@@ -1,0 +1,649 @@
+#include "tools/exercise/exerciser.h"
+
+#include "tools/exercise/core_target.h"
+#include "tools/exercise/mount_target.h"
+
+namespace rbdfs::exercise {
+
+uint64_t Exerciser::jitter(uint64_t base) {
+  uint64_t d;
+  switch (below(8)) {
+    case 0:
+    case 1:
+    case 2:
+      return base;
+    case 3:
+    case 4:
+      d = between(1, 16);
+      break;
+    case 5:
+    case 6:
+      d = between(1, 4096);
+      break;
+    default:
+      d = between(1, std::max<uint64_t>(m_layout.stripe_unit / 2, 1));
+      break;
+  }
+  if (below(2)) return base + d;
+  return base >= d ? base - d : 0;
+}
+
+// A point in [0, limit], often on or near a stripe-unit, object or
+// object-set edge, or the current end; mostly inside the current size (plus
+// an object set), so that the image does not just grow to --max-size.
+uint64_t Exerciser::pick_point(uint64_t limit) {
+  const uint64_t su = m_layout.stripe_unit, os = m_layout.object_size, per = m_layout.period();
+  const uint64_t all = limit;
+  if (chance(75)) limit = std::min(limit, std::max(m_model->size(), per));
+  uint64_t p;
+  switch (below(10)) {
+    case 0:
+    case 1:
+      p = jitter(below(limit / su + 1) * su);
+      break;
+    case 2:
+      p = jitter(below(limit / os + 1) * os);
+      break;
+    case 3:
+      p = jitter(below(limit / per + 1) * per);
+      break;
+    case 4:
+    case 5:
+      p = jitter(m_model->size());
+      break;
+    case 6:
+      p = jitter(0);
+      break;
+    default:
+      p = below(limit + 1);
+      break;
+  }
+  return std::min(p, all);
+}
+
+// A length in [1, min(max_len, room)].
+uint64_t Exerciser::pick_len(uint64_t off, uint64_t room) {
+  const uint64_t su = m_layout.stripe_unit;
+  uint64_t len;
+  switch (below(10)) {
+    case 0:
+    case 1:
+    case 2:
+      len = between(1, 512);
+      break;
+    case 3:
+    case 4:
+      len = between(1, 64 * KiB);
+      break;
+    case 5: {  // to (about) the next stripe-unit edge, or a few past it
+      uint64_t edge = jitter((off / su + 1 + below(3)) * su);
+      len = edge > off ? edge - off : 1;
+      break;
+    }
+    case 6: {
+      const uint64_t sizes[] = {su, m_layout.object_size, m_layout.period()};
+      len = jitter(sizes[below(3)]);
+      break;
+    }
+    default:
+      len = between(1, m_o.max_len);
+      break;
+  }
+  return std::clamp<uint64_t>(len, 1, std::max<uint64_t>(1, std::min(m_o.max_len, room)));
+}
+
+Op Exerciser::generate(uint64_t n) {
+  struct Weight {
+    Kind kind;
+    uint64_t w;
+  };
+  std::vector<Weight> ws = {{Kind::WRITE, 28}, {Kind::READ, 14}, {Kind::TRUNCATE, 6},
+                            {Kind::PUNCH, 6},  {Kind::ZERO, 6},  {Kind::ALLOCATE, 2},
+                            {Kind::SEEK, 2},   {Kind::FSYNC, 4}, {Kind::REOPEN, 2}};
+  if (m_o.snaps) {
+    ws.push_back({Kind::SNAP_CREATE, 1});  // about a second each (a new osdmap)
+    if (!m_snaps.empty()) {
+      ws.push_back({Kind::SNAP_READ, 4});
+      ws.push_back({Kind::SNAP_REMOVE, 1});
+    }
+  }
+  if (m_o.direct && m_max_size >= DIO_ALIGN) {
+    ws.push_back({Kind::DIRECT_WRITE, 10});
+    ws.push_back({Kind::DIRECT_READ, 5});
+  }
+  ws.push_back({Kind::BURST, 3});
+  uint64_t total = 0;
+  for (const auto& w : ws) total += w.w;
+  uint64_t r = below(total);
+  Op op;
+  op.n = n;
+  op.size_before = m_model->size();
+  for (const auto& w : ws) {
+    if (r < w.w) {
+      op.kind = w.kind;
+      break;
+    }
+    r -= w.w;
+  }
+  const uint64_t maxs = m_max_size;
+  switch (op.kind) {
+    case Kind::WRITE:
+    case Kind::READ:
+    case Kind::PUNCH:
+    case Kind::ZERO:
+    case Kind::ALLOCATE:
+    case Kind::SEEK:
+      op.off = pick_point(maxs - 1);
+      op.len = pick_len(op.off, maxs - op.off);
+      op.keep_size = chance(50);
+      break;
+    case Kind::TRUNCATE:
+      op.off = pick_point(maxs);
+      break;
+    case Kind::REOPEN:
+      op.trunc = chance(10);
+      break;
+    case Kind::DIRECT_WRITE:
+    case Kind::DIRECT_READ: {
+      const uint64_t dmax = maxs / DIO_ALIGN * DIO_ALIGN;
+      op.off = pick_point(dmax - DIO_ALIGN) / DIO_ALIGN * DIO_ALIGN;
+      uint64_t dlen = std::max<uint64_t>(m_o.max_len / DIO_ALIGN * DIO_ALIGN, DIO_ALIGN);
+      uint64_t len = pick_len(op.off, dmax - op.off);
+      len = (len + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
+      op.len = std::min({len, dlen, dmax - op.off});
+      break;
+    }
+    case Kind::SNAP_READ:
+      op.snap = below(m_snaps.size());
+      op.whole = chance(25);
+      op.off = pick_point(maxs - 1);
+      op.len = pick_len(op.off, maxs - op.off);
+      break;
+    case Kind::SNAP_REMOVE:
+      op.snap = below(m_snaps.size());
+      break;
+    case Kind::BURST: {
+      op.direct = m_o.direct && maxs >= 2 * DIO_ALIGN && chance(50);
+      const uint64_t k = between(2, 6);
+      const uint64_t align = op.direct ? DIO_ALIGN : 1;
+      const uint64_t top = maxs / align * align;  // ends stay at or below
+      const uint64_t cap = std::max(m_o.max_len / k, align);
+      std::vector<std::pair<uint64_t, uint64_t>> cand;
+      for (uint64_t i = 0; i < k; ++i) {
+        uint64_t off = pick_point(top - align) / align * align;
+        uint64_t len = std::min(pick_len(off, top - off), cap);
+        len = std::min((len + align - 1) / align * align, top - off);
+        cand.emplace_back(off, len);
+      }
+      std::sort(cand.begin(), cand.end());
+      for (const auto& c : cand)  // keep them disjoint
+        if (op.parts.empty() || c.first >= op.parts.back().first + op.parts.back().second)
+          op.parts.push_back(c);
+      break;
+    }
+    case Kind::SNAP_CREATE: {
+      // Names come back: a snapshot may take the name of one removed
+      // earlier, even of the one this op removes first.
+      auto live = [&](const std::string& name) {
+        for (size_t i = m_snaps.size() >= MAX_SNAPS ? 1 : 0; i < m_snaps.size(); ++i)
+          if (m_snaps[i].name == name) return true;
+        return false;
+      };
+      uint64_t k = below(SNAP_NAMES);
+      while (live("ex" + std::to_string(k))) k = (k + 1) % SNAP_NAMES;
+      op.snap_name = "ex" + std::to_string(k);
+      break;
+    }
+    default:
+      break;
+  }
+  return op;
+}
+
+// SEEK_DATA/SEEK_HOLE against the model: ENXIO at or past the end; a
+// result in [off, size]; what SEEK_DATA skips (up to the end for ENXIO)
+// holds only zeros. Data may hold zeros too, so that is all.
+void Exerciser::check_seek(const Op& op, int64_t r) {
+  const uint64_t size = m_model->size();
+  const char* how = op.keep_size ? "SEEK_DATA" : "SEEK_HOLE";
+  if (op.off >= size) {
+    if (r != -1)
+      throw Failure{std::string(how) + " at " + num(op.off) + ", at or past the end " + num(size) +
+                        ", gave " + std::to_string(r) + ", not ENXIO",
+                    ""};
+    return;
+  }
+  if (r == -1 && !op.keep_size)
+    throw Failure{std::string(how) + " at " + num(op.off) + " inside the image (size " + num(size) +
+                      ") gave ENXIO",
+                  ""};
+  uint64_t to = r == -1 ? size : static_cast<uint64_t>(r);
+  if (r != -1 && (to < op.off || to > size || (op.keep_size && to == size)))
+    throw Failure{std::string(how) + " at " + num(op.off) + " gave " + num(to) +
+                      ", outside [off, size" + (op.keep_size ? ")" : "]") + " (size " + num(size) +
+                      ")",
+                  ""};
+  if (!op.keep_size) return;
+  m_buf_b.resize(CHUNK);
+  for (uint64_t o = op.off; o < to; o += CHUNK) {
+    uint64_t n = m_model->read(o, std::min(CHUNK, to - o), m_buf_b.data());
+    for (uint64_t i = 0; i < n; ++i)
+      if (m_buf_b[i] != 0)
+        throw Failure{std::string(how) + " at " + num(op.off) + " gave " +
+                          (r == -1 ? std::string("ENXIO (no data up to the end)") : num(to)) +
+                          ", but the model has data at " + num(o + i) + " (byte " +
+                          hex(static_cast<uint8_t>(m_buf_b[i])) + ")",
+                      ""};
+  }
+}
+
+void Exerciser::expect_size(const char* what, uint64_t got) {
+  if (got != m_model->size())
+    throw Failure{
+        std::string(what) + " size is " + num(got) + ", the model's is " + num(m_model->size()),
+        ""};
+}
+
+std::string Exerciser::pattern_hint(uint64_t off, uint8_t got) const {
+  if (got == 0) return "";
+  unsigned residue = static_cast<uint8_t>(got - static_cast<uint8_t>(off % 251));
+  std::string s = "    the byte found is what an op #n with n % 256 == " + std::to_string(residue) +
+                  " writes there";
+  std::string recent;
+  for (const auto& h : m_history)
+    if (h.writes_at(off) && h.n % 256 == residue) recent += " #" + std::to_string(h.n);
+  if (!recent.empty()) s += "; recent writers of that offset that match:" + recent;
+  return s + "\n";
+}
+
+// Compares a read of `off` with what the model says.
+void Exerciser::compare_read(const char* what, uint64_t off, uint64_t want_n, const char* want,
+                             uint64_t got_n, const char* got, const std::string& got_name) {
+  uint64_t n = std::min(want_n, got_n);
+  size_t i = first_diff(want, got, n);
+  if (i == n && want_n == got_n) return;
+  Failure f;
+  if (i < n) {
+    size_t run = i;
+    while (run < n && want[run] != got[run]) ++run;
+    uint64_t at = off + i;
+    size_t show = std::min<size_t>(16, n - i);
+    f.what = std::string(what) + ": " + got_name + " differs from the model at offset " + num(at);
+    f.detail = "    expected (model) " + hex_bytes(want + i, show) + "\n    got (" + got_name +
+               ")  " + hex_bytes(got + i, show) + "\n    differing run: [" + hex(at) + ", " +
+               hex(off + run) + ") (" + std::to_string(run - i) +
+               " bytes; more may follow); bytes compared: [" + hex(off) + ", " + hex(off + n) +
+               ")\n" + pattern_hint(at, static_cast<uint8_t>(got[i]));
+  } else {
+    f.what = std::string(what) + ": " + got_name + " returned " + std::to_string(got_n) +
+             " bytes at " + num(off) + ", the model has " + std::to_string(want_n);
+  }
+  throw f;
+}
+
+void Exerciser::execute(Op& op) {
+  const uint64_t n = op.n;
+  switch (op.kind) {
+    case Kind::WRITE: {
+      m_buf_a.resize(op.len);
+      fill_pattern(m_buf_a.data(), op.off, op.len, n);
+      m_target->write(op.off, m_buf_a.data(), op.len);
+      m_model->write(op.off, m_buf_a.data(), op.len);
+      if (op.off + op.len > op.size_before)
+        expect_size("after a write past the end, the target's", m_target->size());
+      break;
+    }
+    case Kind::DIRECT_WRITE: {
+      AlignedBuf b(op.len);
+      fill_pattern(b.data, op.off, op.len, n);
+      m_target->direct_write(op.off, b.data, op.len);
+      m_model->write(op.off, b.data, op.len);
+      if (op.off + op.len > op.size_before)
+        expect_size("after a direct write past the end, the target's", m_target->size());
+      break;
+    }
+    case Kind::BURST: {
+      std::vector<std::unique_ptr<AlignedBuf>> bufs;
+      for (const auto& [o, l] : op.parts) {
+        bufs.push_back(std::make_unique<AlignedBuf>(l));
+        fill_pattern(bufs.back()->data, o, l, n);
+      }
+      std::vector<Failure> errors(op.parts.size());
+      std::vector<char> failed(op.parts.size(), 0);
+      {
+        std::vector<std::thread> threads;
+        for (size_t i = 0; i < op.parts.size(); ++i)
+          threads.emplace_back([&, i] {
+            try {
+              const auto& [o, l] = op.parts[i];
+              if (op.direct)
+                m_target->direct_write(o, bufs[i]->data, l);
+              else
+                m_target->write(o, bufs[i]->data, l);
+            } catch (const Failure& f) {
+              errors[i] = f;
+              failed[i] = 1;
+            }
+          });
+        for (auto& t : threads) t.join();
+      }
+      for (size_t i = 0; i < op.parts.size(); ++i)
+        if (failed[i]) throw errors[i];
+      uint64_t end = 0;
+      for (size_t i = 0; i < op.parts.size(); ++i) {
+        const auto& [o, l] = op.parts[i];
+        m_model->write(o, bufs[i]->data, l);
+        end = std::max(end, o + l);
+      }
+      if (end > op.size_before)
+        expect_size("after a burst of writes past the end, the target's", m_target->size());
+      break;
+    }
+    case Kind::READ: {
+      m_buf_a.resize(op.len);
+      m_buf_b.resize(op.len);
+      uint64_t got = m_target->read(op.off, op.len, m_buf_a.data());
+      uint64_t want = m_model->read(op.off, op.len, m_buf_b.data());
+      compare_read("read", op.off, want, m_buf_b.data(), got, m_buf_a.data(), "the target");
+      break;
+    }
+    case Kind::DIRECT_READ: {
+      AlignedBuf b(op.len);
+      m_buf_b.resize(op.len);
+      uint64_t got = m_target->direct_read(op.off, op.len, b.data);
+      uint64_t want = m_model->read(op.off, op.len, m_buf_b.data());
+      compare_read("direct read", op.off, want, m_buf_b.data(), got, b.data, "the target");
+      break;
+    }
+    case Kind::TRUNCATE:
+      m_target->truncate(op.off);
+      m_model->truncate(op.off);
+      expect_size("after truncate, the target's", m_target->size());
+      break;
+    case Kind::PUNCH:
+      m_target->punch(op.off, op.len);
+      m_model->punch(op.off, op.len);
+      expect_size("after punch hole, the target's", m_target->size());
+      break;
+    case Kind::ZERO:
+      m_target->zero(op.off, op.len, op.keep_size);
+      m_model->zero(op.off, op.len, op.keep_size);
+      expect_size("after zero range, the target's", m_target->size());
+      break;
+    case Kind::FSYNC:
+      m_target->fsync();
+      break;
+    case Kind::ALLOCATE:
+      m_target->allocate(op.off, op.len, op.keep_size);
+      if (!op.keep_size && op.off + op.len > m_model->size()) m_model->truncate(op.off + op.len);
+      expect_size("after allocate, the target's", m_target->size());
+      break;
+    case Kind::SEEK: {
+      int64_t r = 0;
+      if (!m_target->seek(op.off, op.keep_size, &r)) break;
+      check_seek(op, r);
+      break;
+    }
+    case Kind::REOPEN:
+      m_target->reopen(op.trunc);
+      if (op.trunc) m_model->truncate(0);
+      expect_size("after reopen, the target's", m_target->size());
+      break;
+    case Kind::SNAP_CREATE: {
+      if (m_snaps.size() >= MAX_SNAPS) {
+        m_target->snap_remove(m_snaps.front().name);
+        m_snaps.pop_front();
+      }
+      m_target->snap_create(op.snap_name);
+      m_snaps.push_back({op.snap_name, m_model->copy(m_dir, "snap")});
+      break;
+    }
+    case Kind::SNAP_REMOVE: {
+      op.snap_name = m_snaps[op.snap].name;
+      m_target->snap_remove(op.snap_name);
+      m_snaps.erase(m_snaps.begin() + static_cast<ptrdiff_t>(op.snap));
+      break;
+    }
+    case Kind::SNAP_READ: {
+      const Snap& s = m_snaps[op.snap];
+      op.snap_name = s.name;
+      if (op.whole) {
+        compare_snapshot(s, false);
+        break;
+      }
+      auto r = m_target->snap_open(s.name);
+      uint64_t ssize = r->size();
+      if (ssize != s.model->size())
+        throw Failure{"snapshot " + s.name + " size is " + num(ssize) + ", its model's is " +
+                          num(s.model->size()),
+                      ""};
+      m_buf_a.resize(op.len);
+      m_buf_b.resize(op.len);
+      uint64_t got = r->read(op.off, op.len, m_buf_a.data());
+      uint64_t want = s.model->read(op.off, op.len, m_buf_b.data());
+      compare_read(("snapshot " + s.name + " read").c_str(), op.off, want, m_buf_b.data(), got,
+                   m_buf_a.data(), "the target");
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// A whole snapshot through the target (and `rbd export` with `with_rbd`)
+// against its model.
+void Exerciser::compare_snapshot(const Snap& s, bool with_rbd) {
+  auto r = m_target->snap_open(s.name);
+  const Model& m = *s.model;
+  if (r->size() != m.size())
+    throw Failure{
+        "snapshot " + s.name + " size is " + num(r->size()) + ", its model's is " + num(m.size()),
+        ""};
+  m_buf_a.resize(CHUNK);
+  m_buf_b.resize(CHUNK);
+  m_buf_c.resize(CHUNK);
+  FILE* f = nullptr;
+  std::string cmd;
+  if (with_rbd) {
+    cmd = m_rbd.command("export --no-progress " + shell_quote(m_spec + "@" + s.name) + " -");
+    f = ::popen(cmd.c_str(), "r");
+    if (!f) sys_fail("popen(" + cmd + ")", errno);
+  }
+  std::string what = "snapshot " + s.name + " full compare";
+  uint64_t off = 0;
+  do {  // once even when empty: the target must read nothing then
+    uint64_t want = m.read(off, CHUNK, m_buf_b.data());
+    uint64_t got = r->read(off, CHUNK, m_buf_a.data());
+    compare_read(what.c_str(), off, want, m_buf_b.data(), got, m_buf_a.data(), "the target");
+    if (f) {
+      uint64_t e = std::fread(m_buf_c.data(), 1, CHUNK, f);
+      compare_read(what.c_str(), off, want, m_buf_b.data(), e, m_buf_c.data(), "rbd export");
+    }
+    off += CHUNK;
+  } while (off < m.size());
+  if (f) {
+    if (std::fread(m_buf_c.data(), 1, 1, f) != 0)
+      throw Failure{what + ": `" + cmd + "` gives more than the model's " +
+                        std::to_string(m.size()) + " bytes",
+                    ""};
+    RbdCli::close_pipe(f, cmd);
+  }
+}
+
+// fsync, then the model, `rbd export`, a full read through the target and
+// the three sizes must agree; then every live snapshot.
+void Exerciser::check(bool final) {
+  ++m_checks;
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Timer {
+    std::chrono::steady_clock::time_point t0;
+    double* total;
+    ~Timer() {
+      *total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } timer{t0, &m_check_secs};
+  m_target->fsync();
+  m_model->self_check();
+  expect_size("the target's", m_target->size());
+  expect_size("`rbd info`", m_rbd.info_size(m_spec));
+  const uint64_t size = m_model->size();
+  std::string cmd = m_rbd.command("export --no-progress " + shell_quote(m_spec) + " -");
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) sys_fail("popen(" + cmd + ")", errno);
+  m_buf_a.resize(CHUNK);
+  m_buf_b.resize(CHUNK);
+  m_buf_c.resize(CHUNK);
+  for (uint64_t off = 0; off < size; off += CHUNK) {
+    uint64_t want = m_model->read(off, CHUNK, m_buf_b.data());
+    uint64_t e = std::fread(m_buf_c.data(), 1, CHUNK, f);
+    compare_read("full compare", off, want, m_buf_b.data(), e, m_buf_c.data(), "rbd export");
+    uint64_t got = m_target->read(off, CHUNK, m_buf_a.data());
+    compare_read("full compare", off, want, m_buf_b.data(), got, m_buf_a.data(),
+                 "a read through the target");
+  }
+  if (std::fread(m_buf_c.data(), 1, 1, f) != 0)
+    throw Failure{"full compare: `" + cmd + "` gives more than the model's " +
+                      std::to_string(size) + " bytes",
+                  ""};
+  RbdCli::close_pipe(f, cmd);
+  // nothing past the end through the target either
+  uint64_t past = m_target->read(size, 1, m_buf_a.data());
+  if (past != 0) throw Failure{"full compare: the target reads a byte past the model's end", ""};
+  for (const auto& s : m_snaps) compare_snapshot(s, final);
+}
+
+// The command line that ran, with --ops `ops`.
+std::string Exerciser::replay_command(uint64_t ops) const {
+  std::string s = m_o.argv.empty() ? "rbdfs-exercise" : shell_quote(m_o.argv[0]);
+  bool have_ops = false;
+  for (size_t i = 1; i < m_o.argv.size(); ++i) {
+    if (m_o.argv[i] == "--ops" && i + 1 < m_o.argv.size()) {
+      s += " --ops " + std::to_string(ops);
+      ++i;
+      have_ops = true;
+      continue;
+    }
+    s += " " + shell_quote(m_o.argv[i]);
+  }
+  if (!have_ops) s += " --ops " + std::to_string(ops);
+  return s;
+}
+
+void Exerciser::report(const Failure& f, uint64_t op, const std::string& op_text) {
+  if (m_model) m_model->keep();
+  std::string out = report_text(f, op, op_text);
+  std::fputs(out.c_str(), stderr);
+}
+
+void Exerciser::arm_watchdog(uint64_t op, const std::string& op_text) {
+  if (!m_watchdog.enabled()) return;
+  m_watchdog.arm(report_text(
+      Failure{"no answer within " + std::to_string(m_o.op_timeout) + " s (--op-timeout): a hang",
+              ""},
+      op, op_text));
+}
+
+std::string Exerciser::report_text(const Failure& f, uint64_t op,
+                                   const std::string& op_text) const {
+  std::string out = "rbdfs-exercise: FAILED: seed " + std::to_string(m_o.seed) + ", op " +
+                    std::to_string(op) + " of " + std::to_string(m_o.ops) + ", target " +
+                    (m_target ? m_target->name() : std::string("(none)")) + "\n";
+  out += "  op: " + op_text + "\n";
+  out += "  " + f.what + "\n" + f.detail;
+  if (!m_history.empty()) {
+    out += "  last " + std::to_string(m_history.size()) + " ops:\n";
+    for (const auto& h : m_history) out += "    " + h.describe() + "\n";
+  }
+  out += "  image layout: object_size " + std::to_string(m_layout.object_size) + ", stripe_unit " +
+         std::to_string(m_layout.stripe_unit) + ", stripe_count " +
+         std::to_string(m_layout.stripe_count) + ", starting size " + std::to_string(m_start_size) +
+         "\n";
+  if (m_model) out += "  model kept: " + m_model->path() + "\n";
+  std::string create = "rbd create --size " + std::to_string(m_start_size) + "B --object-size " +
+                       std::to_string(m_layout.object_size) + "B";
+  if (m_layout.stripe_count != 1 || m_layout.stripe_unit != m_layout.object_size)
+    create += " --stripe-unit " + std::to_string(m_layout.stripe_unit) + "B --stripe-count " +
+              std::to_string(m_layout.stripe_count) + " --image-feature layering,striping";
+  else
+    create += " --image-feature layering";
+  out += "  replay on a fresh image (" + create + " " + m_spec + "):\n    " +
+         replay_command(std::max<uint64_t>(op, 1)) + "\n";
+  return out;
+}
+
+int Exerciser::run() {
+  m_spec = m_o.pool + "/" + m_o.image;
+  m_dir = m_o.model_dir;
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t n = 0;
+  Op current;
+  std::string phase = "(setup)";
+  try {
+    if (m_o.mount_path.empty())
+      m_target = std::make_unique<CoreTarget>(m_o.cluster, m_o.pool, m_o.image);
+    else
+      m_target = std::make_unique<MountTarget>(m_o.mount_path, m_o.direct);
+    m_layout = m_target->layout();
+    if (!m_layout.valid())
+      throw Failure{"the image's layout is not valid: object_size " +
+                        std::to_string(m_layout.object_size) + ", stripe_unit " +
+                        std::to_string(m_layout.stripe_unit),
+                    ""};
+    m_start_size = m_target->size();
+    m_max_size = std::max(m_o.max_size, m_start_size);
+    if (m_max_size == 0) usage("--max-size 0");
+    m_model = std::make_unique<Model>(m_dir, "model");
+    m_model->truncate(m_start_size);
+    phase = "(initial check)";
+    arm_watchdog(0, phase);
+    // The image must start as zeros: one look through the target and rbd.
+    check(false);
+    for (n = 1; n <= m_o.ops; ++n) {
+      current = generate(n);
+      phase = current.describe();
+      m_history.push_back(current);
+      if (m_history.size() > HISTORY) m_history.pop_front();
+      if (m_o.verbose) std::fprintf(stderr, "%s\n", phase.c_str());
+      arm_watchdog(n, phase);
+      const auto t_op = std::chrono::steady_clock::now();
+      execute(current);
+      m_history.back() = current;  // with the snapshot name filled in
+      ++m_counts[static_cast<size_t>(current.kind)];
+      m_secs[static_cast<size_t>(current.kind)] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_op).count();
+      if (m_o.check_every && n % m_o.check_every == 0 && n != m_o.ops) {
+        phase = "(check after op #" + std::to_string(n) + ") after " + current.describe();
+        arm_watchdog(n, phase);
+        check(false);
+      }
+    }
+    n = m_o.ops;
+    phase = "(final check after op #" + std::to_string(n) + ")";
+    arm_watchdog(n, phase);
+    check(true);
+    m_watchdog.disarm();
+  } catch (const Failure& f) {
+    m_watchdog.disarm();
+    if (!m_history.empty() && m_history.back().n == current.n) m_history.back() = current;
+    report(f, n, phase);
+    return 1;
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string counts;
+  for (size_t k = 0; k < KINDS; ++k)
+    if (m_counts[k]) {
+      char t[32];
+      std::snprintf(t, sizeof t, " %.1fs", m_secs[k]);
+      counts += std::string(counts.empty() ? "" : ", ") + KIND_NAMES[k] + " " +
+                std::to_string(m_counts[k]) + (m_secs[k] >= 0.05 ? t : "");
+    }
+  std::printf(
+      "rbdfs-exercise: ok: seed %llu, %llu ops on %s in %.1f s (%s; %llu checks, %.1f s), size "
+      "%llu\n",
+      static_cast<unsigned long long>(m_o.seed), static_cast<unsigned long long>(m_o.ops),
+      m_target->name().c_str(), secs, counts.c_str(), static_cast<unsigned long long>(m_checks),
+      m_check_secs, static_cast<unsigned long long>(m_model->size()));
+  return 0;
+}
+
+}  // namespace rbdfs::exercise
