@@ -44,6 +44,13 @@ const cls::SnapshotInfo* ImageHeader::find_snap_id(uint64_t snap_id) const {
   return nullptr;
 }
 
+Result<uint64_t> ImageHeader::size_at(uint64_t snap_id) const {
+  if (snap_id == cls::NOSNAP) return size;
+  const cls::SnapshotInfo* s = find_snap_id(snap_id);
+  if (!s) return Errno(ENOENT);
+  return s->image_size;
+}
+
 Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
                                 const std::string& name, const std::string& id) {
   const std::string oid = "rbd_header." + id;

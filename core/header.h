@@ -36,6 +36,9 @@ struct ImageHeader {
 
   const cls::SnapshotInfo* find_snap(const std::string& name) const;
   const cls::SnapshotInfo* find_snap_id(uint64_t id) const;
+  // The image's size at `snap_id` (cls::NOSNAP: the head); ENOENT for a
+  // snapshot that is gone.
+  Result<uint64_t> size_at(uint64_t snap_id) const;
 };
 
 // Reads an image's header through cls "rbd" (no Image needed). EIO with one

@@ -149,15 +149,12 @@ Status Image::check_errors(std::atomic<uint64_t>* cursor, bool advance) const {
 
 void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
   auto h = header();
-  uint64_t size = h->size;
-  if (snap_id != cls::NOSNAP) {
-    const cls::SnapshotInfo* s = h->find_snap_id(snap_id);
-    if (!s) {
-      cb(Errno(ENOENT));
-      return;
-    }
-    size = s->image_size;
+  auto at = h->size_at(snap_id);
+  if (!at.ok()) {
+    cb(at.err());
+    return;
   }
+  uint64_t size = *at;
   if (off >= size || len == 0) {
     cb(ReadData());
     return;
@@ -302,13 +299,9 @@ Status Image::flush() {
 
 Result<uint64_t> Image::seek(uint64_t snap_id, uint64_t off, bool data) {
   auto h = header();
-  uint64_t size = h->size;
-  if (snap_id != cls::NOSNAP) {
-    const cls::SnapshotInfo* s = h->find_snap_id(snap_id);
-    if (!s) return Errno(ENOENT);
-    size = s->image_size;
-  }
-  return seek_objects(m_md, m_data, *h, snap_id, size, off, data);
+  auto size = h->size_at(snap_id);
+  if (!size.ok()) return size.err();
+  return seek_objects(m_md, m_data, *h, snap_id, *size, off, data);
 }
 
 }  // namespace rbdfs::core
