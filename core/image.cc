@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <limits>
 
 #include "core/cls_call.h"
 #include "core/features.h"
@@ -14,6 +15,8 @@ namespace rbdfs::core {
 
 using detail::cls_write;
 using librados::bufferlist;
+using ceph::bufferptr;
+namespace buffer = ceph::buffer;
 
 // ---------------------------------------------------------------------------
 // Open, header, gate
@@ -174,11 +177,29 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
 }
 
 void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable) {
+  if (len > std::numeric_limits<unsigned>::max()) {
+    cb(Errno(EINVAL));
+    return;
+  }
+  write_shared(off, buffer::copy(data, static_cast<unsigned>(len)), std::move(cb), stable);
+}
+
+void Image::aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable) {
+  if (data.size() > std::numeric_limits<unsigned>::max()) {
+    cb(Errno(EINVAL));
+    return;
+  }
+  auto len = static_cast<unsigned>(data.size());
+  write_shared(off, bufferptr(buffer::claim_malloc(len, data.release())), std::move(cb), stable);
+}
+
+void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stable) {
   auto h = header();
   if (Status s = prepare_write(*h); !s.ok()) {
     cb(s);
     return;
   }
+  const uint64_t len = data.length();
   if (off > h->size || len > h->size - off) {
     cb(Errno(EFBIG));
     return;
@@ -193,8 +214,8 @@ void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback c
   for (const auto& ext : map_extent(h->layout, off, len)) {
     librados::ObjectWriteOperation op;
     bufferlist bl;
-    for (const auto& b : ext.buffer)
-      bl.append(data + b.buffer_offset, static_cast<unsigned>(b.length));
+    for (const auto& b : ext.buffer)  // shares `data`, copies nothing
+      bl.append(data, static_cast<unsigned>(b.buffer_offset), static_cast<unsigned>(b.length));
     if (ext.offset == 0 && ext.length == h->layout.object_size)
       op.write_full(bl);
     else

@@ -56,6 +56,7 @@
 #include "core/read_data.h"
 #include "core/result.h"
 #include "core/striper.h"
+#include "core/write_buffer.h"
 #include "core/write_tracker.h"
 
 namespace rbdfs::core {
@@ -96,6 +97,9 @@ class Image : public std::enable_shared_from_this<Image> {
   // reported by the next flush (the first error, once). `stable` writes
   // (O_DSYNC) are acknowledged only once RADOS has them.
   void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable = false);
+  // The same for data the caller gives up: no copy is made, the object
+  // requests share it (at most 4 GiB - 1 in one write).
+  void aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable = false);
   // Discard and write-zeroes: the range reads as zeros afterwards; whole
   // objects are removed, tails truncated, the rest zeroed.
   void aio_discard(uint64_t off, uint64_t len, IoCallback cb);
@@ -153,6 +157,8 @@ class Image : public std::enable_shared_from_this<Image> {
   // The one gate of every data write and header change (resize,
   // snapshots): EROFS when the image cannot be written safely.
   Status prepare_write(const ImageHeader& h) const;
+  // Both aio_writes end here: the object requests share `data`.
+  void write_shared(uint64_t off, ceph::bufferptr data, IoCallback cb, bool stable);
   // Another client changed the header (or our watch was re-established).
   void handle_header_change(uint64_t notifier_id);
   // A new image request on this image.

@@ -1,5 +1,6 @@
 // The filesystem's state: pools, listings, open images (by id), cached
 // headers, st_blocks, and the attributes every operation answers with.
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -27,10 +28,49 @@ Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
   clock_gettime(CLOCK_REALTIME, &m_mount_time);
 }
 
+namespace {
+
+// libfuse reads a request into a buffer (or splice pipe) of max_write plus
+// one page of headers, at most 1 MiB of data (FUSE_MAX_MAX_PAGES).
+constexpr unsigned MAX_WRITE = 1u << 20;
+constexpr unsigned REQUEST_HEADER_ROOM = 4096;
+
+// The largest max_write whose requests fit a pipe this process can have, or
+// 0. Without CAP_SYS_RESOURCE a pipe stops at /proc/sys/fs/pipe-max-size
+// (1 MiB by default): one page short of a 1 MiB write, and libfuse then
+// quietly reads every request with read(2).
+unsigned splice_max_write() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return 0;
+  unsigned fits = 0;
+  for (unsigned mw : {MAX_WRITE, MAX_WRITE - REQUEST_HEADER_ROOM}) {
+    int want = static_cast<int>(mw + REQUEST_HEADER_ROOM);
+    if (fcntl(p[0], F_SETPIPE_SZ, want) >= want) {
+      fits = mw;
+      break;
+    }
+  }
+  close(p[0]);
+  close(p[1]);
+  return fits;
+}
+
+}  // namespace
+
 void Filesystem::init(fuse_conn_info* conn) {
-  // libfuse reads requests into buffers of FUSE_MAX_MAX_PAGES (1 MiB) plus
-  // a header, so larger writes would not fit.
-  conn->max_write = 1u << 20;
+  conn->max_write = MAX_WRITE;
+  // Write data then arrives through a pipe as references to the page
+  // cache's pages: one copy (into the memory librados sends from) instead
+  // of two. Worth a page less per write where the pipe cannot hold a full
+  // 1 MiB one (buffered cp into the mount: about 1.2x faster).
+  if (conn->capable & FUSE_CAP_SPLICE_READ) {
+    if (unsigned mw = splice_max_write()) {
+      conn->max_write = mw;
+      conn->want |= FUSE_CAP_SPLICE_READ;
+    }
+  }
+  spdlog::debug("max_write {} bytes, data by {}", conn->max_write,
+                (conn->want & FUSE_CAP_SPLICE_READ) ? "splice" : "read");
   conn->max_readahead = 4u << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;

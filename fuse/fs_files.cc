@@ -209,11 +209,29 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_f
   });
 }
 
-void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
                        fuse_file_info* fi) {
   Handle* h = handle_of(fi);
   if (!h->writable) {
     fuse_reply_err(req, EBADF);
+    return;
+  }
+  // The data goes into memory the core keeps (no second copy): from the
+  // splice pipe when the kernel handed the page cache's pages over
+  // (FUSE_CAP_SPLICE_READ), else from libfuse's request buffer.
+  const size_t size = fuse_buf_size(bufv);
+  core::WriteBuffer data = core::WriteBuffer::allocate(size);
+  if (!data.data()) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+  dst.buf[0].mem = data.data();
+  ssize_t got = fuse_buf_copy(&dst, bufv, static_cast<fuse_buf_copy_flags>(0));
+  if (got < 0 || static_cast<size_t>(got) != size) {
+    spdlog::warn("write: reading {} bytes of data from the kernel: {}", size,
+                 got < 0 ? strerror(static_cast<int>(-got)) : "short read");
+    fuse_reply_err(req, got < 0 ? static_cast<int>(-got) : EIO);
     return;
   }
   // errseq: this description reports what fails from its first write on
@@ -238,7 +256,7 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
   // O_DSYNC write RADOS refused still succeeded, with or without O_DIRECT
   // (the kernel sent no fsync that could fail; tests/cluster/test_mount.sh).
   h->image->aio_write(
-      static_cast<uint64_t>(off), buf, size,
+      static_cast<uint64_t>(off), std::move(data),
       [req, size](Status s) {
         if (!s.ok())
           fuse_reply_err(req, s.error());

@@ -72,9 +72,9 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   guard(req, "read", [&](Filesystem* fs) { fs->read(req, ino, size, off, fi); });
 }
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-              fuse_file_info* fi) {
-  guard(req, "write", [&](Filesystem* fs) { fs->write(req, ino, buf, size, off, fi); });
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off,
+                  fuse_file_info* fi) {
+  guard(req, "write", [&](Filesystem* fs) { fs->write(req, ino, bufv, off, fi); });
 }
 void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, "flush", [&](Filesystem* fs) { fs->flush(req, ino, fi); });
@@ -137,7 +137,7 @@ fuse_lowlevel_ops make_operations() {
   ops.create = op_create;
   ops.mknod = op_mknod;
   ops.read = op_read;
-  ops.write = op_write;
+  ops.write_buf = op_write_buf;
   ops.flush = op_flush;
   ops.fsync = op_fsync;
   ops.release = op_release;

@@ -102,6 +102,23 @@ class Bench:
         self.results.setdefault(row, {}).setdefault(target, []).append(value)
         self.units[row] = unit
 
+    def settle(self, quiet=0.15, longest=20.0):
+        """wait until the machine is quiet (both cores under `quiet` busy for
+        two samples in a row): the OSD finishes the deletes and compaction the
+        previous run left, so no target pays for its predecessor"""
+        def busy_idle():
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            return sum(v) - v[3] - v[4], v[3] + v[4]
+        end, calm = time.monotonic() + longest, 0
+        b0, i0 = busy_idle()
+        while calm < 2 and time.monotonic() < end:
+            time.sleep(0.25)
+            b1, i1 = busy_idle()
+            total = (b1 - b0) + (i1 - i0)
+            calm = calm + 1 if total and (b1 - b0) / total < quiet else 0
+            b0, i0 = b1, i1
+
     def cpu_seconds(self):
         with open("/proc/%d/stat" % self.rbdfs_pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -201,11 +218,14 @@ class Bench:
         mb = size * 2**20 / 1e6
         def fresh(name):
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, name), check=False, env=self.env)
+        targets = ["rbdfs", "rbd-fuse", "librbd"]
         for run in range(self.a.runs):
             for row, how in (("cp file in (new image)", "cp"), ("qemu-img convert in (new image)", "qemu")):
-                for t in ("rbdfs", "rbd-fuse", "librbd"):
+                # each run starts with another target, on a quiet machine
+                for t in targets[run % 3:] + targets[:run % 3]:
                     name = "in-%s-%s" % (how, t.replace("-", ""))
                     fresh(name)
+                    self.settle()
                     if t == "librbd":
                         cmd = ["rbd", "import", "--no-progress", "--image-feature", "layering", src,
                                "%s/%s" % (self.pool, name)]
@@ -225,7 +245,8 @@ class Bench:
                     fresh(name)
         self.notes.append("cp/qemu-img convert in: a %d MiB local file (page cache hot) into a new image "
                           "that grows with every write; cp includes an fsync of the copy (sync FILE); the "
-                          "librbd column is `rbd import` of the same file in both rows" % size)
+                          "librbd column is `rbd import` of the same file in both rows; every timed run starts on a quiet "
+                          "machine, with the targets in turn going first" % size)
 
         # the librbd figure for buffered dd is librbd's sequential write (fio)
         self.results["dd write 4M buffered+fsync"]["librbd"] = list(self.results["seq write 4M qd16"]["librbd"])

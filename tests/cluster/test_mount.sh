@@ -247,6 +247,36 @@ PY
 done
 cmp <(rbd export --no-progress "$P/$W" - 2>/dev/null) "$TMP/w" || fail "a refused write changed the image"
 
+step "large writes at unaligned offsets, buffered and O_DIRECT, through the write path in use (splice or read)"
+# a pipe that cannot hold 1 MiB and a page makes rbdfs splice writes of a
+# page less: the kernel then splits every large write; both must land whole
+L=$(uniq large)
+rbd create --size 24M --image-feature layering --object-size 1M "$P/$L"
+CLEANUP+=("rbd rm $P/$L >/dev/null 2>&1")
+ML=$TMP/mnt-large
+mkdir -p "$ML"
+"$RBDFS" ceph "$ML" -c "$CEPH_CONF" --id admin -p "$P" --log-file "$TMP/large.log" --log-level debug ||
+  fail "mount with a log file failed"
+CLEANUP+=("umount_rbdfs '$ML'")
+head -c $((24 << 20)) /dev/zero > "$TMP/large.model"
+put() {  # put OFFSET BYTES FLAG...: the same bytes into the image and the model
+  local off=$1 n=$2; shift 2
+  head -c "$n" /dev/urandom > "$TMP/large.chunk"
+  dd if="$TMP/large.chunk" of="$TMP/large.model" bs=64K seek="$off" oflag=seek_bytes conv=notrunc status=none
+  dd if="$TMP/large.chunk" of="$ML/$P/$L" bs=4M seek="$off" oflag=seek_bytes,"$1" conv=notrunc,fsync status=none ||
+    fail "dd of $n bytes at $off ($1)"
+}
+put 12345 3000000 nocache                 # buffered, neither page nor object aligned
+put $((5 << 20)) $((3 << 20)) nocache      # buffered, object aligned
+put $((9 << 20 - 4096)) $((4 << 20)) direct # O_DIRECT, a page before an object edge
+put $((15 << 20 + 8192)) $((2 << 20 + 4096)) direct
+cmp "$ML/$P/$L" "$TMP/large.model" || fail "large writes: the mount differs from the model"
+rbd export --no-progress "$P/$L" - 2>/dev/null | cmp - "$TMP/large.model" || fail "large writes: rbd export differs from the model"
+umount_rbdfs "$ML"
+for _ in $(seq 50); do pgrep -f -- "$RBDFS ceph $ML " >/dev/null || break; sleep 0.1; done
+mode=$(grep -o "max_write [0-9]* bytes, data by [a-z]*" "$TMP/large.log") || fail "no write path line in the log"
+echo "  write path: $mode"
+
 step "SIGKILL after fsync loses nothing"
 K=$(uniq kill)
 head -c 3000000 /dev/urandom > "$TMP/k"
