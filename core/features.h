@@ -27,11 +27,14 @@ inline constexpr uint64_t FEATURES_INCOMPATIBLE =
 inline constexpr uint64_t FEATURES_READ_SUPPORTED =
     FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL;
 
-// What rbdfs writes without breaking other clients. deep-flatten only
-// constrains copy-up, which needs a parent, and images with a parent are not
-// written by rbdfs yet.
+// What rbdfs writes without breaking other clients: exclusive-lock and the
+// object map (with fast-diff) are kept as librbd keeps them. deep-flatten
+// only constrains copy-up, which needs a parent, and images with a parent
+// are not written by rbdfs yet; `operations` only marks an image that was
+// cloned from (its op features are about clone v2 children).
 inline constexpr uint64_t FEATURES_WRITE_SUPPORTED =
-    FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL | FEATURE_DEEP_FLATTEN;
+    FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL | FEATURE_DEEP_FLATTEN |
+    FEATURE_EXCLUSIVE_LOCK | FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_OPERATIONS;
 
 // Every bit Pacific knows.
 inline constexpr uint64_t FEATURES_KNOWN = (1ull << 12) - 1;

@@ -17,7 +17,7 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   std::string oid;
   std::string what;
   uint64_t own_id = 0;
-  OnChange on_change;
+  Handlers handlers;
   std::atomic<uint64_t> handle{0};
   std::weak_ptr<Shared> self;
 
@@ -32,18 +32,25 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   bufferlist reply;
 
   void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id,
-                     bufferlist&) override {
-    bufferlist empty;
+                     bufferlist& bl) override {
     if (notifier_id == own_id) {  // notify_ack does not wait for the OSD
+      bufferlist empty;
       io.notify_ack(oid, notify_id, cookie, empty);
+      return;
+    }
+    std::string payload = bl.to_str();
+    if (auto answer = handlers.quick(notifier_id, payload)) {
+      bufferlist r;
+      r.append(*answer);
+      io.notify_ack(oid, notify_id, cookie, r);
       return;
     }
     auto s = self.lock();
     if (!s) return;
-    std::thread([s, notify_id, cookie, notifier_id] {
-      s->on_change(notifier_id);
-      bufferlist none;
-      s->io.notify_ack(s->oid, notify_id, cookie, none);
+    std::thread([s, notify_id, cookie, notifier_id, payload = std::move(payload)] {
+      bufferlist r;
+      r.append(s->handlers.slow(notifier_id, payload));
+      s->io.notify_ack(s->oid, notify_id, cookie, r);
     }).detach();
   }
 
@@ -60,7 +67,12 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
       }
       if (uint64_t old = s->handle.exchange(0)) s->io.unwatch2(old);
       uint64_t h = 0;
-      if (s->io.watch2(s->oid, &h, s.get()) == 0) s->handle = h;
+      int r = s->io.watch2(s->oid, &h, s.get());
+      if (r == 0)
+        s->handle = h;
+      else
+        spdlog::error("image {}: re-watching the header failed: {}", s->what,
+                      Errno::from_rados(r).message());
       bool stopping;
       {
         std::lock_guard<std::mutex> l(s->mu);
@@ -68,7 +80,9 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
         stopping = s->closing;
         s->cv.notify_all();
       }
-      if (!stopping) s->on_change(0);  // anything may have changed while we did not watch
+      if (stopping) return;
+      if (r == 0) s->handlers.rewatched(h);
+      s->handlers.slow(0, "");  // anything may have changed while we did not watch
     }).detach();
   }
 
@@ -101,14 +115,14 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
 };
 
 HeaderWatch::HeaderWatch(std::shared_ptr<Cluster> cluster, librados::IoCtx& md, std::string oid,
-                         std::string what, OnChange on_change)
+                         std::string what, Handlers handlers)
     : m_cluster(std::move(cluster)), m_shared(std::make_shared<Shared>()) {
   m_shared->cluster = m_cluster;
   m_shared->io.dup(md);
   m_shared->oid = std::move(oid);
   m_shared->what = std::move(what);
   m_shared->own_id = m_cluster->instance_id();
-  m_shared->on_change = std::move(on_change);
+  m_shared->handlers = std::move(handlers);
   m_shared->self = m_shared;
 }
 
@@ -129,6 +143,17 @@ Status HeaderWatch::watch() {
   int r = m_shared->io.watch2(m_shared->oid, &h, m_shared.get());
   if (r < 0) return Errno::from_rados(r);
   m_shared->handle = h;
+  return {};
+}
+
+uint64_t HeaderWatch::handle() const { return m_shared->handle.load(); }
+
+Status HeaderWatch::notify(const std::string& payload, std::string* reply) {
+  bufferlist in, out;
+  in.append(payload);
+  int r = m_shared->io.notify2(m_shared->oid, in, 5000, &out);
+  if (reply) *reply = out.to_str();
+  if (r < 0) return Errno::from_rados(r);
   return {};
 }
 

@@ -1,21 +1,27 @@
-// HeaderWatch: an open image's watch on its header object, and the
-// header-update notifies it sends to other clients (librbd, krbd).
+// HeaderWatch: an open image's watch on its header object, the notifies
+// other clients (librbd, krbd) send on it, and the ones we send.
 //
-//   notify from this client ........ acknowledged at once (our header is current)
-//   notify from another client ..... on_change(notifier) on a thread of its
-//                                    own (it may wait for our writes, whose
-//                                    completions come on the finisher that
-//                                    delivers the notify), then acknowledged
-//   watch lost ..................... re-watched, then on_change(0)
-//   post_update() .................. one notify in flight at a time; updates
-//                                    posted meanwhile are announced by one
-//                                    more when it completes:
+//   notify from this client ........ acknowledged at once (empty payload)
+//   notify from another client ..... handlers.quick(notifier, payload) on the
+//                                    librados thread: an ack payload, or
+//                                    nullopt: handlers.slow on a thread of
+//                                    its own (it may wait for our writes,
+//                                    whose completions come on the finisher
+//                                    that delivers the notify), then acked
+//                                    with what it returns
+//   watch lost ..................... re-watched, handlers.rewatched(handle),
+//                                    then slow(0, "") (anything may have
+//                                    changed meanwhile)
+//   post_update() .................. one HEADER_UPDATE in flight at a time;
+//                                    updates posted meanwhile are announced
+//                                    by one more when it completes:
 //
 //     IDLE --post--> SENDING --done--> IDLE
 //                     |   ^
 //                post |   | done (again)
 //                     v   |
 //                 SENDING+again
+//   notify(payload) ................ synchronous, 5 s (lock messages)
 #pragma once
 
 #include <rados/librados.hpp>
@@ -23,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/cluster.h"
@@ -32,17 +39,27 @@ namespace rbdfs::core {
 
 class HeaderWatch {
  public:
-  using OnChange = std::function<void(uint64_t notifier_id)>;
+  struct Handlers {
+    std::function<std::optional<std::string>(uint64_t notifier, const std::string& payload)> quick;
+    std::function<std::string(uint64_t notifier, const std::string& payload)> slow;
+    std::function<void(uint64_t handle)> rewatched;
+  };
   // `what` names the image in log lines.
   HeaderWatch(std::shared_ptr<Cluster> cluster, librados::IoCtx& md, std::string oid,
-              std::string what, OnChange on_change);
+              std::string what, Handlers handlers);
   // Unwatches, lets callbacks under way finish, waits for a notify in flight.
   ~HeaderWatch();
   HeaderWatch(const HeaderWatch&) = delete;
   HeaderWatch& operator=(const HeaderWatch&) = delete;
 
   Status watch();
+  // The watch's handle (cookie), 0 while not watching.
+  uint64_t handle() const;
   void post_update();
+  // Sends `payload` to every watcher and waits (5 s) for their acks:
+  // notify2's reply buffer. ETIMEDOUT when some did not ack (the reply,
+  // with who did, is still filled).
+  Status notify(const std::string& payload, std::string* reply = nullptr);
 
  private:
   struct Shared;

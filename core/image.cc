@@ -10,12 +10,13 @@
 #include "core/cls_call.h"
 #include "core/features.h"
 #include "core/io_request.h"
+#include "core/notify_message.h"
 
 namespace rbdfs::core {
 
+using ceph::bufferptr;
 using detail::cls_write;
 using librados::bufferlist;
-using ceph::bufferptr;
 namespace buffer = ceph::buffer;
 
 // ---------------------------------------------------------------------------
@@ -24,7 +25,11 @@ namespace buffer = ceph::buffer;
 Image::Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what)
     : m_cluster(std::move(cluster)), m_md(std::move(md)), m_writes(std::move(what)) {}
 
-Image::~Image() = default;  // m_watch: unwatch, wait for a notify in flight
+Image::~Image() {
+  // Give the lock up while the watch can still say so (RELEASED_LOCK);
+  // then m_watch unwatches and waits for a notify in flight.
+  if (m_lock) m_lock->release();
+}
 
 Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
                                            const std::string& pool, const std::string& name,
@@ -41,11 +46,34 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
   img->m_force_read_only = options.read_only;
   img->m_header_oid = header_object(*id);
   std::weak_ptr<Image> weak = img;
+  HeaderWatch::Handlers handlers;
+  // On the librados thread: no Image reference may be taken there (the
+  // last one would destroy the image on it); raw `this` is safe, the
+  // watch is gone before anything it calls.
+  Image* raw = img.get();
+  handlers.quick = [raw](uint64_t, const std::string& payload) {
+    return raw->quick_notify(payload);
+  };
+  handlers.slow = [weak](uint64_t notifier, const std::string& payload) -> std::string {
+    if (auto i = weak.lock()) return i->slow_notify(notifier, payload);
+    return {};
+  };
+  handlers.rewatched = [raw](uint64_t handle) {
+    if (raw->m_lock) raw->m_lock->handle_rewatch(handle);
+  };
   img->m_watch = std::make_unique<HeaderWatch>(img->m_cluster, img->m_md, img->m_header_oid,
-                                               pool + "/" + name, [weak](uint64_t notifier) {
-                                                 if (auto i = weak.lock())
-                                                   i->handle_header_change(notifier);
-                                               });
+                                               pool + "/" + name, std::move(handlers));
+  if (!options.read_only && h->read_only_reason.empty()) {
+    if (h->features & FEATURE_OBJECT_MAP)
+      img->m_map =
+          std::make_unique<HeadObjectMap>(img->m_md, *id, img->m_header_oid, pool + "/" + name,
+                                          (h->features & FEATURE_FAST_DIFF) != 0);
+    if (h->features & FEATURE_EXCLUSIVE_LOCK)
+      img->m_lock = std::make_unique<ExclusiveLock>(
+          img->m_cluster, img->m_md, img->m_header_oid, pool + "/" + name, img->m_watch.get(),
+          ExclusiveLock::Hooks{[raw] { return raw->after_lock_acquired(); },
+                               [raw] { raw->before_lock_released(); }});
+  }
   if (h->data_pool_id >= 0) {
     auto io = img->m_cluster->open_pool_id(h->data_pool_id);
     if (!io.ok()) {
@@ -112,10 +140,109 @@ void Image::set_cached_size(uint64_t size) {
   ++m_header_gen;
 }
 
-Status Image::prepare_write(const ImageHeader& h) const {
-  // The seam for exclusive-lock and object-map: take the lock and mark the
-  // objects about to be written EXISTS here, before the data write.
-  if (!h.read_only_reason.empty()) return Errno(EROFS);
+Result<ExclusiveLock::Ref> Image::prepare_write(std::shared_ptr<const ImageHeader>* h) {
+  if (!(*h)->read_only_reason.empty()) return Errno(EROFS);
+  if (!m_lock) return ExclusiveLock::Ref();
+  auto ref = m_lock->acquire();
+  if (!ref.ok()) return ref.err();
+  *h = header();  // another owner may have changed it (refreshed on acquiring)
+  if (!(*h)->read_only_reason.empty()) return Errno(EROFS);
+  return ref;
+}
+
+void Image::enter_submit() {
+  std::unique_lock<std::mutex> l(m_gate_mu);
+  m_gate_cv.wait(l, [this] { return !m_writes_blocked; });
+  ++m_submitting;
+}
+
+void Image::leave_submit() {
+  std::lock_guard<std::mutex> l(m_gate_mu);
+  if (--m_submitting == 0) m_gate_cv.notify_all();
+}
+
+void Image::block_writes() {
+  std::unique_lock<std::mutex> l(m_gate_mu);
+  m_gate_cv.wait(l, [this] { return !m_writes_blocked; });
+  m_writes_blocked = true;
+  m_gate_cv.wait(l, [this] { return m_submitting == 0; });
+}
+
+void Image::unblock_writes() {
+  std::lock_guard<std::mutex> l(m_gate_mu);
+  m_writes_blocked = false;
+  m_gate_cv.notify_all();
+}
+
+MapSteps Image::map_steps(uint64_t objno, std::optional<object_map::State> pre,
+                          std::optional<object_map::State> post) {
+  if (!m_map) return {};
+  return MapSteps{m_map.get(), objno, pre, post};
+}
+
+Status Image::after_lock_acquired() {
+  // The previous owner may have resized or snapshotted the image.
+  RBDFS_TRY(refresh());
+  if (!m_map) return {};
+  auto h = header();
+  return m_map->open(object_count(h->layout, h->size));
+}
+
+void Image::before_lock_released() {
+  if (m_map) m_map->close();
+  foreign_write();  // the next owner writes
+}
+
+void Image::set_foreign_write_hook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> l(m_hook_mu);
+  m_foreign_write_hook = std::move(hook);
+}
+
+void Image::foreign_write() {
+  std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> l(m_hook_mu);
+    hook = m_foreign_write_hook;
+  }
+  if (hook) hook();
+}
+
+std::optional<std::string> Image::quick_notify(const std::string& payload) {
+  auto msg = notify::dec_message(payload);
+  if (!msg.ok()) return std::string();  // acked, ignored
+  switch (msg->op) {
+    case notify::HEADER_UPDATE:
+    case notify::QUIESCE:
+      return std::nullopt;  // slow_notify: waits for our writes
+    case notify::ACQUIRED_LOCK:
+    case notify::RELEASED_LOCK:
+      if (m_lock) m_lock->handle_peer_lock_message(msg->op, msg->client);
+      foreign_write();
+      return std::string();
+    case notify::REQUEST_LOCK:
+      return m_lock ? m_lock->handle_request_lock(msg->client) : std::string();
+    case notify::UNQUIESCE:
+    case notify::ASYNC_PROGRESS:
+    case notify::ASYNC_COMPLETE:
+      return std::string();
+    default:
+      // Maintenance ops (resize, snapshots, ...) forwarded to the lock
+      // owner: rbdfs runs none for others (as krbd), so the requester
+      // asks for the lock and does it itself.
+      if (m_lock && m_lock->owned()) return notify::enc_response(-EOPNOTSUPP);
+      return std::string();
+  }
+}
+
+std::string Image::slow_notify(uint64_t notifier, const std::string& payload) {
+  auto msg = notify::dec_message(payload);
+  if (msg.ok() && msg->op == notify::QUIESCE) {
+    // a snapshot is about to be taken by the owner: everything we
+    // acknowledged must be in RADOS first
+    Status s = drain();
+    return notify::enc_response(s.ok() ? 0 : -s.error());
+  }
+  handle_header_change(notifier);
   return {};
 }
 
@@ -195,8 +322,9 @@ void Image::aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable
 
 void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stable) {
   auto h = header();
-  if (Status s = prepare_write(*h); !s.ok()) {
-    cb(s);
+  auto lock = prepare_write(&h);
+  if (!lock.ok()) {
+    cb(lock.err());
     return;
   }
   const uint64_t len = data.length();
@@ -208,8 +336,10 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
     cb({});
     return;
   }
+  enter_submit();
   auto req = new_request();
   req->io_cb = std::move(cb);
+  req->lock_ref = std::move(*lock);
   req->write_seq = m_writes.begin();
   for (const auto& ext : map_extent(h->layout, off, len)) {
     librados::ObjectWriteOperation op;
@@ -221,8 +351,9 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
     else
       op.write(ext.offset, bl);
     submit_object_write(req, m_data, object_name(h->object_prefix, ext.object_no), &op, h->snapc,
-                        false);
+                        false, map_steps(ext.object_no, object_map::EXISTS));
   }
+  leave_submit();
   // Write-around: acknowledge now if the budget allows; flush reports.
   if (!stable && m_cluster->reserve_writearound(len)) {
     req->early_acked = len;
@@ -237,8 +368,9 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
 
 void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   auto h = header();
-  if (Status s = prepare_write(*h); !s.ok()) {
-    cb(s);
+  auto lock = prepare_write(&h);
+  if (!lock.ok()) {
+    cb(lock.err());
     return;
   }
   if (off >= h->size || len == 0) {
@@ -246,26 +378,35 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
     return;
   }
   len = std::min(len, h->size - off);
+  enter_submit();
   auto req = new_request();
   req->io_cb = std::move(cb);
+  req->lock_ref = std::move(*lock);
   req->write_seq = m_writes.begin();
   const uint64_t os = h->layout.object_size;
   for (const auto& ext : map_extent(h->layout, off, len)) {
+    // an object the map says is absent already reads as zeros
+    if (m_map && m_map->state(ext.object_no) == object_map::NONEXISTENT) continue;
     librados::ObjectWriteOperation op;
     uint64_t valid = object_valid_length(h->layout, ext.object_no, h->size);
     uint64_t end = ext.offset + ext.length;
+    MapSteps steps;
     if (ext.offset == 0 && (ext.length == os || end >= valid)) {
       op.remove();
+      steps = map_steps(ext.object_no, object_map::PENDING, object_map::NONEXISTENT);
     } else if (end >= valid) {
       op.assert_exists();
       op.truncate(ext.offset);
+      steps = map_steps(ext.object_no, object_map::EXISTS);
     } else {
       op.assert_exists();
       op.zero(ext.offset, ext.length);
+      steps = map_steps(ext.object_no, object_map::EXISTS);
     }
     submit_object_write(req, m_data, object_name(h->object_prefix, ext.object_no), &op, h->snapc,
-                        true);
+                        true, steps);
   }
+  leave_submit();
   req->put();
 }
 

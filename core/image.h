@@ -48,10 +48,12 @@
 #include <vector>
 
 #include "core/cls_rbd.h"
+#include "core/exclusive_lock.h"
 #include "core/cluster.h"
 #include "core/header.h"
 #include "core/header_watch.h"
 #include "core/names.h"
+#include "core/object_map.h"
 #include "core/object_usage.h"
 #include "core/read_data.h"
 #include "core/result.h"
@@ -152,11 +154,36 @@ class Image : public std::enable_shared_from_this<Image> {
   // Tells other clients (librbd, krbd) the header changed.
   void notify_header_update();
 
+  // `hook` runs (on any thread: it must not block) when another client
+  // may have written the image since: we gave the lock up, or another
+  // client took or gave it up. Caches above (the page cache) must go.
+  void set_foreign_write_hook(std::function<void()> hook);
+
  private:
   Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what);
   // The one gate of every data write and header change (resize,
-  // snapshots): EROFS when the image cannot be written safely.
-  Status prepare_write(const ImageHeader& h) const;
+  // snapshots): EROFS when the image cannot be written safely; with
+  // exclusive-lock, the lock, held by the Ref returned. *h is then the
+  // header as it is with the lock ours. One per operation (see
+  // ExclusiveLock: never nested).
+  Result<ExclusiveLock::Ref> prepare_write(std::shared_ptr<const ImageHeader>* h);
+  // Writes are submitted between enter_submit and leave_submit; a
+  // snapshot blocks new ones and waits for those under way (then drains),
+  // so every write is wholly before or after it, object map included.
+  // A flag and a count: nothing is held across RADOS calls.
+  void enter_submit();
+  void leave_submit();
+  void block_writes();
+  void unblock_writes();
+  // The object-map steps of a write to object `objno` (none without a map).
+  MapSteps map_steps(uint64_t objno, std::optional<object_map::State> pre,
+                     std::optional<object_map::State> post = {});
+  // Lock hooks: after acquiring (header, object map), before releasing.
+  Status after_lock_acquired();
+  void before_lock_released();
+  // Header notifies (core/header_watch.h): answered at once, or later.
+  std::optional<std::string> quick_notify(const std::string& payload);
+  std::string slow_notify(uint64_t notifier, const std::string& payload);
   // Both aio_writes end here: the object requests share `data`.
   void write_shared(uint64_t off, ceph::bufferptr data, IoCallback cb, bool stable);
   // Another client changed the header (or our watch was re-established).
@@ -211,7 +238,21 @@ class Image : public std::enable_shared_from_this<Image> {
   uint64_t m_bg_sent = 0;                // GUARDED_BY(m_size_mu): set_size in flight (0: idle)
   uint64_t m_bg_next_seq = 0;            // GUARDED_BY(m_size_mu): write held for the next one
 
-  std::unique_ptr<HeaderWatch> m_watch;  // set by open()
+  void foreign_write();
+  std::mutex m_hook_mu;
+  std::function<void()> m_foreign_write_hook;  // GUARDED_BY(m_hook_mu)
+
+  // Block for snapshots (enter_submit .. unblock_writes).
+  std::mutex m_gate_mu;
+  std::condition_variable m_gate_cv;
+  bool m_writes_blocked = false;  // GUARDED_BY(m_gate_mu)
+  int m_submitting = 0;           // GUARDED_BY(m_gate_mu)
+
+  // Destroyed in reverse: the watch first (its callbacks use the lock),
+  // then the lock (its release closes the map), then the map.
+  std::unique_ptr<HeadObjectMap> m_map;   // OBJECT_MAP, writable images
+  std::unique_ptr<ExclusiveLock> m_lock;  // EXCLUSIVE_LOCK, writable images
+  std::unique_ptr<HeaderWatch> m_watch;   // set by open()
 };
 
 }  // namespace rbdfs::core

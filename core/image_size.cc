@@ -22,6 +22,9 @@ Status Image::grow_header(uint64_t size) {
     std::lock_guard<std::mutex> l(m_header_mu);
     m_size_floor = std::max(m_size_floor, size);
   }
+  // The object map covers the new objects before the size does (a
+  // failure leaves the map flagged invalid, never wrong).
+  if (m_map) (void)m_map->resize(object_count(header()->layout, size));
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(size)));
   {
     std::lock_guard<std::mutex> l(m_header_mu);
@@ -49,7 +52,8 @@ Status Image::resize(uint64_t new_size) {
 
 Status Image::resize_now(uint64_t new_size) {
   auto h = header();
-  RBDFS_TRY(prepare_write(*h));
+  auto lock = prepare_write(&h);  // held to the end
+  if (!lock.ok()) return lock.err();
   if (new_size == h->size) return {};
   if (new_size > h->size) return grow_header(new_size);
   // Trim first (so a crash never leaves data past the recorded end that a
@@ -66,18 +70,24 @@ Status Image::resize_now(uint64_t new_size) {
   for (uint64_t objno = set_start; objno < last; ++objno) {
     uint64_t valid = object_valid_length(l, objno, new_size);
     if (valid == l.object_size) continue;
+    if (m_map && m_map->state(objno) == object_map::NONEXISTENT) continue;
     librados::ObjectWriteOperation op;
+    MapSteps steps;
     if (valid == 0) {
       op.remove();
+      steps = map_steps(objno, object_map::PENDING, object_map::NONEXISTENT);
     } else {
       op.assert_exists();
       op.truncate(valid);
+      steps = map_steps(objno, object_map::EXISTS);
     }
-    submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, true);
+    submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, true,
+                        steps);
   }
   req->put();
   RBDFS_TRY(f.get());
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
+  if (m_map) (void)m_map->resize(object_count(l, new_size));  // all NONEXISTENT past the end now
   {
     std::lock_guard<std::mutex> lk(m_header_mu);
     m_size_floor = 0;  // smaller now, on purpose
@@ -90,6 +100,10 @@ Status Image::resize_now(uint64_t new_size) {
 }
 
 Status Image::grow_to(uint64_t size) {
+  // A header change like any other (the object map is resized with it).
+  auto h = header();
+  auto lock = prepare_write(&h);
+  if (!lock.ok()) return lock.err();
   std::unique_lock<std::mutex> l(m_size_mu);
   auto wait = m_grow_waits.insert(size);
   Status s;
@@ -117,7 +131,14 @@ Status Image::grow_to(uint64_t size) {
 }
 
 Status Image::grow_async(uint64_t size) {
-  RBDFS_TRY(prepare_write(*header()));
+  // With an object map, the map must cover an object before it is
+  // written: grow synchronously.
+  if (m_map) return grow_to(size);
+  {
+    auto h = header();
+    auto lock = prepare_write(&h);  // only the gate: set_size needs no lock
+    if (!lock.ok()) return lock.err();
+  }
   std::unique_lock<std::mutex> l(m_size_mu);
   if (m_resizing) {  // a resize or a synchronous grow: queue behind it
     l.unlock();

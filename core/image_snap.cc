@@ -48,13 +48,19 @@ int selfmanaged_snap_op(Cluster& cluster, librados::IoCtx& io, bool create, uint
 
 }  // namespace
 
-
 Result<uint64_t> Image::snap_create(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   auto h = header();
-  RBDFS_TRY(prepare_write(*h));
+  auto lock = prepare_write(&h);  // held to the end
+  if (!lock.ok()) return lock.err();
   if (h->find_snap(name)) return Errno(EEXIST);
-  // Everything written before the snapshot must be in it.
+  // Every write is wholly before the snapshot (in it, object map
+  // included) or after it.
+  block_writes();
+  struct Unblock {
+    Image* img;
+    ~Unblock() { img->unblock_writes(); }
+  } unblock{this};
   RBDFS_TRY(drain());
   for (int attempt = 0; attempt < 10; ++attempt) {
     uint64_t id = 0;
@@ -62,6 +68,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
     if (r < 0) return Errno::from_rados(r);
     Status s = cls_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
     if (s.ok()) {
+      if (m_map) (void)m_map->snapshot_created(id);  // failures flag the map invalid
       RBDFS_TRY(refresh());
       notify_header_update();
       spdlog::info("image {}/{}: created snapshot {} (id {})", h->pool, h->name, name, id);
@@ -86,13 +93,23 @@ Result<bool> Image::snap_protected(uint64_t snap_id) {
 Status Image::snap_remove(const std::string& name) {
   RBDFS_TRY(refresh());
   auto h = header();
-  RBDFS_TRY(prepare_write(*h));
+  auto lock = prepare_write(&h);  // held to the end
+  if (!lock.ok()) return lock.err();
   const cls::SnapshotInfo* s = h->find_snap(name);
   if (!s) return Errno(ENOENT);
   uint64_t id = s->id;
   auto prot = snap_protected(id);
   if (!prot.ok()) return prot.err();
   if (*prot || s->child_count > 0) return Errno(EBUSY);
+  if (m_map) {
+    std::optional<uint64_t> next;  // the next newer snapshot, or the head
+    for (const auto& o : h->snapshots)
+      if (o.id > id) {
+        next = o.id;
+        break;
+      }
+    RBDFS_TRY(m_map->snapshot_removing(id, next));
+  }
   RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
   uint64_t sid = id;
   int r = selfmanaged_snap_op(*m_cluster, m_data, false, &sid);
@@ -109,7 +126,8 @@ Status Image::snap_rename(const std::string& from, const std::string& to) {
   if (!valid_rbd_name(to)) return Errno(EINVAL);
   RBDFS_TRY(refresh());
   auto h = header();
-  RBDFS_TRY(prepare_write(*h));
+  auto lock = prepare_write(&h);
+  if (!lock.ok()) return lock.err();
   const cls::SnapshotInfo* s = h->find_snap(from);
   if (!s) return Errno(ENOENT);
   if (from == to) return {};

@@ -28,6 +28,7 @@ void ImageRequest::put() {
   // Drop our reference to the image before calling back: the caller may be
   // waiting on the callback to release the last reference, and an image
   // (and its cluster) must never be destroyed on a librados thread.
+  lock_ref.reset();  // the lock lives in the image, still held below
   std::shared_ptr<void> keep = std::move(owner);
   if (early_acked) cluster->release_writearound(early_acked);
   std::vector<IoCallback> drained;
@@ -53,19 +54,31 @@ void ImageRequest::put() {
 namespace {
 
 struct ObjectRequest {
-  enum class State { START, OBJECT, DONE };
+  enum class State { START, PRE_OBJECT_MAP, OBJECT, POST_OBJECT_MAP, DONE };
   State state = State::START;
   std::shared_ptr<ImageRequest> req;
   librados::AioCompletion* completion = nullptr;
   librados::bufferlist* read_into = nullptr;  // reads: the part's reply
   bool is_read = false;
   bool ignore_enoent = false;
+  // writes
+  librados::IoCtx* io = nullptr;
+  std::string oid;
+  librados::ObjectWriteOperation op;
+  cls::SnapContext snapc;
+  MapSteps steps;
 
-  // OBJECT -> DONE: RADOS answered.
+  // OBJECT -> POST_OBJECT_MAP or DONE: RADOS answered.
   static void object_done(librados::completion_t, void* arg) {
     auto* o = static_cast<ObjectRequest*>(arg);
     int r = o->completion->get_return_value();
     o->completion->release();
+    if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
+      o->state = State::POST_OBJECT_MAP;
+      o->steps.map->update(o->steps.objno, *o->steps.post, object_map::PENDING,
+                           [o] { o->finish(0); });
+      return;
+    }
     o->finish(r);
   }
   void finish(int r) {
@@ -81,13 +94,31 @@ struct ObjectRequest {
     delete this;
     image_req->put();
   }
-  // START -> OBJECT, or DONE at once when sending failed.
+  // START: a slot (before any map step, so nothing blocks on a librados
+  // thread later).
   ObjectRequest* start() {
     req->pending.fetch_add(1);
     req->cluster->acquire_slot();
+    return this;
+  }
+  // -> OBJECT
+  void send_read(librados::IoCtx& data, uint64_t len, uint64_t off, uint64_t snap_id) {
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
     state = State::OBJECT;
-    return this;
+    int r = data.aio_read(oid, completion, read_into, len, off, snap_id);
+    if (r < 0) send_failed(r);  // else `this` may be gone already
+  }
+  void send_write() {
+    completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
+    state = State::OBJECT;
+    int r;
+    if (snapc.seq == 0 && snapc.snaps.empty()) {
+      r = io->aio_operate(oid, completion, &op);
+    } else {
+      std::vector<librados::snap_t> snaps(snapc.snaps.begin(), snapc.snaps.end());
+      r = io->aio_operate(oid, completion, &op, snapc.seq, snaps);
+    }
+    if (r < 0) send_failed(r);  // else `this` may be gone already
   }
   // Sending failed: the completion will never fire.
   void send_failed(int r) {
@@ -104,27 +135,29 @@ void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCt
   auto* o = new ObjectRequest;
   o->req = req;
   o->is_read = true;
+  o->oid = oid;
   o->read_into = req->part_reply(part);
-  o->start();
-  int r = data.aio_read(oid, o->completion, o->read_into, ext.length, ext.offset, snap_id);
-  if (r < 0) o->send_failed(r);  // else `o` may be gone already
+  o->start()->send_read(data, ext.length, ext.offset, snap_id);
 }
 
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                          const std::string& oid, librados::ObjectWriteOperation* op,
-                         const cls::SnapContext& snapc, bool ignore_enoent) {
+                         const cls::SnapContext& snapc, bool ignore_enoent, const MapSteps& steps) {
   auto* o = new ObjectRequest;
   o->req = req;
   o->ignore_enoent = ignore_enoent;
+  o->io = &data;
+  o->oid = oid;
+  o->op = std::move(*op);
+  o->snapc = snapc;
+  o->steps = steps;
   o->start();
-  int r;
-  if (snapc.seq == 0 && snapc.snaps.empty()) {
-    r = data.aio_operate(oid, o->completion, op);
-  } else {
-    std::vector<librados::snap_t> snaps(snapc.snaps.begin(), snapc.snaps.end());
-    r = data.aio_operate(oid, o->completion, op, snapc.seq, snaps);
+  if (steps.map && steps.pre) {
+    o->state = ObjectRequest::State::PRE_OBJECT_MAP;
+    steps.map->update(steps.objno, *steps.pre, std::nullopt, [o] { o->send_write(); });
+    return;
   }
-  if (r < 0) o->send_failed(r);  // else `o` may be gone already
+  o->send_write();
 }
 
 }  // namespace rbdfs::core

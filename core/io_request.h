@@ -6,10 +6,12 @@
 // Each object request is a small state machine:
 //
 //   read:   START --aio_read-----> OBJECT --reply--> DONE    (ENOENT: zeros)
-//   write:  START --aio_operate--> OBJECT --reply--> DONE    (ENOENT ignored
-//                                                             for discard/trim)
-//   (to come with the object map and clones:
-//    START -> PRE_OBJECT_MAP -> OBJECT -> COPYUP -> POST_OBJECT_MAP -> DONE)
+//   write:  START --(slot)--> PRE_OBJECT_MAP --map updated--> OBJECT
+//                --reply--> POST_OBJECT_MAP --map updated--> DONE
+//           (the map steps only with an object map that needs them: EXISTS
+//            before a write; PENDING before and NONEXISTENT after a
+//            removal; ENOENT ignored for discard/trim)
+//   (to come with clones: OBJECT -> COPYUP -> OBJECT)
 //
 // Internal to core/.
 #pragma once
@@ -22,6 +24,7 @@
 #include <string>
 
 #include "core/cls_rbd.h"
+#include "core/object_map.h"
 #include "core/cluster.h"
 #include "core/read_data.h"
 #include "core/result.h"
@@ -37,6 +40,9 @@ struct ImageRequest {
   // object request is done; dropped before any callback runs, so an image
   // is never destroyed on a librados thread by us.
   std::shared_ptr<void> owner;
+  // Writes: the image's exclusive lock, held until the last object
+  // request is done (a release waits for it).
+  std::shared_ptr<void> lock_ref;
   Cluster* cluster = nullptr;
   WriteTracker* writes = nullptr;
   std::atomic<uint32_t> pending{1};  // +1 held by the submitter until put()
@@ -46,8 +52,8 @@ struct ImageRequest {
   ReadData data;
   ReadCallback read_cb;
   // writes
-  uint64_t write_seq = 0;     // from writes->begin()
-  uint64_t early_acked = 0;   // bytes of write-around budget held; io_cb already run
+  uint64_t write_seq = 0;    // from writes->begin()
+  uint64_t early_acked = 0;  // bytes of write-around budget held; io_cb already run
   IoCallback io_cb;
 
   void fail(int err);
@@ -69,6 +75,7 @@ void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCt
                         const std::string& oid, size_t part, uint64_t snap_id);
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                          const std::string& oid, librados::ObjectWriteOperation* op,
-                         const cls::SnapContext& snapc, bool ignore_enoent);
+                         const cls::SnapContext& snapc, bool ignore_enoent,
+                         const MapSteps& steps = {});
 
 }  // namespace rbdfs::core

@@ -208,6 +208,15 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
   o.id = *id;
   auto img = (*p)->open_image(image, o);
   if (!img.ok()) return img.err();
+  // Another client wrote (it took the exclusive lock): what the page cache
+  // holds of the file may be stale. Off the librados thread: the kernel
+  // may wait on a read of ours while it invalidates.
+  (*img)->set_foreign_write_hook([this, pool_name, image] {
+    m_work.post([this, pool_name, image] {
+      fuse_ino_t ino = m_nodes.peek(Node{NodeKind::IMAGE, pool_name, image, "", ""});
+      if (m_se) (void)fuse_lowlevel_notify_inval_inode(m_se, ino, 0, 0);
+    });
+  });
   std::lock_guard<std::mutex> l(m_images_mu);
   auto& slot = m_open[key];
   if (auto existing = slot.lock()) return existing;  // lost a race: share
@@ -285,7 +294,8 @@ void Filesystem::prefetch_headers(const std::string& pool_name,
 void Filesystem::forget_blocks(const std::string& pool_name, const std::string& id) {
   std::string prefix = image_key(pool_name, id) + "@";
   std::lock_guard<std::mutex> l(m_images_mu);
-  for (auto it = m_blocks.lower_bound(prefix); it != m_blocks.end() && it->first.rfind(prefix, 0) == 0;)
+  for (auto it = m_blocks.lower_bound(prefix);
+       it != m_blocks.end() && it->first.rfind(prefix, 0) == 0;)
     it = m_blocks.erase(it);
 }
 

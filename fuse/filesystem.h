@@ -87,6 +87,9 @@ class Filesystem {
   Filesystem(std::shared_ptr<core::Cluster> cluster, Options options);
 
   void init(fuse_conn_info* conn);
+  // The session, for invalidating the page cache of a file another client
+  // wrote (set once, before the loop runs).
+  void set_session(fuse_session* se) { m_se = se; }
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
   // With `fi` (fstat of an open file): the attributes of the image that
@@ -180,6 +183,7 @@ class Filesystem {
   gid_t m_gid;
   struct timespec m_mount_time;
   NodeTable m_nodes;
+  fuse_session* m_se = nullptr;
 
   std::mutex m_pools_mu;
   std::map<std::string, PoolEntry> m_pools;              // GUARDED_BY(m_pools_mu)

@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
 
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &fs);
   if (!se) startup_failure("bad FUSE options: " + o);
+  fs.set_session(se);
   if (fuse_set_signal_handlers(se) != 0) startup_failure("cannot set signal handlers");
   if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0)
     startup_failure("cannot mount on '" + opts.mountpoint + "'");

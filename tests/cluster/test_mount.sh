@@ -15,13 +15,14 @@ P3=$(uniq noapp)   # a pool without the rbd application: not shown
 ceph osd pool create "$P3" 8 >/dev/null 2>&1
 CLEANUP+=("ceph osd pool rm $P3 $P3 --yes-i-really-really-mean-it >/dev/null 2>&1")
 
-A=$(uniq a); B=$(uniq b); C=$(uniq c); D=$(uniq deflt)
+A=$(uniq a); B=$(uniq b); C=$(uniq c); D=$(uniq journal)
 head -c 5000123 /dev/urandom > "$TMP/a"
 head -c 1234567 /dev/urandom > "$TMP/b"
 rbd import --no-progress --image-feature layering "$TMP/a" "$P/$A" >/dev/null
 rbd import --no-progress --image-feature layering --object-size 64K "$TMP/b" "$P2/$B" >/dev/null
 rbd create --size 3M --image-feature layering,striping --stripe-unit 64K --stripe-count 2 "$P2/$C"
-rbd import --no-progress "$TMP/b" "$P/$D" >/dev/null   # default features: read-only in rbdfs
+# journaling: a feature rbdfs does not write (read-only in rbdfs)
+rbd import --no-progress --image-feature layering,exclusive-lock,journaling "$TMP/b" "$P/$D" >/dev/null
 for i in "$P/$A" "$P2/$B" "$P2/$C" "$P/$D"; do CLEANUP+=("rbd snap purge $i >/dev/null 2>&1; rbd rm $i >/dev/null 2>&1"); done
 mount_rbdfs "$M"
 
@@ -47,7 +48,7 @@ expect_eq "$(stat -c %o "$M/$P2/$B")" 65536 "st_blksize is the object size"
 step "contents match rbd export"
 cmp "$M/$P/$A" "$TMP/a" || fail "read of $A differs"
 cmp "$M/$P2/$B" "$TMP/b" || fail "read of $B differs"
-cmp "$M/$P/$D" "$TMP/b" || fail "read of default-feature image differs"
+cmp "$M/$P/$D" "$TMP/b" || fail "read of journaling image differs"
 dd if="$M/$P/$A" bs=4096 skip=1000 count=10 iflag=direct status=none | cmp - <(dd if="$TMP/a" bs=4096 skip=1000 count=10 status=none) ||
   fail "O_DIRECT read differs"
 
@@ -101,7 +102,7 @@ expect_fail "Read-only file system" dd if=/dev/zero of="$M/$P/$D" bs=512 count=1
 expect_fail "Read-only file system" truncate -s 1M "$M/$P/$D"
 cmp "$M/$P/$D" "$TMP/b" || fail "refused write changed the image"
 expect_eq "$(getfattr --absolute-names --only-values -n user.rbdfs.read_only_reason "$M/$P/$D")" \
-  "features rbdfs cannot write safely yet: exclusive-lock, object-map, fast-diff" "read-only reason"
+  "features rbdfs cannot write safely yet: journaling" "read-only reason"
 expect_fail "Invalid argument" touch "$M/$P/bad@name"
 expect_fail "No such file or directory" cat "$M/$P/no-such-image"
 expect_fail "No such file or directory" ls "$M/no-such-pool"

@@ -150,8 +150,10 @@ fi
 
 if wanted 4; then
 step "4. snapshot remove and rename go through the feature gate"
-D=$(uniq deflt)
-rbd create --size 1M "$P/$D"   # Pacific defaults: exclusive-lock, object-map, fast-diff
+D=$(uniq journal)
+# journaling: a feature rbdfs does not write (before issue 11 this step used
+# Pacific's defaults, then read-only in rbdfs)
+rbd create --size 1M --image-feature layering,exclusive-lock,journaling "$P/$D"
 rbd snap create "$P/$D@s1" >/dev/null 2>&1
 CLEANUP+=("rbd snap purge $P/$D >/dev/null 2>&1; rbd rm $P/$D >/dev/null 2>&1")
 sleep 1.1
