@@ -338,7 +338,14 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
   }
   enter_submit();
   auto req = new_request();
-  req->io_cb = std::move(cb);
+  // Write-around: acknowledged once sent if the budget allows; RADOS'
+  // verdict then goes to the next flush.
+  if (!stable && m_cluster->reserve_writearound(len)) {
+    req->early_acked = len;
+    req->early_ack = std::move(cb);
+  } else {
+    req->io_cb = std::move(cb);
+  }
   req->lock_ref = std::move(*lock);
   req->write_seq = m_writes.begin();
   for (const auto& ext : map_extent(h->layout, off, len)) {
@@ -354,15 +361,7 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
                         false, map_steps(ext.object_no, object_map::EXISTS));
   }
   leave_submit();
-  // Write-around: acknowledge now if the budget allows; flush reports.
-  if (!stable && m_cluster->reserve_writearound(len)) {
-    req->early_acked = len;
-    IoCallback ack = std::move(req->io_cb);
-    req->io_cb = nullptr;
-    req->put();
-    ack({});
-    return;
-  }
+  req->sent_one();
   req->put();
 }
 
@@ -385,8 +384,6 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   req->write_seq = m_writes.begin();
   const uint64_t os = h->layout.object_size;
   for (const auto& ext : map_extent(h->layout, off, len)) {
-    // an object the map says is absent already reads as zeros
-    if (m_map && m_map->state(ext.object_no) == object_map::NONEXISTENT) continue;
     librados::ObjectWriteOperation op;
     uint64_t valid = object_valid_length(h->layout, ext.object_no, h->size);
     uint64_t end = ext.offset + ext.length;
@@ -403,6 +400,9 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
       op.zero(ext.offset, ext.length);
       steps = map_steps(ext.object_no, object_map::EXISTS);
     }
+    // an object the map says is absent (when its turn comes, after the
+    // writes before) already reads as zeros: left alone
+    steps.skip_if_absent = true;
     submit_object_write(req, m_data, object_name(h->object_prefix, ext.object_no), &op, h->snapc,
                         true, steps);
   }

@@ -51,6 +51,12 @@ void ImageRequest::put() {
   }
 }
 
+void ImageRequest::sent_one() {
+  if (unsent.fetch_sub(1) != 1 || !early_ack) return;
+  IoCallback cb = std::move(early_ack);
+  cb({});
+}
+
 namespace {
 
 struct ObjectRequest {
@@ -76,7 +82,7 @@ struct ObjectRequest {
     if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
       o->state = State::POST_OBJECT_MAP;
       o->steps.map->update(o->steps.objno, *o->steps.post, object_map::PENDING,
-                           [o] { o->finish(0); });
+                           [o](bool) { o->finish(0); });
       return;
     }
     o->finish(r);
@@ -109,6 +115,7 @@ struct ObjectRequest {
     if (r < 0) send_failed(r);  // else `this` may be gone already
   }
   void send_write() {
+    std::shared_ptr<ImageRequest> image_req = req;  // `this` may be gone once sent
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
     state = State::OBJECT;
     int r;
@@ -119,6 +126,7 @@ struct ObjectRequest {
       r = io->aio_operate(oid, completion, &op, snapc.seq, snaps);
     }
     if (r < 0) send_failed(r);  // else `this` may be gone already
+    image_req->sent_one();
   }
   // Sending failed: the completion will never fire.
   void send_failed(int r) {
@@ -151,10 +159,22 @@ void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoC
   o->op = std::move(*op);
   o->snapc = snapc;
   o->steps = steps;
+  req->unsent.fetch_add(1);
   o->start();
   if (steps.map && steps.pre) {
     o->state = ObjectRequest::State::PRE_OBJECT_MAP;
-    steps.map->update(steps.objno, *steps.pre, std::nullopt, [o] { o->send_write(); });
+    steps.map->update(
+        steps.objno, *steps.pre, std::nullopt,
+        [o](bool send) {
+          if (send) {
+            o->send_write();
+          } else {  // nothing to do (a discard of an absent object)
+            auto image_req = o->req;
+            o->finish(0);
+            image_req->sent_one();
+          }
+        },
+        steps.skip_if_absent);
     return;
   }
   o->send_write();

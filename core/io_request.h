@@ -53,8 +53,14 @@ struct ImageRequest {
   ReadCallback read_cb;
   // writes
   uint64_t write_seq = 0;    // from writes->begin()
-  uint64_t early_acked = 0;  // bytes of write-around budget held; io_cb already run
+  uint64_t early_acked = 0;  // bytes of write-around budget held (early_ack, not io_cb)
   IoCallback io_cb;
+  // Write-around: run once every data op has been handed to librados (not
+  // before: a read sent after the acknowledgement must find the write
+  // ahead of it, and a data op may wait for an object-map update).
+  IoCallback early_ack;
+  std::atomic<uint32_t> unsent{1};  // data ops not yet sent, +1 held by the submitter
+  void sent_one();
 
   void fail(int err);
   // One part done (or the submitter's hold released); the last one

@@ -49,10 +49,10 @@ struct ClientId {
 
 struct Message {
   uint32_t op = HEADER_UPDATE;
-  uint8_t version = 0;   // of the encoding received (librbd 7, krbd 2)
-  ClientId client;       // lock messages (version >= 2)
-  bool force = false;    // REQUEST_LOCK (version >= 3)
-  ClientId async_client; // maintenance ops: the AsyncRequestId
+  uint8_t version = 0;    // of the encoding received (librbd 7, krbd 2)
+  ClientId client;        // lock messages (version >= 2)
+  bool force = false;     // REQUEST_LOCK (version >= 3)
+  ClientId async_client;  // maintenance ops: the AsyncRequestId
   uint64_t async_id = 0;
 };
 

@@ -133,27 +133,32 @@ void HeadObjectMap::invalidate(const char* why, int r) {
   c->release();  // librados keeps it until the op completes
 }
 
+HeadObjectMap::Turn HeadObjectMap::turn(uint64_t objno, const Pending& p) const {
+  if (!m_open || m_invalid || objno >= m_map.size()) return Turn::PROCEED;
+  State cur = m_map.get(objno);
+  if (p.skip_if_absent && cur == object_map::NONEXISTENT) return Turn::SKIP;
+  return update_needed(cur, p.state) ? Turn::SEND : Turn::PROCEED;
+}
+
 void HeadObjectMap::update(uint64_t objno, State state, std::optional<State> current,
-                           std::function<void()> then) {
-  bool needed = false;
+                           std::function<void(bool)> then, bool skip_if_absent) {
+  Pending p{state, current, std::move(then), skip_if_absent};
+  Turn t;
   {
     std::lock_guard<std::mutex> l(m_mu);
-    if (!m_open || m_invalid) {
-      // nothing to keep: straight to the data op
-    } else if (objno >= m_map.size()) {
+    if (m_open && !m_invalid && objno >= m_map.size())
       invalidate("has no entry for an object written", 0);
-    } else if (auto it = m_busy.find(objno); it != m_busy.end()) {
-      it->second.push_back({state, current, std::move(then)});
+    if (auto it = m_busy.find(objno); it != m_busy.end()) {
+      it->second.push_back(std::move(p));  // after the ones before it
       return;
-    } else if (update_needed(m_map.get(objno), state)) {
-      m_busy[objno];
-      needed = true;
     }
+    t = turn(objno, p);
+    if (t == Turn::SEND) m_busy[objno];
   }
-  if (needed)
-    send(objno, {state, current, std::move(then)});
+  if (t == Turn::SEND)
+    send(objno, std::move(p));
   else
-    then();
+    p.then(t == Turn::PROCEED);
 }
 
 struct HeadObjectMap::InFlight {
@@ -190,7 +195,9 @@ void HeadObjectMap::sent(librados::completion_t, void* arg) {
 }
 
 void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
-  std::vector<std::function<void()>> run{std::move(p.then)};
+  // the callbacks to run, in the order asked: (then, proceed)
+  std::vector<std::pair<std::function<void(bool)>, bool>> run;
+  run.emplace_back(std::move(p.then), true);
   std::optional<Pending> next;
   {
     std::lock_guard<std::mutex> l(m_mu);
@@ -206,16 +213,18 @@ void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
     while (it != m_busy.end() && !it->second.empty()) {
       Pending q = std::move(it->second.front());
       it->second.pop_front();
-      if (m_open && !m_invalid && update_needed(m_map.get(objno), q.state)) {
+      Turn t = turn(objno, q);
+      if (t == Turn::SEND) {
         next = std::move(q);
         break;
       }
-      run.push_back(std::move(q.then));
+      run.emplace_back(std::move(q.then), t == Turn::PROCEED);
     }
     if (!next && it != m_busy.end()) m_busy.erase(it);
   }
+  // the data ops of the updates done go out before the next update
+  for (auto& [f, proceed] : run) f(proceed);
   if (next) send(objno, std::move(*next));
-  for (auto& f : run) f();
 }
 
 Status HeadObjectMap::resize(uint64_t n_objects) {

@@ -54,10 +54,12 @@ class HeadObjectMap {
   // a map update? (EXISTS_CLEAN -> EXISTS does: fast-diff depends on it.)
   static bool update_needed(object_map::State cur, object_map::State next);
   // Moves object `objno` to `state` (only from `current`, if given) and
-  // then runs `then`, on this thread or a librados one. Updates to one
-  // object run in the order asked.
+  // then runs `then(true)`, on this thread or a librados one. Updates to
+  // one object run in the order asked. With `skip_if_absent`, an object
+  // the map says does not exist when its turn comes is left alone:
+  // `then(false)` (a discard of it has nothing to do).
   void update(uint64_t objno, object_map::State state, std::optional<object_map::State> current,
-              std::function<void()> then);
+              std::function<void(bool)> then, bool skip_if_absent = false);
   // The object's state; EXISTS when the map is invalid or closed.
   object_map::State state(uint64_t objno) const;
   bool valid() const;
@@ -76,8 +78,12 @@ class HeadObjectMap {
   struct Pending {
     object_map::State state;
     std::optional<object_map::State> current;
-    std::function<void()> then;
+    std::function<void(bool)> then;
+    bool skip_if_absent = false;
   };
+  // What a pending update comes to when its turn is here (m_mu held).
+  enum class Turn { SEND, PROCEED, SKIP };
+  Turn turn(uint64_t objno, const Pending& p) const;
   struct InFlight;
   void send(uint64_t objno, Pending p);
   static void sent(librados::completion_t c, void* arg);
@@ -105,6 +111,7 @@ struct MapSteps {
   uint64_t objno = 0;
   std::optional<object_map::State> pre;   // before the data op
   std::optional<object_map::State> post;  // after it (from PENDING)
+  bool skip_if_absent = false;            // discards: nothing to do on an absent object
 };
 
 }  // namespace rbdfs::core

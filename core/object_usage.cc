@@ -76,8 +76,7 @@ Result<uint64_t> allocated_bytes(librados::IoCtx& md, librados::IoCtx& data, con
   if (auto map = trusted_object_map(md, h, snap_id)) {
     uint64_t bytes = 0;
     for (uint64_t o = 0; o < n && o < map->size(); ++o)
-      if (map->get(o) != object_map::NONEXISTENT)
-        bytes += object_valid_length(h.layout, o, size);
+      if (map->get(o) != object_map::NONEXISTENT) bytes += object_valid_length(h.layout, o, size);
     return bytes;
   }
   uint64_t stride = (n + ALLOCATED_MAX_STATS - 1) / ALLOCATED_MAX_STATS;

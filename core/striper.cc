@@ -125,5 +125,4 @@ uint64_t object_valid_length(const Layout& l, uint64_t object_no, uint64_t size)
   return (lo - 1) * su + in_last;
 }
 
-
 }  // namespace rbdfs::core

@@ -43,11 +43,11 @@ class WriteTracker {
  private:
   const std::string m_what;  // for the log line
   mutable std::mutex m_mu;
-  uint64_t m_next_seq = 1;                        // GUARDED_BY(m_mu)
-  std::set<uint64_t> m_pending;                   // GUARDED_BY(m_mu)
-  std::multimap<uint64_t, Callback> m_drainers;   // GUARDED_BY(m_mu): waits for seq <= key
-  uint64_t m_error_seq = 0;                       // GUARDED_BY(m_mu)
-  int m_last_error = 0;                           // GUARDED_BY(m_mu)
+  uint64_t m_next_seq = 1;                       // GUARDED_BY(m_mu)
+  std::set<uint64_t> m_pending;                  // GUARDED_BY(m_mu)
+  std::multimap<uint64_t, Callback> m_drainers;  // GUARDED_BY(m_mu): waits for seq <= key
+  uint64_t m_error_seq = 0;                      // GUARDED_BY(m_mu)
+  int m_last_error = 0;                          // GUARDED_BY(m_mu)
 };
 
 }  // namespace rbdfs::core

@@ -96,6 +96,11 @@ def rbdfs_call(what, fn, *args):
     except OSError as e:
         die("%s through the mount failed: [Errno %d] %s" % (what, e.errno, e.strerror))
 
+def rbdfs_pwrite(what, fd, data, off):
+    n = rbdfs_call(what, os.pwrite, fd, data, off)
+    if n != len(data):
+        die("%s through the mount wrote %d of %d bytes" % (what, n, len(data)))
+
 def pread_all(fd, size, off=0):
     out = bytearray()
     while len(out) < size:
@@ -155,7 +160,8 @@ def expect_owner(spec, what, want=None, not_addrs=()):
     li = lock_info(spec)
     lk = li.get("lockers", [])
     if len(lk) != 1:
-        die("%s: expected one holder of rbd_lock on %s, found: %s" % (what, spec, json.dumps(li)))
+        die("%s: expected one holder of rbd_lock on %s, found: %s; watchers: %s" %
+            (what, spec, json.dumps(li), json.dumps(watchers(spec))))
     l = lk[0]
     if li.get("type") != "exclusive" or li.get("tag") != "internal":
         die("%s: rbd_lock is type '%s' tag '%s'; librbd takes it exclusive, tag 'internal' (else it "
@@ -235,6 +241,11 @@ rm_image() {  # snapshots (unprotected first) and image; retried while a dead wa
   done
   echo "warning: could not remove $1" >&2
 }
+expect_features() {  # expect_features SPEC [FEATURES]: Pacific's defaults (61) unless told
+  local f want=${2:-layering,exclusive-lock,object-map,fast-diff,deep-flatten}
+  f=$(rbd info --format json "$1" | "$PY" -c 'import json,sys; print(",".join(json.load(sys.stdin)["features"]))')
+  expect_eq "$f" "$want" "features of $1"
+}
 # new_image VAR PREFIX [rbd create options]: a 64 MiB image with the default
 # features, removed at exit (after the mounts are gone: open files hold watches)
 new_image() {
@@ -243,6 +254,7 @@ new_image() {
   shift 2
   rbd create --size 64M "$@" "$P/$name" || fail "rbd create $P/$name"
   CLEANUP+=("umount_rbdfs '$M'; rm_image $P/$name")
+  expect_features "$P/$name"
   printf -v "$var" %s "$name"
 }
 wait_file() {
@@ -257,14 +269,6 @@ wait_ready() {  # wait_ready FILE PID: a helper process signals readiness
   done
   fail "the helper process was not ready within 60 s"
 }
-expect_features() {  # the image really has Pacific's default features
-  local f
-  f=$(rbd info --format json "$1" | "$PY" -c 'import json,sys; print(",".join(json.load(sys.stdin)["features"]))')
-  local want
-  for want in exclusive-lock object-map fast-diff; do
-    [[ ",$f," == *",$want,"* ]] || fail "$1 has features $f"
-  done
-}
 
 mount_rbdfs "$M" -p "$P"
 echo "   SEED=$SEED"
@@ -272,7 +276,6 @@ echo "   SEED=$SEED"
 if wanted 1; then
 step "1. rbdfs and librbd take turns writing one image, the mount's descriptor open throughout"
 new_image A el1
-expect_features "$P/$A"
 wait_file "$M/$P/$A"
 tmo 240 "$PY" - "$M/$P/$A" "$P/$A" "$SEED" <<'PY' || fail "step 1: rbdfs and librbd taking turns"
 import os, random, sys, rbd
@@ -301,7 +304,7 @@ for r in range(1, 6):
     for _ in range(3):
         off, n = extent()
         data = rnd.randbytes(n)
-        rbdfs_call("round %d: pwrite of %d bytes at %d" % (r, n, off), os.pwrite, fd, data, off)
+        rbdfs_pwrite("round %d: pwrite of %d bytes at %d" % (r, n, off), fd, data, off)
         model[off:off + n] = data
         mine.append((off, n))
     rbdfs_call("round %d: fsync" % r, os.fsync, fd)
@@ -356,7 +359,6 @@ if wanted 2; then
 step "2. fast-diff: rbd diff and du from the object map show exactly the objects rbdfs wrote, as for a librbd twin"
 new_image D el2
 new_image T el2twin
-expect_features "$P/$D"
 wait_file "$M/$P/$D"
 tmo 240 "$PY" - "$M/$P/$D" "$P/$D" "$P/$T" <<'PY' || fail "step 2: fast-diff"
 import os, sys, time, rbd
@@ -372,7 +374,7 @@ def put(objs, at):
     """4 KiB at offset `at` of each object: through the mount (+fsync), and the same through librbd to the twin"""
     blobs = {o: os.urandom(4096) for o in objs}
     for o in objs:
-        rbdfs_call("pwrite to object %d" % o, os.pwrite, fd, blobs[o], o * O + at)
+        rbdfs_pwrite("pwrite to object %d" % o, fd, blobs[o], o * O + at)
     rbdfs_call("fsync", os.fsync, fd)
     img = rbd.Image(io, twin.split("/")[1])
     for o in objs:
@@ -467,14 +469,14 @@ def qemu_io(cmds, what):
         args += ["-c", c]
     r = run(args, timeout=90, check=False)
     out = (r.stdout + r.stderr).decode(errors="replace")
-    if r.returncode != 0 or "failed" in out.lower():
+    if r.returncode != 0 or "verification failed" in out:
         die("%s: qemu-io exited %d\n  commands: %s\n  output: %s" % (what, r.returncode, cmds, out.strip()))
 
 for r in range(1, 4):
     pr, pq = 0xa0 + r, 0xb0 + r
     ro, qo, n = r << 20, (r + 3) << 20, 5 << 20   # qemu's range covers rbdfs' last 2 MiB, the next rbdfs write qemu's first
     before = bytes(model)
-    rbdfs_call("round %d: pwrite" % r, os.pwrite, fd, bytes([pr]) * n, ro)
+    rbdfs_pwrite("round %d: pwrite" % r, fd, bytes([pr]) * n, ro)
     rbdfs_call("round %d: fsync" % r, os.fsync, fd)
     model[ro:ro + n] = bytes([pr]) * n
     expect_owner(spec, "round %d: after the rbdfs write" % r)
@@ -507,7 +509,7 @@ import os, sys, time
 from elock import *
 path, src, ready = sys.argv[1:4]
 fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
-rbdfs_call("pwrite of 8 MiB", os.pwrite, fd, open(src, "rb").read(), 4 << 20)
+rbdfs_pwrite("pwrite of 8 MiB", fd, open(src, "rb").read(), 4 << 20)
 rbdfs_call("fsync", os.fsync, fd)
 open(ready, "w").write("ok\n")
 time.sleep(280)
@@ -576,14 +578,16 @@ own=$(el owner "$P/$K" "the librbd process after its write") || fail "step 4: th
 [[ "$own" == "$lent $laddr "* ]] || fail "step 4: lock held by $own, expected the librbd process $lent $laddr"
 kill -9 "$lib"; wait "$lib" 2>/dev/null || true
 t0=$(now)
-tmo 90 "$PY" - "$M/$P/$K" "$P/$K" "$TMP/r.rbdfs" "$laddr" <<'PY' || fail "step 4: rbdfs could not write and fsync (within 90 s) the image whose librbd owner was SIGKILLed"
-import os, sys
+tmo 90 "$PY" - "$M/$P/$K" "$P/$K" "$TMP/r.rbdfs" "$laddr" <<'PY' || fail "step 4: rbdfs writing (within 90 s) the image whose librbd owner was SIGKILLed"
+import os, sys, time
 from elock import *
 path, spec, out, dead = sys.argv[1:5]
 data = os.urandom(1 << 20)
+t0 = time.time()
 fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
-rbdfs_call("pwrite", os.pwrite, fd, data, 56 << 20)
+rbdfs_pwrite("pwrite", fd, data, 56 << 20)
 rbdfs_call("fsync", os.fsync, fd)
+print("   pwrite and fsync returned after %.1f s" % (time.time() - t0))
 expect_owner(spec, "rbdfs after breaking the dead librbd owner", not_addrs=[dead])
 os.close(fd)
 open(out, "wb").write(data)
@@ -639,7 +643,8 @@ img.close()
 PY
 "$PY" "$TMP/hold5.py" "$P/$X" "$TMP/x.ready" "$TMP/x.stop" "$TMP/x.model" &
 holder=$!
-CLEANUP+=("kill -9 $holder 2>/dev/null")
+# told to stop first: killed, it would leave the lock to a dead owner
+CLEANUP+=("touch '$TMP/x.stop'; sleep 1; kill -9 $holder 2>/dev/null")
 wait_ready "$TMP/x.ready" "$holder"
 read -r hent haddr < "$TMP/x.ready"
 own=$(el owner "$P/$X" "the exclusive-mode librbd client") || fail "step 5: lock_acquire did not take the lock"
@@ -647,14 +652,16 @@ own=$(el owner "$P/$X" "the exclusive-mode librbd client") || fail "step 5: lock
 before=$(rbd export --no-progress "$P/$X" - 2>/dev/null | sha256sum)
 expect_eq "$before" "$(sha256sum < "$TMP/x.model")" "step 5: rbd export before the refused write"
 t0=$(now)
-tmo 90 "$PY" - "$M/$P/$X" <<'PY' || fail "step 5: the write through the mount was not refused with EROFS within 90 s"
+tmo 90 "$PY" - "$M/$P/$X" <<'PY' || fail "step 5: the write through the mount was not refused with EROFS (within 90 s)"
 import errno, os, sys, time
 from elock import *
 fd = rbdfs_call("open(O_RDWR) (the image is writable, only locked)", os.open, sys.argv[1], os.O_RDWR)
 t0 = time.time()
 where = "pwrite"
 try:
-    os.pwrite(fd, b"\x5a" * 65536, 20 << 20)
+    n = os.pwrite(fd, b"\x5a" * 65536, 20 << 20)
+    if n != 65536:
+        die("pwrite returned %d (of 65536) instead of failing with EROFS" % n)
     where = "fsync"
     os.fsync(fd)
 except OSError as e:
@@ -691,7 +698,7 @@ model = bytearray(SIZE)
 fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
 def put(off, n, sync):
     data = os.urandom(n)
-    rbdfs_call("pwrite of %d bytes at %d" % (n, off), os.pwrite, fd, data, off)
+    rbdfs_pwrite("pwrite of %d bytes at %d" % (n, off), fd, data, off)
     if sync:
         rbdfs_call("fsync", os.fsync, fd)
     model[off:off + n] = data
@@ -750,9 +757,9 @@ rbd snap protect "$P/$PA@s" || fail "rbd snap protect"
 # mark the parent)
 rbd clone --rbd-default-clone-format 2 "$P/$PA@s" "$P/$CH" || fail "rbd clone"
 CLEANUP+=("rbd rm --no-progress $P/$CH >/dev/null 2>&1")
-info=$(rbd info --format json "$P/$PA")
-"$PY" -c 'import json,sys; i=json.loads(sys.argv[1]); sys.exit(not ("operations" in i["features"] and "clone-parent" in i["op_features"]))' "$info" ||
-  fail "the parent does not have the operations feature and clone-parent: $info"
+expect_features "$P/$PA" layering,exclusive-lock,object-map,fast-diff,deep-flatten,operations
+expect_eq "$(rbd info --format json "$P/$PA" | "$PY" -c 'import json,sys; print(",".join(json.load(sys.stdin)["op_features"]))')" \
+  clone-parent "op_features of the parent"
 wait_file "$M/$P/$PA"
 tmo 120 "$PY" - "$M/$P/$PA" "$P/$PA" "$TMP/pa.seed" "$P/$CH" <<'PY' || fail "step 7: writing the parent of a clone"
 import os, sys
@@ -763,7 +770,7 @@ model = bytearray(base)
 fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
 for off, n in (((4 << 20) - 4096, 1 << 20), ((9 << 20) + 1, 4000)):
     data = os.urandom(n)
-    rbdfs_call("pwrite of %d bytes at %d" % (n, off), os.pwrite, fd, data, off)
+    rbdfs_pwrite("pwrite of %d bytes at %d" % (n, off), fd, data, off)
     model[off:off + n] = data
 rbdfs_call("fsync", os.fsync, fd)
 expect_owner(spec, "after the write to the parent")

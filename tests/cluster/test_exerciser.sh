@@ -2,11 +2,12 @@
 # The seeded random exerciser (tools/rbdfs-exercise.cc) against the mount
 # and against core: random writes, reads, truncates, punched holes, zero
 # ranges, fallocate, fsync, reopen, snapshots and O_DIRECT writes through a
-# second descriptor, on fresh images of three layouts with odd starting
+# second descriptor, on fresh images of five layouts with odd starting
 # sizes, each checked against a local model, a full read and `rbd export`.
 #
-# Seeds differ per layout: layout k (0, 1, 2) runs seeds 100k+1..100k+8
-# through the mount and 100k+11..100k+13 through core. Two runs go at a time
+# Seeds differ per layout: layout k (0..4) runs seeds 100k+1..100k+8
+# through the mount and 100k+11..100k+13 through core (the two layouts with
+# default features: the first 4 of each). Two runs go at a time
 # (one mount, two lanes). RBDFS_EXERCISE_OPS (default 400),
 # RBDFS_EXERCISE_MOUNT_SEEDS and RBDFS_EXERCISE_CORE_SEEDS (seeds within a
 # layout, default "1 2 3 4 5 6 7 8" and "11 12 13"; empty: none) and RBDFS_EXERCISE_LANES
@@ -47,21 +48,28 @@ stop_lanes() {
 }
 CLEANUP+=("stop_lanes")
 
-# layout|rbd create options|starting sizes in bytes, one per run in turn
+# layout|rbd create options|starting sizes in bytes, one per run in turn|
+# at most this many seeds per target (empty: all)
+# The last two have Pacific's default features (exclusive lock, object map,
+# fast-diff): the exerciser then also runs `rbd object-map check` at every
+# check, which takes the lock from rbdfs and gives it back.
 LAYOUTS=(
-  "default|--image-feature layering|5000123 0 1048583"
-  "small|--image-feature layering --object-size 64K|0 1048583 5000123"
-  "fancy|--image-feature layering,striping --stripe-unit 16K --stripe-count 3 --object-size 256K|1048583 5000123 0"
+  "default|--image-feature layering|5000123 0 1048583|"
+  "small|--image-feature layering --object-size 64K|0 1048583 5000123|"
+  "fancy|--image-feature layering,striping --stripe-unit 16K --stripe-count 3 --object-size 256K|1048583 5000123 0|"
+  "deflt||5000123 0 1048583|4"
+  "fdiff|--image-feature layering,exclusive-lock,object-map,fast-diff --object-size 64K --stripe-unit 16K --stripe-count 2|0 1048583 5000123|4"
 )
 RUNS=()  # layout|options|size|target|seed
 base=0
 for spec in "${LAYOUTS[@]}"; do
-  IFS='|' read -r layout opts sizes <<<"$spec"
+  IFS='|' read -r layout opts sizes most <<<"$spec"
   read -r -a sz <<<"$sizes"
   k=0
   for target in mount core; do
     seeds=$MOUNT_SEEDS
     [ "$target" = core ] && seeds=$CORE_SEEDS
+    [ -n "$most" ] && seeds=$(echo $seeds | tr ' ' '\n' | head -n "$most" | tr '\n' ' ')
     for seed in $seeds; do
       RUNS+=("$layout|$opts|${sz[k % ${#sz[@]}]}|$target|$((base + seed))")
       k=$((k + 1))
@@ -102,7 +110,7 @@ lane() {
   for ((i = $1; i < ${#RUNS[@]}; i += LANES)); do run_one "$i"; done
 }
 
-step "${#RUNS[@]} runs of $OPS ops: 3 layouts, seeds through the mount and through core, $LANES at a time"
+step "${#RUNS[@]} runs of $OPS ops: 5 layouts, seeds through the mount and through core, $LANES at a time"
 start=$(date +%s)
 for ((l = 0; l < LANES; l++)); do
   lane "$l" &

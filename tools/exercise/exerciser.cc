@@ -510,6 +510,15 @@ void Exerciser::check(bool final) {
   uint64_t past = m_target->read(size, 1, m_buf_a.data());
   if (past != 0) throw Failure{"full compare: the target reads a byte past the model's end", ""};
   for (const auto& s : m_snaps) compare_snapshot(s, final);
+  if (m_object_map) {
+    // rbd takes the lock from the target for this (and gives it back on
+    // the next write): the map must match the objects, and stay valid
+    m_rbd.run("object-map check --no-progress " + shell_quote(m_spec), true);
+    std::string flags =
+        RbdCli::json_list(m_rbd.run("info --format json " + shell_quote(m_spec)), "flags");
+    if (flags != "[]")
+      throw Failure{"object map: `rbd info` flags " + flags + " after `rbd object-map check`", ""};
+  }
 }
 
 // The command line that ran, with --ops `ops`.
@@ -563,9 +572,11 @@ std::string Exerciser::report_text(const Failure& f, uint64_t op,
                        std::to_string(m_layout.object_size) + "B";
   if (m_layout.stripe_count != 1 || m_layout.stripe_unit != m_layout.object_size)
     create += " --stripe-unit " + std::to_string(m_layout.stripe_unit) + "B --stripe-count " +
-              std::to_string(m_layout.stripe_count) + " --image-feature layering,striping";
-  else
-    create += " --image-feature layering";
+              std::to_string(m_layout.stripe_count);
+  std::string features;  // ["layering","striping"] -> layering,striping
+  for (char c : m_features)
+    if (c != '[' && c != ']' && c != '"' && c != ' ') features += c;
+  create += " --image-feature " + (features.empty() ? std::string("layering") : features);
   out += "  replay on a fresh image (" + create + " " + m_spec + "):\n    " +
          replay_command(std::max<uint64_t>(op, 1)) + "\n";
   return out;
@@ -590,6 +601,9 @@ int Exerciser::run() {
                         std::to_string(m_layout.stripe_unit),
                     ""};
     m_start_size = m_target->size();
+    m_features =
+        RbdCli::json_list(m_rbd.run("info --format json " + shell_quote(m_spec)), "features");
+    m_object_map = m_features.find("\"object-map\"") != std::string::npos;
     m_max_size = std::max(m_o.max_size, m_start_size);
     if (m_max_size == 0) usage("--max-size 0");
     m_model = std::make_unique<Model>(m_dir, "model");

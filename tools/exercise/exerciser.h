@@ -241,6 +241,8 @@ class Exerciser {
   std::unique_ptr<Target> m_target;
   std::unique_ptr<Model> m_model;
   Layout m_layout;
+  std::string m_features;     // from `rbd info`, e.g. ["layering","exclusive-lock"]
+  bool m_object_map = false;  // checked with `rbd object-map check` at every check
   uint64_t m_start_size = 0;
   uint64_t m_max_size = 0;
   std::deque<Op> m_history;
