@@ -1,5 +1,7 @@
 #include "core/cluster.h"
 
+#include "core/features.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -136,6 +138,37 @@ Result<librados::IoCtx> Cluster::open_pool(const std::string& name) {
   int r = m_rados.ioctx_create(name.c_str(), io);
   if (r < 0) return Errno::from_rados(r);
   return io;
+}
+
+Result<CreateDefaults> Cluster::create_defaults() {
+  CreateDefaults d;
+  auto get = [this](const char* key) {
+    std::string v;
+    if (m_rados.conf_get(key, v) < 0) v.clear();
+    return v;
+  };
+  auto number = [](const std::string& s, uint64_t* out) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoull(s);
+    return true;
+  };
+  std::string err;
+  std::string f = get("rbd_default_features");
+  if (!f.empty() && !parse_feature_list(f, &d.features, &err)) {
+    spdlog::error("rbd_default_features '{}': {}", f, err);
+    return Errno(EINVAL);
+  }
+  uint64_t order = d.order, su = 0, sc = 0;
+  std::string o = get("rbd_default_order");
+  if (!o.empty() && (!number(o, &order) || order < 12 || order > 25)) {
+    spdlog::error("rbd_default_order '{}' is not from 12 to 25", o);
+    return Errno(EINVAL);
+  }
+  d.order = static_cast<uint8_t>(order);
+  if (number(get("rbd_default_stripe_unit"), &su)) d.stripe_unit = su;
+  if (number(get("rbd_default_stripe_count"), &sc)) d.stripe_count = sc;
+  d.data_pool = get("rbd_default_data_pool");
+  return d;
 }
 
 Result<librados::IoCtx> Cluster::open_pool_id(int64_t id) {

@@ -38,6 +38,16 @@ struct ClusterStats {
   uint64_t kb = 0, kb_used = 0, kb_avail = 0, num_objects = 0;
 };
 
+// What `rbd create` would give a new image on this cluster: ceph.conf's
+// (or the monitors') rbd_default_* options.
+struct CreateDefaults {
+  uint64_t features = 61;  // rbd_default_features
+  uint8_t order = 22;      // rbd_default_order
+  uint64_t stripe_unit = 0;
+  uint64_t stripe_count = 0;
+  std::string data_pool;  // rbd_default_data_pool (empty: none)
+};
+
 class Cluster {
  public:
   // Connects within config.connect_timeout seconds or fails. On failure
@@ -54,6 +64,8 @@ class Cluster {
   Result<librados::IoCtx> open_pool(const std::string& name);
   Result<librados::IoCtx> open_pool_id(int64_t id);
   Result<ClusterStats> stats();
+  // EINVAL (one log line) when an option does not parse.
+  Result<CreateDefaults> create_defaults();
 
   librados::Rados& rados() { return m_rados; }
   uint64_t instance_id() { return m_rados.get_instance_id(); }

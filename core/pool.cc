@@ -9,6 +9,7 @@
 #include "core/cls_call.h"
 #include "core/features.h"
 #include "core/names.h"
+#include "core/object_map_codec.h"
 #include "core/striper.h"
 
 namespace rbdfs::core {
@@ -94,15 +95,25 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
     else
       fancy = false;
   }
-  if (features &
-      (FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING | FEATURE_EXCLUSIVE_LOCK |
-       FEATURE_DATA_POOL | FEATURE_OPERATIONS | FEATURE_MIGRATING | FEATURE_NON_PRIMARY))
+  if (spec.data_pool_id >= 0 && spec.data_pool_id != m_io.get_id()) features |= FEATURE_DATA_POOL;
+  if (features & (FEATURE_JOURNALING | FEATURE_OPERATIONS | FEATURE_MIGRATING |
+                  FEATURE_NON_PRIMARY | FEATURE_DIRTY_CACHE))
     return Errno(EOPNOTSUPP);  // rbdfs would have to maintain them
+  // as librbd: an object map needs the lock, fast-diff the object map
+  if (((features & FEATURE_OBJECT_MAP) && !(features & FEATURE_EXCLUSIVE_LOCK)) ||
+      ((features & FEATURE_FAST_DIFF) && !(features & FEATURE_OBJECT_MAP)))
+    return Errno(EINVAL);
+  const uint64_t objects =
+      object_count(Layout::make(os, spec.stripe_unit, spec.stripe_count), spec.size);
+  if ((features & FEATURE_OBJECT_MAP) && objects > object_map::MAX_OBJECTS) return Errno(EFBIG);
 
   auto id = generate_image_id();
   if (!id.ok()) return id.err();
   const std::string header = header_object(*id);
-  const std::string prefix = "rbd_data." + *id;
+  // with a data pool, librbd puts the metadata pool's id in the prefix
+  const bool data_pool = features & FEATURE_DATA_POOL;
+  const std::string prefix =
+      "rbd_data." + (data_pool ? std::to_string(m_io.get_id()) + "." : std::string()) + *id;
 
   // Same order as librbd's CreateRequest: directory entry, id object,
   // header, striping. Undo on failure.
@@ -110,12 +121,20 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   Status s = cls_write(m_io, id_object(name), "set_id", cls::enc_string(*id), true);
   if (s.ok())
     s = cls_write(m_io, header, "create",
-                  cls::enc_create(spec.size, spec.order, features, prefix, -1), true);
+                  cls::enc_create(spec.size, spec.order, features, prefix,
+                                  data_pool ? spec.data_pool_id : -1),
+                  true);
   if (s.ok() && fancy)
     s = cls_exec(m_io, header, "set_stripe_unit_count",
                  cls::enc_set_stripe_unit_count(spec.stripe_unit, spec.stripe_count));
+  // the map of a new image: every object absent
+  const std::string map_oid = object_map::map_object(*id);
+  if (s.ok() && (features & FEATURE_OBJECT_MAP))
+    s = cls_exec(m_io, map_oid, "object_map_resize",
+                 object_map::enc_resize(objects, object_map::NONEXISTENT));
   if (!s.ok()) {
     spdlog::error("pool {}: creating image {} failed: {}", m_name, name, s.err().message());
+    if (features & FEATURE_OBJECT_MAP) m_io.remove(map_oid);
     m_io.remove(header);
     if (s.error() != EEXIST) m_io.remove(id_object(name));
     (void)cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));

@@ -24,6 +24,7 @@ struct CreateSpec {
   uint64_t features = 1;  // layering
   uint64_t stripe_unit = 0;
   uint64_t stripe_count = 0;
+  int64_t data_pool_id = -1;  // data objects in another pool (DATA_POOL)
 };
 
 class Pool {

@@ -20,9 +20,20 @@ namespace rbdfs::ll {
 
 Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
     : m_cluster(std::move(cluster)), m_opts(std::move(options)) {
+  // New images get what `rbd create` would give them; options override.
+  auto d = m_cluster->create_defaults();
+  if (d.ok()) {
+    m_create_features = d->features;
+    m_create_order = d->order;
+    m_create_stripe_unit = d->stripe_unit;
+    m_create_stripe_count = d->stripe_count;
+    m_create_data_pool = d->data_pool;
+  }
   std::string err;
-  core::parse_feature_list(m_opts.image_features, &m_create_features, &err);
-  m_create_order = static_cast<uint8_t>(__builtin_ctzll(m_opts.object_size));
+  if (!m_opts.image_features.empty())
+    core::parse_feature_list(m_opts.image_features, &m_create_features, &err);
+  if (m_opts.object_size)
+    m_create_order = static_cast<uint8_t>(__builtin_ctzll(m_opts.object_size));
   m_uid = getuid();
   m_gid = getgid();
   clock_gettime(CLOCK_REALTIME, &m_mount_time);

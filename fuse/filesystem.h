@@ -179,6 +179,9 @@ class Filesystem {
   Options m_opts;
   uint64_t m_create_features = 1;
   uint8_t m_create_order = 22;
+  uint64_t m_create_stripe_unit = 0;
+  uint64_t m_create_stripe_count = 0;
+  std::string m_create_data_pool;
   uid_t m_uid;
   gid_t m_gid;
   struct timespec m_mount_time;

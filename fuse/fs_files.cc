@@ -94,6 +94,17 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   core::CreateSpec spec;
   spec.order = m_create_order;
   spec.features = m_create_features;
+  spec.stripe_unit = m_create_stripe_unit;
+  spec.stripe_count = m_create_stripe_count;
+  if (!m_create_data_pool.empty()) {
+    auto dp = m_cluster->open_pool(m_create_data_pool);
+    if (!dp.ok()) {
+      spdlog::warn("create {}/{}: data pool {}: {}", p.pool, name, m_create_data_pool,
+                   dp.err().message());
+      return dp.err();
+    }
+    spec.data_pool_id = dp->get_id();
+  }
   Status s = (*pl)->create_image(name, spec);
   *created = s.ok();
   if (s.error() == EEXIST && !excl) return {};

@@ -92,7 +92,7 @@ po::options_description own_options() {
     ("connect-timeout", po::value<int>(), "seconds to wait for the cluster (default 10)")
     ("pool,p", po::value<std::vector<std::string>>(), "show only this pool (repeatable)")
     ("read-only", "mount read-only")
-    ("image-features", po::value<std::string>(), "features of images created through the mount (default layering)")
+    ("image-features", po::value<std::string>(), "features of images created through the mount (default: the cluster's rbd_default_features)")
     ("object-size", po::value<std::string>(), "object size of images created through the mount (default 4M)")
     ("delete", po::value<std::string>(), "what unlink does: trash (default) or remove")
     ("max-threads", po::value<unsigned>(), "FUSE worker threads (default 64)")

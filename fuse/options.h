@@ -33,8 +33,10 @@ struct Options {
   // what to show and how
   std::vector<std::string> pools;  // -p/--pool, repeatable
   bool read_only = false;
-  std::string image_features = "layering";
-  uint64_t object_size = 4ull << 20;
+  // Images created through the mount; empty / 0: the cluster's defaults
+  // (rbd_default_features, rbd_default_order), as `rbd create`.
+  std::string image_features;
+  uint64_t object_size = 0;
   DeleteMode delete_mode = DeleteMode::TRASH;
   unsigned max_threads = 64;
   unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB

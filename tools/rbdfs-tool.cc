@@ -255,7 +255,13 @@ int main(int argc, char** argv) {
   }
   if (cmd == "create") {
     Spec sp = parse_spec(arg(1), false);
-    CreateSpec cs;
+    CreateSpec cs;  // what `rbd create` would make on this cluster, unless told
+    auto d = c->create_defaults();
+    if (!d.ok()) return fail("rbd_default_* options", d.err());
+    cs.features = d->features;
+    cs.order = d->order;
+    cs.stripe_unit = d->stripe_unit;
+    cs.stripe_count = d->stripe_count;
     cs.size = need_u64(arg(2));
     for (size_t i = 3; i < args.size(); ++i) {
       if (args[i] == "--order")
@@ -330,7 +336,8 @@ int main(int argc, char** argv) {
     auto map = load_object_map(pool->ioctx(), *id, snap);
     if (!map.ok()) return fail(cmd, map.err());
     std::string digits;
-    for (uint64_t i = 0; i < map->size(); ++i) digits.push_back(static_cast<char>('0' + map->get(i)));
+    for (uint64_t i = 0; i < map->size(); ++i)
+      digits.push_back(static_cast<char>('0' + map->get(i)));
     std::cout << digits << "\n";
     return 0;
   }

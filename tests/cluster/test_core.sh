@@ -67,7 +67,7 @@ done
 
 step "images created by core pass rbd info and read back through rbd export"
 C=$(uniq created)
-tool create "$P/$C" 3M --order 20 --stripe-unit 64K --stripe-count 3 || fail "create failed"
+tool create "$P/$C" 3M --order 20 --stripe-unit 64K --stripe-count 3 --features layering || fail "create failed"
 cleanup_image "$C"
 rbd info "$P/$C" > "$TMP/info"
 grep -q "size 3 MiB" "$TMP/info" || fail "rbd info size: $(cat "$TMP/info")"
@@ -139,16 +139,42 @@ rbd ls "$P" | contains -x "$R" && fail "removed image still listed"
 for _ in $(seq 1 60); do rados -p "$P" ls | contains "$id" || break; sleep 0.5; done
 rados -p "$P" ls | contains "$id" && fail "objects of the removed image remain: $(rados -p "$P" ls | grep "$id")"
 
-step "default Pacific features: reads correct, writes refused with the reason"
-D=$(uniq default)
-rbd import --no-progress "$TMP/data5m" "$P/$D" >/dev/null
+step "features rbdfs does not write (journaling): reads correct, writes refused with the reason"
+D=$(uniq journal)
+rbd import --no-progress --image-feature layering,exclusive-lock,journaling "$TMP/data5m" "$P/$D" >/dev/null
 cleanup_image "$D"
-tool cat "$P/$D" | cmp - "$TMP/data5m" || fail "read of a default-feature image differs"
-tool info "$P/$D" | contains "writable: no (features rbdfs cannot write safely yet: exclusive-lock, object-map, fast-diff)" ||
+tool cat "$P/$D" | cmp - "$TMP/data5m" || fail "read of a journaling image differs"
+tool info "$P/$D" | contains "writable: no (features rbdfs cannot write safely yet: journaling)" ||
   fail "info does not state why: $(tool info "$P/$D" | grep writable)"
-echo x | tool put "$P/$D" 0 2>"$TMP/err" && fail "write to a default-feature image succeeded"
+echo x | tool put "$P/$D" 0 2>"$TMP/err" && fail "write to a journaling image succeeded"
 grep -q EROFS "$TMP/err" || fail "expected EROFS, got $(cat "$TMP/err")"
 rbd export --no-progress "$P/$D" - 2>/dev/null | cmp - "$TMP/data5m" || fail "refused write changed the image"
+
+step "default Pacific features: core writes them, the object map stays right, the lock is let go"
+D2=$(uniq default)
+rbd import --no-progress "$TMP/data5m" "$P/$D2" >/dev/null
+cleanup_image "$D2"
+cp "$TMP/data5m" "$TMP/d2.model"
+head -c 70000 /dev/urandom > "$TMP/d2.chunk"
+tool put "$P/$D2" 4190000 < "$TMP/d2.chunk" || fail "write to a default-feature image failed"
+dd if="$TMP/d2.chunk" of="$TMP/d2.model" bs=70000 seek=4190000 oflag=seek_bytes conv=notrunc status=none
+rbd export --no-progress "$P/$D2" - 2>/dev/null | cmp - "$TMP/d2.model" || fail "rbd export after a core write differs"
+rbd object-map check --no-progress "$P/$D2" >/dev/null 2>&1 || fail "rbd object-map check failed"
+expect_eq "$(rbd info --format json "$P/$D2" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["flags"])')" \
+  "[]" "flags after a core write"
+expect_eq "$(rbd lock ls --format json "$P/$D2")" "[]" "lockers after the tool exited"
+
+step "images created by core get the cluster's default features and a valid object map"
+C2=$(uniq created-deflt)
+tool create "$P/$C2" 20M || fail "create failed"
+cleanup_image "$C2"
+expect_eq "$(rbd info --format json "$P/$C2" | /usr/bin/python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["features"]))')" \
+  "layering,exclusive-lock,object-map,fast-diff,deep-flatten" "features of an image created by core"
+head -c 3500000 /dev/urandom > "$TMP/c2"  # objects 1 and 2
+tool put "$P/$C2" 5000000 < "$TMP/c2"
+rbd object-map check --no-progress "$P/$C2" >/dev/null 2>&1 || fail "rbd object-map check of a created image failed"
+expect_eq "$(rbd diff --format json "$P/$C2" | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(e["offset"]) for e in json.load(sys.stdin)))')" \
+  "4194304 8388608" "rbd diff (fast-diff) of a created image"
 
 step "paged listing and ceph.conf discovery"
 LP=$(uniq listpool)
