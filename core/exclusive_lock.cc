@@ -94,7 +94,7 @@ Result<ExclusiveLock::Ref> ExclusiveLock::acquire() {
     for (;;) {
       bool again = false;
       s = lock_once(&again);
-      if (s.ok() || !again) break;
+      if (!again) break;  // locked, or a verdict
     }
     l.lock();
     ++m_attempt;
@@ -150,7 +150,7 @@ Status ExclusiveLock::lock_once(bool* again) {
   if (!info.ok()) return info.err();
   if (info->lockers.empty()) {  // gone meanwhile
     *again = true;
-    return s;
+    return Errno(EAGAIN);
   }
   const lk::Locker& owner = info->lockers.front();
   if (info->tag != lk::RBD_LOCK_TAG || !lk::parse_lock_cookie(owner.cookie) ||
@@ -166,15 +166,19 @@ Status ExclusiveLock::lock_once(bool* again) {
   bool alive = false;
   for (const auto& w : watchers)
     if (w.cookie == owner_handle && bare_addr(w.addr) == bare_addr(owner.address)) alive = true;
-  *again = true;
-  if (!alive) return break_dead_owner(owner);
+  if (!alive) {
+    Status b = break_dead_owner(owner);
+    *again = b.ok() || b.error() == EAGAIN;  // then try to lock again
+    return b.ok() ? Status(Errno(EAGAIN)) : b;
+  }
 
+  *again = true;
   Status r = request_lock_from_owner();
   if (r.ok()) {
     // it releases and says so (RELEASED_LOCK), or we ask again
     std::unique_lock<std::mutex> l(m_mu);
     m_cv.wait_for(l, REREQUEST_AFTER, [&] { return m_peer_events != events; });
-    return r;
+    return Errno(EAGAIN);
   }
   if (r.error() == EROFS) {
     spdlog::error(

@@ -86,8 +86,10 @@ class ExclusiveLock {
 
  private:
   enum class State { UNLOCKED, ACQUIRING, LOCKED, RELEASING };
-  // One attempt, without m_mu: the protocol steps above.
-  Status lock_once(bool* retry_now);
+  // One attempt, without m_mu: the protocol steps above. Success only when
+  // the lock is ours; with *again set, the error is no verdict (an owner
+  // was asked, or broken): try again.
+  Status lock_once(bool* again);
   Status break_dead_owner(const cls_lock::Locker& owner);
   Status request_lock_from_owner();
   void do_release();

@@ -196,6 +196,40 @@ class Bench:
             self.notes.append("rbdfs CPU (user+sys) per GiB moved, sequential 4M: %.2f s/GiB"
                               % (cpu_secs / (cpu_bytes / 2**30)))
 
+        # the same writes on images with Pacific's default features
+        # (exclusive lock, object map, fast-diff): rbdfs takes the lock and
+        # keeps the map; the librbd column does the same through librbd
+        dnames = {"rbdfs": "img-rbdfs-deflt", "librbd": "img-librbd-deflt"}
+        for n in dnames.values():
+            sh("rbd rm %s/%s >/dev/null 2>&1; rbd create --size %dM %s/%s"
+               % (self.pool, n, size, self.pool, n), env=self.env)
+        dfile = os.path.join(m, self.pool, dnames["rbdfs"])
+        dspecs = [("seq write 4M qd16 [default features]", ("write", "4M", 16)),
+                  ("rand write 4K qd32 [default features]", ("randwrite", "4k", 32))]
+        for run in range(self.a.runs):
+            for row, spec in dspecs:
+                for t in ("librbd", "rbdfs"):
+                    if t == "librbd":
+                        extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+                                 "--rbdname=" + dnames[t]]
+                    else:
+                        extra = ["--ioengine=libaio", "--direct=1", "--filename=" + dfile]
+                    mbs, iops, _ = self.fio(t, spec, extra)
+                    self.add(row, t, mbs if spec[1] == "4M" else iops, "MB/s" if spec[1] == "4M" else "IOPS")
+                    print("  run %d %-40s %-9s %10.1f %s" % (run + 1, row, t,
+                          mbs if spec[1] == "4M" else iops, self.units[row]), flush=True)
+            t0 = time.monotonic()
+            sh(["dd", "if=/dev/zero", "of=" + dfile, "bs=4M", "count=%d" % (size // 4),
+                "conv=fsync,notrunc", "status=none"])
+            self.add("dd write 4M buffered+fsync [default features]", "rbdfs",
+                     size * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+        self.results["dd write 4M buffered+fsync [default features]"]["librbd"] = list(
+            self.results["seq write 4M qd16 [default features]"]["librbd"])
+        self.default_feature_rows = [("seq write 4M qd16 [default features]", "seq write 4M qd16"),
+                                     ("rand write 4K qd32 [default features]", "rand write 4K qd32")]
+        for n in dnames.values():
+            sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
+
         # buffered dd write with fsync, and cold cp read, through each mount
         dd_mb = size
         for run in range(self.a.runs):
@@ -287,7 +321,8 @@ c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2
 have = set(rbd.RBD().list(io))
 for i in range(int(sys.argv[3])):
     n = "many-%05d" % i
-    if n not in have: rbd.RBD().create(io, n, 1 << 20, old_format=False, features=1)
+    # 10 GiB each, Pacific's default features (exclusive lock, object map)
+    if n not in have: rbd.RBD().create(io, n, 10 << 30, old_format=False, features=61)
 """, self.conf, self.many, str(n)])
         fm2 = self.mount_rbdfuse(self.many, "rbdfuse-many")
         for run in range(self.a.runs):
@@ -295,7 +330,7 @@ for i in range(int(sys.argv[3])):
             r = sh(["ls", "-l", os.path.join(m, self.many)], capture=True, check=False)
             dt = time.monotonic() - t0
             shown = len([l for l in r.stdout.splitlines() if l.startswith("-")])
-            self.add("ls -l %d images" % n, "rbdfs", dt, "s")
+            self.add("ls -l %d images (10 GiB, default features)" % n, "rbdfs", dt, "s")
             if r.returncode != 0 or shown != n:
                 self.notes.append("rbdfs ls -l: exit %d, %d of %d images shown" % (r.returncode, shown, n))
             t0 = time.monotonic()
@@ -303,9 +338,9 @@ for i in range(int(sys.argv[3])):
             dt = time.monotonic() - t0
             shown = len([l for l in r.stdout.splitlines() if l.startswith("-")])
             errors = len([l for l in r.stderr.splitlines() if l.strip()])
-            self.add("ls -l %d images" % n, "rbd-fuse", dt, "s")
+            self.add("ls -l %d images (10 GiB, default features)" % n, "rbd-fuse", dt, "s")
             if r.returncode != 0 or shown != n:
-                self.failures.setdefault("ls -l %d images" % n, {})["rbd-fuse"] = (
+                self.failures.setdefault("ls -l %d images (10 GiB, default features)" % n, {})["rbd-fuse"] = (
                     "fails: %d of %d shown" % (shown, n))
             if run == 0:
                 self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"

@@ -17,6 +17,8 @@
 #     with acknowledged but unsynced writes pending
 #  7. the parent of a clone (feature operations) is written through the mount
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
+# RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
+# "--log-file F --log-level debug").
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -270,7 +272,7 @@ wait_ready() {  # wait_ready FILE PID: a helper process signals readiness
   fail "the helper process was not ready within 60 s"
 }
 
-mount_rbdfs "$M" -p "$P"
+mount_rbdfs "$M" -p "$P" ${RBDFS_TEST_MOUNT_OPTS:-}
 echo "   SEED=$SEED"
 
 if wanted 1; then
@@ -546,7 +548,7 @@ echo "   librbd took over from the SIGKILLed rbdfs ($ent $addr) in $t s"
 # librbd waits for the dead watch to time out (osd_client_watch_timeout, 30 s):
 # a SIGKILLed librbd owner measured 30.5 s on this cluster
 le "$t" 45 || fail "librbd needed $t s to take the lock of the SIGKILLed rbdfs (allowed: 45 s)"
-ceph osd blocklist ls 2>/dev/null | contains -F "$addr" ||
+ceph osd blocklist ls 2>/dev/null | contains -F "$addr " ||
   fail "the dead rbdfs $addr is not blocklisted: librbd did not find it as the lock's owner"
 rbd_export "$P/$K" "$TMP/k.rbd"
 cmp <(dd if="$TMP/k.rbd" bs=1M skip=4 count=8 status=none) "$TMP/k.rbdfs" ||
@@ -595,7 +597,7 @@ PY
 t=$(since "$t0")
 echo "   rbdfs took over from the SIGKILLed librbd ($lent $laddr) in $t s"
 le "$t" 60 || fail "rbdfs needed $t s to take the lock of the SIGKILLed librbd (allowed: 60 s)"
-ceph osd blocklist ls 2>/dev/null | contains -F "$laddr" ||
+ceph osd blocklist ls 2>/dev/null | contains -F "$laddr " ||
   fail "rbdfs broke the lock of the dead librbd $laddr without blocklisting it (ceph osd blocklist ls: $(ceph osd blocklist ls 2>&1 | tr '\n' ' '))"
 rbd_export "$P/$K" "$TMP/k2.rbd"
 cmp <(dd if="$TMP/k2.rbd" bs=1M skip=4 count=8 status=none) "$TMP/k.rbdfs" || fail "the first rbdfs data differ after the takeover"
@@ -676,7 +678,7 @@ t=$(since "$t0")
 le "$t" 60 || fail "step 5: the refusal took $t s (allowed: 60 s)"
 own=$(el owner "$P/$X" "the exclusive-mode client after the refused write") || fail "step 5: the lock after the refused write"
 [[ "$own" == "$hent $haddr "* ]] || fail "step 5: after the refused write the lock is held by $own, expected $hent $haddr"
-ceph osd blocklist ls 2>/dev/null | contains -F "$haddr" && fail "step 5: rbdfs blocklisted the live exclusive-mode owner $haddr"
+ceph osd blocklist ls 2>/dev/null | contains -F "$haddr " && fail "step 5: rbdfs blocklisted the live exclusive-mode owner $haddr"
 expect_eq "$(rbd export --no-progress "$P/$X" - 2>/dev/null | sha256sum)" "$before" "step 5: rbd export after the refused write"
 touch "$TMP/x.stop"
 wait "$holder" || fail "step 5: the exclusive-mode librbd client did not release and close cleanly"

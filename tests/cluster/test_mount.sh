@@ -60,7 +60,10 @@ rbd ls "$P2" | contains -x "$N" || fail "cp'd image not in rbd ls"
 expect_eq "$(image_size "$P2/$N")" 5000123 "size of the copied image"
 rbd_export "$P2/$N" "$TMP/n.rbd"
 cmp "$TMP/n.rbd" "$TMP/a" || fail "rbd export of the copied image differs"
-rbd info "$P2/$N" | contains "features: layering$" || fail "created image features: $(rbd info "$P2/$N" | grep features)"
+# as `rbd create` makes them on this cluster (rbd_default_features)
+rbd info "$P2/$N" | contains "features: layering, exclusive-lock, object-map, fast-diff, deep-flatten$" ||
+  fail "created image features: $(rbd info "$P2/$N" | grep features)"
+rbd object-map check --no-progress "$P2/$N" >/dev/null 2>&1 || fail "rbd object-map check of the copied image"
 cp "$TMP/a" "$TMP/shadow"
 for off in 0 4194300 4999000 7000000; do
   head -c 3000 /dev/urandom > "$TMP/chunk"
