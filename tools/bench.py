@@ -346,6 +346,17 @@ for i in range(int(sys.argv[3])):
                 self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"
                                   % (n, r.returncode, shown, errors))
         self.umount(fm2)
+        # what the lock and the object map cost rbdfs: the same workload on
+        # a default-features image against a layering-only one
+        rows = self.default_feature_rows + [("dd write 4M buffered+fsync [default features]",
+                                             "dd write 4M buffered+fsync")]
+        parts = []
+        for drow, lrow in rows:
+            d, l = self.results.get(drow, {}).get("rbdfs"), self.results.get(lrow, {}).get("rbdfs")
+            if d and l and statistics.median(l) > 0:
+                parts.append("%s %.2fx" % (lrow, statistics.median(d) / statistics.median(l)))
+        self.notes.append("rbdfs on default-feature images (exclusive lock, object map, fast-diff) "
+                          "against layering-only images, same workload: " + ", ".join(parts))
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
