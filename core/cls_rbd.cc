@@ -148,10 +148,11 @@ std::string enc_trash_list(std::string_view start_after, uint64_t max_return) {
   return enc_dir_list(start_after, max_return);
 }
 
-std::string enc_set_flags(uint64_t flags, uint64_t mask) {
+std::string enc_set_flags(uint64_t flags, uint64_t mask, uint64_t snap_id) {
   Encoder e;
   e.u64(flags);
   e.u64(mask);
+  e.u64(snap_id);
   return std::move(e).bytes();
 }
 

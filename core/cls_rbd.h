@@ -99,7 +99,8 @@ std::string enc_snapshot_rename(uint64_t snap_id, std::string_view new_name);
 std::string enc_trash_add(std::string_view id, const TrashSpec& spec);
 std::string enc_trash_state_set(std::string_view id, uint8_t state, uint8_t expect_state);
 std::string enc_trash_list(std::string_view start_after, uint64_t max_return);
-std::string enc_set_flags(uint64_t flags, uint64_t mask);
+// set_flags: (old & ~mask) | (flags & mask), on the head or a snapshot.
+std::string enc_set_flags(uint64_t flags, uint64_t mask, uint64_t snap_id = NOSNAP);
 
 // --- outputs ------------------------------------------------------------
 Result<std::map<std::string, std::string>> dec_string_map(std::string_view in);

@@ -140,6 +140,15 @@ Result<librados::IoCtx> Cluster::open_pool(const std::string& name) {
   return io;
 }
 
+void Cluster::note_blocklisted() {
+  if (m_blocklisted.exchange(true)) return;
+  spdlog::error(
+      "{} (client.{}) was blocklisted by another client (it broke an exclusive lock of ours, "
+      "taking us for dead): writes fail with ESHUTDOWN from now on; remount to get a new "
+      "client instance",
+      m_client_name, m_rados.get_instance_id());
+}
+
 Result<CreateDefaults> Cluster::create_defaults() {
   CreateDefaults d;
   auto get = [this](const char* key) {

@@ -71,6 +71,12 @@ class Cluster {
   uint64_t instance_id() { return m_rados.get_instance_id(); }
   const std::string& client_name() const { return m_client_name; }
 
+  // RADOS answered ESHUTDOWN: another client blocklisted this one (it
+  // broke our exclusive lock, thinking us dead). Said once, in the log;
+  // every write from now fails with ESHUTDOWN until rbdfs is restarted.
+  void note_blocklisted();
+  bool blocklisted() const { return m_blocklisted.load(); }
+
   // Bounds object operations in flight: acquire before submitting one,
   // release from its completion.
   void acquire_slot() { m_slots.acquire(); }
@@ -142,6 +148,7 @@ class Cluster {
   unsigned m_writearound_ops = 128;  // set by connect()
   uint64_t m_writearound_limit = 0;
   bool m_connected = false;
+  std::atomic<bool> m_blocklisted{false};
 };
 
 }  // namespace rbdfs::core

@@ -107,16 +107,14 @@ Result<ExclusiveLock::Ref> ExclusiveLock::acquire() {
 
 Status ExclusiveLock::lock_once(bool* again) {
   *again = false;
-  if (m_watch->handle() == 0) {
-    // a lock without a live watch looks dead to every peer
-    if (Status w = m_watch->watch(); !w.ok()) {
-      spdlog::error("image {}: cannot watch the header, so cannot take its lock: {}", m_what,
-                    w.err().message());
-      return w;
-    }
+  // a lock without a live watch looks dead to every peer
+  if (Status w = m_watch->ensure_watched(); !w.ok()) {
+    spdlog::error("image {}: cannot watch the header, so cannot take its lock: {}", m_what,
+                  w.err().message());
+    return w;
   }
   const notify::ClientId me = client_id();
-  const std::string cookie = lk::lock_cookie(me.handle);
+  std::string cookie = lk::lock_cookie(me.handle);
   uint64_t events;
   {
     std::lock_guard<std::mutex> l(m_mu);
@@ -125,8 +123,16 @@ Status ExclusiveLock::lock_once(bool* again) {
   Status s = lock_exec(m_md, m_oid, "lock",
                        lk::enc_lock(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, cookie, lk::RBD_LOCK_TAG));
   if (s.ok() || s.error() == EEXIST) {  // EEXIST: ours already
+    // re-watched meanwhile: the cookie must name the live watch
+    std::string live = lk::lock_cookie(m_watch->handle());
+    if (m_watch->handle() != 0 && live != cookie) {
+      Status c = lock_exec(
+          m_md, m_oid, "set_cookie",
+          lk::enc_set_cookie(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, cookie, lk::RBD_LOCK_TAG, live));
+      if (c.ok()) cookie = live;
+    }
     if (m_hooks.post_acquire) {
-      if (Status p = m_hooks.post_acquire(); !p.ok()) {
+      if (Status p = m_hooks.post_acquire(cookie); !p.ok()) {
         spdlog::error("image {}: giving the lock back: {}", m_what, p.err().message());
         (void)lock_exec(m_md, m_oid, "unlock", lk::enc_unlock(lk::RBD_LOCK_NAME, cookie));
         return p;
@@ -300,9 +306,23 @@ void ExclusiveLock::do_release() {
     cookie = m_cookie;
   }
   if (m_hooks.pre_release) m_hooks.pre_release();
-  Status u = lock_exec(m_md, m_oid, "unlock", lk::enc_unlock(lk::RBD_LOCK_NAME, cookie));
-  if (!u.ok() && u.error() != ENOENT)
-    spdlog::warn("image {}: unlocking failed: {}", m_what, u.err().message());
+  Status u;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    u = lock_exec(m_md, m_oid, "unlock", lk::enc_unlock(lk::RBD_LOCK_NAME, cookie));
+    if (u.ok() || u.error() == ENOENT || u.error() == ESHUTDOWN) break;
+    std::this_thread::sleep_for(RETRY_AFTER);
+  }
+  if (!u.ok() && u.error() != ENOENT && u.error() != ESHUTDOWN) {
+    // Still ours on the header: peers would wait for us forever if we
+    // answered as a non-owner. Keep it (object map included).
+    spdlog::error("image {}: unlocking failed ({}): keeping the lock", m_what, u.err().message());
+    Status p = m_hooks.post_acquire ? m_hooks.post_acquire(cookie) : Status();
+    std::lock_guard<std::mutex> l(m_mu);
+    m_state = p.ok() ? State::LOCKED : State::UNLOCKED;
+    m_release_queued = false;
+    m_cv.notify_all();
+    return;
+  }
   (void)m_watch->notify(notify::enc_lock_message(notify::RELEASED_LOCK, client_id()));
   spdlog::debug("image {}: lock released", m_what);
   std::lock_guard<std::mutex> l(m_mu);

@@ -52,9 +52,10 @@ class ExclusiveLock {
  public:
   using Ref = std::shared_ptr<void>;
   struct Hooks {
-    // After the header lock is ours, before anyone writes: the object map
-    // (its own lock, a fresh load). An error gives the lock back.
-    std::function<Status()> post_acquire;
+    // After the header lock is ours (with this cookie), before anyone
+    // writes: the object map (its own lock, a fresh load). An error gives
+    // the lock back.
+    std::function<Status(const std::string& cookie)> post_acquire;
     // After the last user finished, before the unlock: the object map.
     std::function<void()> pre_release;
   };

@@ -36,6 +36,10 @@ inline constexpr uint64_t FEATURES_WRITE_SUPPORTED =
     FEATURE_LAYERING | FEATURE_STRIPINGV2 | FEATURE_DATA_POOL | FEATURE_DEEP_FLATTEN |
     FEATURE_EXCLUSIVE_LOCK | FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_OPERATIONS;
 
+// Header flags (get_flags/set_flags): a map a client could not keep.
+inline constexpr uint64_t FLAG_OBJECT_MAP_INVALID = 1;
+inline constexpr uint64_t FLAG_FAST_DIFF_INVALID = 2;
+
 // Every bit Pacific knows.
 inline constexpr uint64_t FEATURES_KNOWN = (1ull << 12) - 1;
 

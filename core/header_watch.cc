@@ -61,9 +61,11 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
                  Errno::from_rados(err).message());
     std::thread([s] {
       {
-        std::lock_guard<std::mutex> l(s->mu);
+        std::unique_lock<std::mutex> l(s->mu);
+        // one (re-)watch at a time (ensure_watched may be at it)
+        s->cv.wait(l, [&] { return s->rewatching == 0 || s->closing; });
         if (s->closing) return;
-        ++s->rewatching;  // the destructor waits for us before it unwatches
+        ++s->rewatching;  // the destructor waits for us (handlers included)
       }
       if (uint64_t old = s->handle.exchange(0)) s->io.unwatch2(old);
       uint64_t h = 0;
@@ -76,13 +78,15 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
       bool stopping;
       {
         std::lock_guard<std::mutex> l(s->mu);
-        --s->rewatching;
         stopping = s->closing;
-        s->cv.notify_all();
       }
-      if (stopping) return;
-      if (r == 0) s->handlers.rewatched(h);
-      s->handlers.slow(0, "");  // anything may have changed while we did not watch
+      if (!stopping) {
+        if (r == 0) s->handlers.rewatched(h);
+        s->handlers.slow(0, "");  // anything may have changed while we did not watch
+      }
+      std::lock_guard<std::mutex> l(s->mu);
+      --s->rewatching;
+      s->cv.notify_all();
     }).detach();
   }
 
@@ -147,6 +151,23 @@ Status HeaderWatch::watch() {
 }
 
 uint64_t HeaderWatch::handle() const { return m_shared->handle.load(); }
+
+Status HeaderWatch::ensure_watched() {
+  {
+    std::unique_lock<std::mutex> l(m_shared->mu);
+    m_shared->cv.wait(l, [this] { return m_shared->rewatching == 0 || m_shared->closing; });
+    if (m_shared->closing) return Errno(ESHUTDOWN);
+    if (m_shared->handle.load() != 0) return {};
+    ++m_shared->rewatching;  // as a re-watch: one at a time
+  }
+  uint64_t h = 0;
+  int r = m_shared->io.watch2(m_shared->oid, &h, m_shared.get());
+  std::lock_guard<std::mutex> l(m_shared->mu);
+  if (r == 0) m_shared->handle = h;
+  --m_shared->rewatching;
+  m_shared->cv.notify_all();
+  return r < 0 ? Status(Errno::from_rados(r)) : Status();
+}
 
 Status HeaderWatch::notify(const std::string& payload, std::string* reply) {
   bufferlist in, out;

@@ -55,6 +55,9 @@ class HeaderWatch {
   Status watch();
   // The watch's handle (cookie), 0 while not watching.
   uint64_t handle() const;
+  // Watches if not watching (and no re-watch is under way; then waits
+  // for it).
+  Status ensure_watched();
   void post_update();
   // Sends `payload` to every watcher and waits (5 s) for their acks:
   // notify2's reply buffer. ETIMEDOUT when some did not ack (the reply,

@@ -71,7 +71,7 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
     if (h->features & FEATURE_EXCLUSIVE_LOCK)
       img->m_lock = std::make_unique<ExclusiveLock>(
           img->m_cluster, img->m_md, img->m_header_oid, pool + "/" + name, img->m_watch.get(),
-          ExclusiveLock::Hooks{[raw] { return raw->after_lock_acquired(); },
+          ExclusiveLock::Hooks{[raw](const std::string& c) { return raw->after_lock_acquired(c); },
                                [raw] { raw->before_lock_released(); }});
   }
   if (h->data_pool_id >= 0) {
@@ -142,6 +142,16 @@ void Image::set_cached_size(uint64_t size) {
 
 Result<ExclusiveLock::Ref> Image::prepare_write(std::shared_ptr<const ImageHeader>* h) {
   if (!(*h)->read_only_reason.empty()) return Errno(EROFS);
+  // Features enabled while the image was open (rbd feature enable): the
+  // lock and the map were not set up at open, so writing would bypass them.
+  if (((*h)->features & FEATURE_EXCLUSIVE_LOCK && !m_lock) ||
+      ((*h)->features & FEATURE_OBJECT_MAP && !m_map)) {
+    spdlog::warn(
+        "image {}: exclusive-lock or object-map enabled while open: writes refused "
+        "until it is opened again",
+        (*h)->name);
+    return Errno(EROFS);
+  }
   if (!m_lock) return ExclusiveLock::Ref();
   auto ref = m_lock->acquire();
   if (!ref.ok()) return ref.err();
@@ -180,12 +190,15 @@ MapSteps Image::map_steps(uint64_t objno, std::optional<object_map::State> pre,
   return MapSteps{m_map.get(), objno, pre, post};
 }
 
-Status Image::after_lock_acquired() {
-  // The previous owner may have resized or snapshotted the image.
+Status Image::after_lock_acquired(const std::string& cookie) {
+  // The previous owner may have resized or snapshotted the image, and
+  // written (a dead one sent no RELEASED_LOCK): caches above must go.
   RBDFS_TRY(refresh());
+  foreign_write();
   if (!m_map) return {};
   auto h = header();
-  return m_map->open(object_count(h->layout, h->size));
+  return m_map->open(object_count(h->layout, h->size), (h->flags & FLAG_OBJECT_MAP_INVALID) != 0,
+                     cookie);
 }
 
 void Image::before_lock_released() {
@@ -297,9 +310,13 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
   std::vector<ObjectExtent> exts = map_extent(h->layout, off, len);
   req->reserve_parts(exts.size(), len);
   for (auto& ext : exts) req->add_part(std::move(ext));
+  // The lock owner's object map is the truth for the head: reads come
+  // after the writes queued for their object, and an absent object reads
+  // as zeros without asking RADOS.
+  HeadObjectMap* map = snap_id == cls::NOSNAP ? m_map.get() : nullptr;
   for (size_t i = 0; i < req->parts(); ++i)
     submit_object_read(req, m_data, object_name(h->object_prefix, req->part_extent(i).object_no), i,
-                       snap_id);
+                       snap_id, map);
   req->put();
 }
 
@@ -328,15 +345,15 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
     return;
   }
   const uint64_t len = data.length();
-  if (off > h->size || len > h->size - off) {
-    cb(Errno(EFBIG));
-    return;
-  }
-  if (len == 0) {
-    cb({});
-    return;
-  }
+  // The header (its snap context above all) is read inside the submit
+  // gate: a snapshot taken meanwhile is either wholly before or after.
   enter_submit();
+  h = header();
+  if (off > h->size || len > h->size - off || len == 0) {
+    leave_submit();
+    cb(len == 0 ? Status() : Status(Errno(EFBIG)));
+    return;
+  }
   auto req = new_request();
   // Write-around: acknowledged once sent if the budget allows; RADOS'
   // verdict then goes to the next flush.
@@ -372,12 +389,14 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
     cb(lock.err());
     return;
   }
+  enter_submit();  // the header is read inside the gate (see write_shared)
+  h = header();
   if (off >= h->size || len == 0) {
+    leave_submit();
     cb({});
     return;
   }
   len = std::min(len, h->size - off);
-  enter_submit();
   auto req = new_request();
   req->io_cb = std::move(cb);
   req->lock_ref = std::move(*lock);

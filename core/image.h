@@ -137,7 +137,9 @@ class Image : public std::enable_shared_from_this<Image> {
   // cached size grows at once, the header object in the background (one
   // set_size in flight, for the largest size asked; monotonic). drain()
   // waits for it; its failure is a deferred write error (check_errors).
-  Status grow_async(uint64_t size);
+  // `from`: where the write that grows it starts (objects it alone fills
+  // are marked in the object map as it grows: one round trip, not two).
+  Status grow_async(uint64_t size, uint64_t from = UINT64_MAX);
 
   // Snapshots, as `rbd snap create/rm/rename` leave them.
   Result<uint64_t> snap_create(const std::string& name);
@@ -179,7 +181,7 @@ class Image : public std::enable_shared_from_this<Image> {
   MapSteps map_steps(uint64_t objno, std::optional<object_map::State> pre,
                      std::optional<object_map::State> post = {});
   // Lock hooks: after acquiring (header, object map), before releasing.
-  Status after_lock_acquired();
+  Status after_lock_acquired(const std::string& cookie);
   void before_lock_released();
   // Header notifies (core/header_watch.h): answered at once, or later.
   std::optional<std::string> quick_notify(const std::string& payload);
@@ -195,7 +197,7 @@ class Image : public std::enable_shared_from_this<Image> {
   // Records `size` in the header object and in our cached header.
   Status grow_header(uint64_t size);
   void set_cached_size(uint64_t size);  // m_header_mu held
-  // resize() while holding the size-change token.
+  // resize() while holding the lock and the size-change token.
   Status resize_now(uint64_t new_size);
   // The background grow (grow_async), a state machine under m_size_mu:
   //   IDLE --grow_async--> SENDING(t) --landed, target > t--> SENDING(target)

@@ -24,7 +24,7 @@ Status Image::grow_header(uint64_t size) {
   }
   // The object map covers the new objects before the size does (a
   // failure leaves the map flagged invalid, never wrong).
-  if (m_map) (void)m_map->resize(object_count(header()->layout, size));
+  if (m_map) (void)m_map->ensure_covers(object_count(header()->layout, size));
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(size)));
   {
     std::lock_guard<std::mutex> l(m_header_mu);
@@ -39,6 +39,11 @@ Status Image::grow_header(uint64_t size) {
 }
 
 Status Image::resize(uint64_t new_size) {
+  // The lock first: never wait for another size change while holding it
+  // half-way (a grow holding the lock waits for m_resizing to clear).
+  auto h = header();
+  auto lock = prepare_write(&h);  // held to the end
+  if (!lock.ok()) return lock.err();
   std::unique_lock<std::mutex> l(m_size_mu);
   m_size_cv.wait(l, [this] { return !m_resizing && m_bg_sent == 0; });
   m_resizing = true;
@@ -52,13 +57,15 @@ Status Image::resize(uint64_t new_size) {
 
 Status Image::resize_now(uint64_t new_size) {
   auto h = header();
-  auto lock = prepare_write(&h);  // held to the end
-  if (!lock.ok()) return lock.err();
   if (new_size == h->size) return {};
   if (new_size > h->size) return grow_header(new_size);
   // Trim first (so a crash never leaves data past the recorded end that a
   // later grow would expose), then record the size.
   RBDFS_TRY(drain());
+  // the trims are writes: inside the submit gate, with the header (snap
+  // context) read there, as every write
+  enter_submit();
+  h = header();
   const Layout& l = h->layout;
   uint64_t set_start = (new_size / l.period()) * l.stripe_count;
   uint64_t last = object_count(l, h->size);
@@ -84,6 +91,7 @@ Status Image::resize_now(uint64_t new_size) {
     submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, true,
                         steps);
   }
+  leave_submit();
   req->put();
   RBDFS_TRY(f.get());
   RBDFS_TRY(cls_write(m_md, m_header_oid, "set_size", cls::enc_set_size(new_size)));
@@ -130,14 +138,21 @@ Status Image::grow_to(uint64_t size) {
   return s;
 }
 
-Status Image::grow_async(uint64_t size) {
-  // With an object map, the map must cover an object before it is
-  // written: grow synchronously.
-  if (m_map) return grow_to(size);
+Status Image::grow_async(uint64_t size, uint64_t from) {
   {
     auto h = header();
-    auto lock = prepare_write(&h);  // only the gate: set_size needs no lock
+    auto lock = prepare_write(&h);  // the gate; set_size itself needs no lock
     if (!lock.ok()) return lock.err();
+    // With an object map, the map must cover an object before it is
+    // written: grown now when the write reaches new objects (once per
+    // object for a sequential writer), never shrunk here.
+    if (m_map) {
+      std::vector<uint64_t> written;
+      if (from < size)
+        for (const auto& ext : map_extent(h->layout, from, size - from))
+          written.push_back(ext.object_no);
+      RBDFS_TRY(m_map->ensure_covers(object_count(h->layout, size), written));
+    }
   }
   std::unique_lock<std::mutex> l(m_size_mu);
   if (m_resizing) {  // a resize or a synchronous grow: queue behind it

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "core/cls_call.h"
+#include "core/features.h"
 #include "core/image.h"
 
 namespace rbdfs::core {
@@ -69,7 +70,18 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
     Status s = cls_write(m_md, m_header_oid, "snapshot_add", cls::enc_snapshot_add(id, name));
     if (s.ok()) {
       if (m_map) (void)m_map->snapshot_created(id);  // failures flag the map invalid
-      RBDFS_TRY(refresh());
+      if (Status rs = refresh(); !rs.ok()) {
+        // Writes must not resume with the old snap context (they would
+        // change the snapshot): take the new one as we know it.
+        spdlog::warn("image {}/{}: refresh after snapshot {} failed ({}): using its snap context",
+                     h->pool, h->name, name, rs.err().message());
+        std::lock_guard<std::mutex> l(m_header_mu);
+        auto next = std::make_shared<ImageHeader>(*m_header);
+        next->snapc.seq = std::max<uint64_t>(next->snapc.seq, id);
+        next->snapc.snaps.insert(next->snapc.snaps.begin(), id);
+        m_header = std::move(next);
+        ++m_header_gen;
+      }
       notify_header_update();
       spdlog::info("image {}/{}: created snapshot {} (id {})", h->pool, h->name, name, id);
       return static_cast<uint64_t>(id);
@@ -108,7 +120,13 @@ Status Image::snap_remove(const std::string& name) {
         next = o.id;
         break;
       }
-    RBDFS_TRY(m_map->snapshot_removing(id, next));
+    bufferlist fl;  // a snapshot whose map was flagged invalid passes that on
+    bool removed_invalid = true;
+    if (cls_exec(m_md, m_header_oid, "get_flags", cls::enc_snap_id(id), &fl).ok()) {
+      auto f = decoded(cls::dec_u64(view(fl)), "get_flags", m_header_oid);
+      removed_invalid = !f.ok() || (*f & FLAG_OBJECT_MAP_INVALID);
+    }
+    RBDFS_TRY(m_map->snapshot_removing(id, removed_invalid, next));
   }
   RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_remove", cls::enc_snap_id(id)));
   uint64_t sid = id;

@@ -73,6 +73,7 @@ struct ObjectRequest {
   librados::ObjectWriteOperation op;
   cls::SnapContext snapc;
   MapSteps steps;
+  bool counts_when_sent = true;  // false: counted as ordered once queued in the map
 
   // OBJECT -> POST_OBJECT_MAP or DONE: RADOS answered.
   static void object_done(librados::completion_t, void* arg) {
@@ -81,8 +82,10 @@ struct ObjectRequest {
     o->completion->release();
     if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
       o->state = State::POST_OBJECT_MAP;
+      // the object is gone whatever the map step comes to (a failed one
+      // leaves the map flagged invalid, never wrong)
       o->steps.map->update(o->steps.objno, *o->steps.post, object_map::PENDING,
-                           [o](bool) { o->finish(0); });
+                           [o](int) { o->finish(0); });
       return;
     }
     o->finish(r);
@@ -95,6 +98,7 @@ struct ObjectRequest {
     } else if (r < 0 && !(r == -ENOENT && ignore_enoent)) {
       req->fail(-r);
     }
+    if (r == -ESHUTDOWN) req->cluster->note_blocklisted();
     req->cluster->release_slot();
     auto image_req = std::move(req);
     delete this;
@@ -125,8 +129,9 @@ struct ObjectRequest {
       std::vector<librados::snap_t> snaps(snapc.snaps.begin(), snapc.snaps.end());
       r = io->aio_operate(oid, completion, &op, snapc.seq, snaps);
     }
+    bool count = counts_when_sent;
     if (r < 0) send_failed(r);  // else `this` may be gone already
-    image_req->sent_one();
+    if (count) image_req->sent_one();
   }
   // Sending failed: the completion will never fire.
   void send_failed(int r) {
@@ -138,14 +143,27 @@ struct ObjectRequest {
 }  // namespace
 
 void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
-                        const std::string& oid, size_t part, uint64_t snap_id) {
+                        const std::string& oid, size_t part, uint64_t snap_id, HeadObjectMap* map) {
   const ObjectExtent& ext = req->part_extent(part);
   auto* o = new ObjectRequest;
   o->req = req;
   o->is_read = true;
   o->oid = oid;
   o->read_into = req->part_reply(part);
-  o->start()->send_read(data, ext.length, ext.offset, snap_id);
+  o->start();
+  if (!map) {
+    o->send_read(data, ext.length, ext.offset, snap_id);
+    return;
+  }
+  // after the writes queued for the object; an absent one reads as zeros
+  librados::IoCtx* io = &data;
+  uint64_t len = ext.length, off = ext.offset;
+  map->read_turn(ext.object_no, [o, io, len, off, snap_id](int go) {
+    if (go == HeadObjectMap::SKIP)
+      o->finish(-ENOENT);
+    else
+      o->send_read(*io, len, off, snap_id);
+  });
 }
 
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
@@ -162,19 +180,25 @@ void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoC
   req->unsent.fetch_add(1);
   o->start();
   if (steps.map && steps.pre) {
+    // Ordered from here on: every later write, discard or read of the
+    // object queues behind it in the map. So the write counts as sent
+    // (write-around may acknowledge it) without waiting for the update.
     o->state = ObjectRequest::State::PRE_OBJECT_MAP;
+    o->counts_when_sent = false;
+    std::shared_ptr<ImageRequest> image_req = req;
     steps.map->update(
         steps.objno, *steps.pre, std::nullopt,
-        [o](bool send) {
-          if (send) {
+        [o](int go) {
+          if (go == HeadObjectMap::GO) {
             o->send_write();
-          } else {  // nothing to do (a discard of an absent object)
-            auto image_req = o->req;
-            o->finish(0);
-            image_req->sent_one();
+            return;
           }
+          // SKIP: nothing to do (a discard of an absent object); or the map
+          // could not be kept, nor flagged invalid: the write fails
+          o->finish(go == HeadObjectMap::SKIP ? 0 : go);
         },
         steps.skip_if_absent);
+    image_req->sent_one();
     return;
   }
   o->send_write();

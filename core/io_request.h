@@ -55,9 +55,10 @@ struct ImageRequest {
   uint64_t write_seq = 0;    // from writes->begin()
   uint64_t early_acked = 0;  // bytes of write-around budget held (early_ack, not io_cb)
   IoCallback io_cb;
-  // Write-around: run once every data op has been handed to librados (not
-  // before: a read sent after the acknowledgement must find the write
-  // ahead of it, and a data op may wait for an object-map update).
+  // Write-around: run once every data op has been handed to librados or
+  // queued in the object map behind its update (not before: a read sent
+  // after the acknowledgement must find the write ahead of it; reads of
+  // the head queue in the map too).
   IoCallback early_ack;
   std::atomic<uint32_t> unsent{1};  // data ops not yet sent, +1 held by the submitter
   void sent_one();
@@ -77,8 +78,11 @@ struct ImageRequest {
 
 // Object request submitters: each takes a slot, sends, and put()s the
 // image request when RADOS answers (or at once when sending fails).
+// With `map` (the head's, kept by the lock owner): after the writes queued
+// for the object, and not at all when the map says it does not exist.
 void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
-                        const std::string& oid, size_t part, uint64_t snap_id);
+                        const std::string& oid, size_t part, uint64_t snap_id,
+                        HeadObjectMap* map = nullptr);
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                          const std::string& oid, librados::ObjectWriteOperation* op,
                          const cls::SnapContext& snapc, bool ignore_enoent,

@@ -7,17 +7,13 @@
 #include "core/cls_call.h"
 #include "core/cls_lock.h"
 #include "core/cls_rbd.h"
+#include "core/features.h"
 
 namespace rbdfs::core {
 
 using librados::bufferlist;
 using object_map::State;
 namespace lk = cls_lock;
-
-namespace {
-constexpr uint64_t FLAG_OBJECT_MAP_INVALID = 1;
-constexpr uint64_t FLAG_FAST_DIFF_INVALID = 2;
-}  // namespace
 
 Result<object_map::Map> load_object_map(librados::IoCtx& md, const std::string& image_id,
                                         std::optional<uint64_t> snap_id) {
@@ -46,7 +42,100 @@ librados::ObjectWriteOperation HeadObjectMap::locked_op() const {
   return op;
 }
 
-Status HeadObjectMap::open(uint64_t n_objects) {
+librados::ObjectWriteOperation HeadObjectMap::invalidate_op(std::optional<uint64_t> snap_id) const {
+  // only while we hold the image's lock (as librbd's InvalidateRequest)
+  librados::ObjectWriteOperation op;
+  std::string cookie;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    cookie = m_cookie;
+  }
+  bufferlist a = detail::to_bl(
+      lk::enc_assert_locked(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, cookie, lk::RBD_LOCK_TAG));
+  op.exec("lock", "assert_locked", a);
+  uint64_t flags = FLAG_OBJECT_MAP_INVALID | (m_fast_diff ? FLAG_FAST_DIFF_INVALID : 0);
+  bufferlist in = detail::to_bl(cls::enc_set_flags(flags, flags, snap_id.value_or(cls::NOSNAP)));
+  op.exec("rbd", "set_flags", in);
+  return op;
+}
+
+namespace {
+void log_invalid(const std::string& what, const char* why, int r) {
+  spdlog::error(
+      "image {}: object map {}{}{}: flagging it invalid (as librbd does; `rbd "
+      "object-map rebuild` repairs it)",
+      what, why, r ? ": " : "", r ? Errno(r).message() : "");
+}
+}  // namespace
+
+void HeadObjectMap::invalidate_now(const char* why, int r) {
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    if (m_invalid) return;
+    m_invalid = true;
+  }
+  log_invalid(m_what, why, r);
+  librados::ObjectWriteOperation op = invalidate_op();
+  int rr = m_md.operate(m_header_oid, &op);
+  if (rr < 0) {
+    spdlog::error("image {}: flagging the object map invalid failed ({}): writes fail with EIO",
+                  m_what, Errno::from_rados(rr).message());
+    std::lock_guard<std::mutex> l(m_mu);
+    m_broken = true;
+  }
+}
+
+bool HeadObjectMap::begin_invalidation(const char* why, int r) {
+  if (m_invalid) return false;
+  m_invalid = true;
+  m_invalidating = true;
+  log_invalid(m_what, why, r);
+  return true;
+}
+
+struct HeadObjectMap::Invalidation {
+  HeadObjectMap* map;
+  librados::AioCompletion* completion = nullptr;
+};
+
+void HeadObjectMap::send_invalidation() {
+  librados::ObjectWriteOperation op = invalidate_op();
+  auto* inv = new Invalidation{this};
+  inv->completion = librados::Rados::aio_create_completion(inv, &HeadObjectMap::invalidated);
+  int r = m_md.aio_operate(m_header_oid, inv->completion, &op);
+  if (r < 0) {
+    inv->completion->release();
+    delete inv;
+    invalidation_done(r);
+  }
+}
+
+void HeadObjectMap::invalidated(librados::completion_t, void* arg) {
+  auto* inv = static_cast<Invalidation*>(arg);
+  int r = inv->completion->get_return_value();
+  inv->completion->release();
+  HeadObjectMap* map = inv->map;
+  delete inv;
+  map->invalidation_done(r);
+}
+
+void HeadObjectMap::invalidation_done(int r) {
+  std::vector<std::pair<uint64_t, Pending>> held;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_invalidating = false;
+    if (r < 0) {
+      m_broken = true;
+      spdlog::error("image {}: flagging the object map invalid failed ({}): writes fail with EIO",
+                    m_what, Errno::from_rados(r).message());
+    }
+    held.swap(m_held);
+  }
+  // the map is now flagged (or broken): every held write goes on (or fails)
+  for (auto& [objno, p] : held) p.then(r < 0 && !p.read ? -EIO : GO);
+}
+
+Status HeadObjectMap::open(uint64_t n_objects, bool flagged_invalid, const std::string& cookie) {
   std::string lock_in = lk::enc_lock(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, "", "");
   Status s = detail::cls_exec_in(m_md, m_oid, "lock", "lock", lock_in);
   if (s.error() == EBUSY) {
@@ -69,20 +158,30 @@ Status HeadObjectMap::open(uint64_t n_objects) {
     return s;
   }
   auto map = load_object_map(m_md, m_image_id);
-  std::lock_guard<std::mutex> l(m_mu);
-  m_open = true;
-  m_invalid = false;
-  m_busy.clear();
-  if (!map.ok()) {
-    m_map = object_map::Map(n_objects);
-    invalidate("cannot be loaded", -map.error());
-  } else {
-    m_map = std::move(*map);
-    if (m_map.size() < n_objects) {
-      m_map.resize(n_objects);
-      invalidate("is smaller than the image", 0);
+  const char* bad = nullptr;
+  int bad_r = 0;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_open = true;
+    m_invalid = flagged_invalid;  // a flagged map is never trusted
+    m_invalidating = false;
+    m_broken = false;
+    m_cookie = cookie;
+    m_busy.clear();
+    m_held.clear();
+    if (!map.ok()) {
+      m_map = object_map::Map(n_objects);
+      bad = "cannot be loaded";
+      bad_r = map.error();
+    } else {
+      m_map = std::move(*map);
+      if (m_map.size() < n_objects) {
+        m_map.resize(n_objects);
+        bad = "is smaller than the image";
+      }
     }
   }
+  if (bad) invalidate_now(bad, bad_r);
   return {};
 }
 
@@ -116,49 +215,63 @@ bool HeadObjectMap::valid() const {
   return m_open && !m_invalid;
 }
 
-void HeadObjectMap::invalidate(const char* why, int r) {
-  if (m_invalid) return;
-  m_invalid = true;
-  spdlog::error(
-      "image {}: object map {}{}{}: flagging it invalid (as librbd does; `rbd "
-      "object-map rebuild` repairs it)",
-      m_what, why, r ? ": " : "", r ? Errno(r).message() : "");
-  uint64_t flags = FLAG_OBJECT_MAP_INVALID | (m_fast_diff ? FLAG_FAST_DIFF_INVALID : 0);
-  librados::ObjectWriteOperation op;
-  bufferlist in = detail::to_bl(cls::enc_set_flags(flags, flags));
-  op.exec("rbd", "set_flags", in);
-  librados::AioCompletion* c = librados::Rados::aio_create_completion();
-  if (m_md.aio_operate(m_header_oid, c, &op) < 0)
-    spdlog::error("image {}: set_flags failed", m_what);
-  c->release();  // librados keeps it until the op completes
-}
-
 HeadObjectMap::Turn HeadObjectMap::turn(uint64_t objno, const Pending& p) const {
-  if (!m_open || m_invalid || objno >= m_map.size()) return Turn::PROCEED;
+  if (p.read) {
+    bool absent =
+        m_open && !m_invalid && objno < m_map.size() && m_map.get(objno) == object_map::NONEXISTENT;
+    return absent ? Turn::SKIP : Turn::GO;
+  }
+  if (m_broken) return Turn::FAIL;
+  if (!m_open || m_invalid || objno >= m_map.size()) return Turn::GO;
   State cur = m_map.get(objno);
   if (p.skip_if_absent && cur == object_map::NONEXISTENT) return Turn::SKIP;
-  return update_needed(cur, p.state) ? Turn::SEND : Turn::PROCEED;
+  return update_needed(cur, p.state) ? Turn::SEND : Turn::GO;
 }
 
 void HeadObjectMap::update(uint64_t objno, State state, std::optional<State> current,
-                           std::function<void(bool)> then, bool skip_if_absent) {
+                           std::function<void(int)> then, bool skip_if_absent) {
   Pending p{state, current, std::move(then), skip_if_absent};
-  Turn t;
+  Turn t = Turn::GO;
+  bool invalidate = false, queued = false;
   {
     std::lock_guard<std::mutex> l(m_mu);
     if (m_open && !m_invalid && objno >= m_map.size())
-      invalidate("has no entry for an object written", 0);
-    if (auto it = m_busy.find(objno); it != m_busy.end()) {
+      invalidate = begin_invalidation("has no entry for an object written", 0);
+    if (m_invalidating) {  // goes on once the flag is on the header
+      m_held.emplace_back(objno, std::move(p));
+      queued = true;
+    } else if (auto it = m_busy.find(objno); it != m_busy.end()) {
       it->second.push_back(std::move(p));  // after the ones before it
-      return;
+      queued = true;
+    } else {
+      t = turn(objno, p);
+      if (t == Turn::SEND) m_busy[objno];
     }
-    t = turn(objno, p);
-    if (t == Turn::SEND) m_busy[objno];
   }
+  if (invalidate) send_invalidation();
+  if (queued) return;
   if (t == Turn::SEND)
     send(objno, std::move(p));
   else
-    p.then(t == Turn::PROCEED);
+    p.then(t == Turn::GO ? GO : t == Turn::SKIP ? SKIP : -EIO);
+}
+
+void HeadObjectMap::read_turn(uint64_t objno, std::function<void(int)> then) {
+  Pending p{object_map::EXISTS, std::nullopt, std::move(then), false, true};
+  Turn t;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    if (m_invalidating) {
+      m_held.emplace_back(objno, std::move(p));
+      return;
+    }
+    if (auto it = m_busy.find(objno); it != m_busy.end()) {
+      it->second.push_back(std::move(p));
+      return;
+    }
+    t = turn(objno, p);
+  }
+  p.then(t == Turn::SKIP ? SKIP : GO);
 }
 
 struct HeadObjectMap::InFlight {
@@ -195,22 +308,49 @@ void HeadObjectMap::sent(librados::completion_t, void* arg) {
 }
 
 void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
-  // the callbacks to run, in the order asked: (then, proceed)
-  std::vector<std::pair<std::function<void(bool)>, bool>> run;
-  run.emplace_back(std::move(p.then), true);
-  std::optional<Pending> next;
+  std::vector<std::pair<std::function<void(int)>, int>> run;
+  bool invalidate = false;
   {
     std::lock_guard<std::mutex> l(m_mu);
     if (r < 0) {
-      invalidate("update failed", -r);
-    } else if (objno < m_map.size()) {
-      State cur = m_map.get(objno);
-      if (!p.current || cur == *p.current ||
-          (*p.current == object_map::EXISTS && cur == object_map::EXISTS_CLEAN))
-        m_map.set(objno, p.state);
+      invalidate = begin_invalidation("update failed", -r);
+      if (m_invalidating) {
+        // this write and the ones queued behind it go on once flagged
+        m_held.emplace_back(objno, std::move(p));
+        auto it = m_busy.find(objno);
+        if (it != m_busy.end()) {
+          for (auto& q : it->second) m_held.emplace_back(objno, std::move(q));
+          m_busy.erase(it);
+        }
+      } else {
+        run.emplace_back(std::move(p.then), m_broken ? -EIO : GO);
+      }
+    } else {
+      if (objno < m_map.size()) {
+        State cur = m_map.get(objno);
+        if (!p.current || cur == *p.current ||
+            (*p.current == object_map::EXISTS && cur == object_map::EXISTS_CLEAN))
+          m_map.set(objno, p.state);
+      }
+      run.emplace_back(std::move(p.then), GO);
     }
+  }
+  if (invalidate) send_invalidation();
+  advance(objno, std::move(run));
+}
+
+void HeadObjectMap::advance(uint64_t objno,
+                            std::vector<std::pair<std::function<void(int)>, int>> run) {
+  std::optional<Pending> next;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
     auto it = m_busy.find(objno);
     while (it != m_busy.end() && !it->second.empty()) {
+      if (m_invalidating) {  // the rest wait for the flag
+        for (auto& q : it->second) m_held.emplace_back(objno, std::move(q));
+        it->second.clear();
+        break;
+      }
       Pending q = std::move(it->second.front());
       it->second.pop_front();
       Turn t = turn(objno, q);
@@ -218,34 +358,57 @@ void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
         next = std::move(q);
         break;
       }
-      run.emplace_back(std::move(q.then), t == Turn::PROCEED);
+      run.emplace_back(std::move(q.then), t == Turn::GO ? GO : t == Turn::SKIP ? SKIP : -EIO);
     }
     if (!next && it != m_busy.end()) m_busy.erase(it);
   }
   // the data ops of the updates done go out before the next update
-  for (auto& [f, proceed] : run) f(proceed);
+  for (auto& [f, v] : run) f(v);
   if (next) send(objno, std::move(*next));
 }
 
-Status HeadObjectMap::resize(uint64_t n_objects) {
+Status HeadObjectMap::resize(uint64_t n_objects, State fill) {
   {
     std::lock_guard<std::mutex> l(m_mu);
-    if (!m_open || m_invalid || m_map.size() == n_objects) {
-      if (m_open) m_map.resize(n_objects);
+    if (!m_open) return {};
+    if (m_broken) return Errno(EIO);
+    if (m_invalid || m_map.size() == n_objects) {
+      m_map.resize(n_objects, fill);
       return {};
     }
   }
   librados::ObjectWriteOperation op = locked_op();
-  bufferlist in = detail::to_bl(object_map::enc_resize(n_objects, object_map::NONEXISTENT));
+  bufferlist in = detail::to_bl(object_map::enc_resize(n_objects, fill));
   op.exec("rbd", "object_map_resize", in);
   int r = m_md.operate(m_oid, &op);
-  std::lock_guard<std::mutex> l(m_mu);
   if (r < 0) {
-    invalidate("resize failed", -r);
-    return Errno::from_rados(r);
+    invalidate_now("resize failed", -r);
+    std::lock_guard<std::mutex> l(m_mu);
+    m_map.resize(n_objects, fill);
+    return m_broken ? Status(Errno(EIO)) : Status();
   }
-  m_map.resize(n_objects);
+  std::lock_guard<std::mutex> l(m_mu);
+  m_map.resize(n_objects, fill);
   return {};
+}
+
+Status HeadObjectMap::ensure_covers(uint64_t n_objects, const std::vector<uint64_t>& written) {
+  State fill = object_map::NONEXISTENT;
+  {
+    std::unique_lock<std::mutex> l(m_mu);
+    m_grow_cv.wait(l, [this] { return !m_growing; });
+    if (!m_open || m_map.size() >= n_objects) return m_broken ? Status(Errno(EIO)) : Status();
+    m_growing = true;      // a flag, not a held mutex, across the RADOS call
+    uint64_t covered = 0;  // new objects the write fills
+    for (uint64_t o : written)
+      if (o >= m_map.size() && o < n_objects) ++covered;
+    if (covered == n_objects - m_map.size()) fill = object_map::EXISTS;
+  }
+  Status s = resize(n_objects, fill);
+  std::lock_guard<std::mutex> l(m_mu);
+  m_growing = false;
+  m_grow_cv.notify_all();
+  return s;
 }
 
 Status HeadObjectMap::snapshot_created(uint64_t snap_id) {
@@ -253,38 +416,47 @@ Status HeadObjectMap::snapshot_created(uint64_t snap_id) {
     std::lock_guard<std::mutex> l(m_mu);
     if (!m_open) return {};
   }
-  // a raw copy (it keeps the CRCs the OSD wrote)
+  // a raw copy (it keeps the CRCs the OSD wrote); the header's flags were
+  // copied into the snapshot by snapshot_add
   bufferlist whole;
   int r = m_md.read(m_oid, whole, 0, 0);
-  if (r < 0) return Errno::from_rados(r);
-  r = m_md.write_full(object_map::map_object(m_image_id, snap_id), whole);
+  if (r >= 0) r = m_md.write_full(object_map::map_object(m_image_id, snap_id), whole);
   if (r < 0) {
-    spdlog::error("image {}: saving the object map of snapshot {}: {}", m_what, snap_id,
-                  Errno::from_rados(r).message());
-    return Errno::from_rados(r);
+    spdlog::error("image {}: saving the object map of snapshot {}: {}: flagging it invalid", m_what,
+                  snap_id, Errno::from_rados(r).message());
+    librados::ObjectWriteOperation op = invalidate_op(snap_id);
+    if (m_md.operate(m_header_oid, &op) < 0) return Errno::from_rados(r);
   }
   if (!m_fast_diff) return {};
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    if (m_invalid) return {};
+  }
   librados::ObjectWriteOperation op = locked_op();
   bufferlist none;
   op.exec("rbd", "object_map_snap_add", none);
   r = m_md.operate(m_oid, &op);
-  std::lock_guard<std::mutex> l(m_mu);
   if (r < 0) {
-    invalidate("snap_add failed", -r);
+    invalidate_now("snap_add failed", -r);
     return {};
   }
+  std::lock_guard<std::mutex> l(m_mu);
   for (uint64_t i = 0; i < m_map.size(); ++i)
     if (m_map.get(i) == object_map::EXISTS) m_map.set(i, object_map::EXISTS_CLEAN);
   return {};
 }
 
-Status HeadObjectMap::snapshot_removing(uint64_t snap_id, std::optional<uint64_t> next_snap) {
+Status HeadObjectMap::snapshot_removing(uint64_t snap_id, bool removed_invalid,
+                                        std::optional<uint64_t> next_snap) {
   std::string snap_oid = object_map::map_object(m_image_id, snap_id);
   if (m_fast_diff) {
-    auto removed = load_object_map(m_md, m_image_id, snap_id);
+    // the next map's EXISTS_CLEAN entries are clean relative to the removed
+    // snapshot: where it had EXISTS they become EXISTS
+    Result<object_map::Map> removed = Errno(EINVAL);
+    if (!removed_invalid) removed = load_object_map(m_md, m_image_id, snap_id);
+    int r = removed.ok() ? 0 : -removed.error();
     if (removed.ok()) {
       bufferlist in = detail::to_bl(removed->encode());
-      int r;
       if (next_snap) {
         librados::ObjectWriteOperation op;
         op.exec("rbd", "object_map_snap_remove", in);
@@ -293,22 +465,28 @@ Status HeadObjectMap::snapshot_removing(uint64_t snap_id, std::optional<uint64_t
         librados::ObjectWriteOperation op = locked_op();
         op.exec("rbd", "object_map_snap_remove", in);
         r = m_md.operate(m_oid, &op);
-        std::lock_guard<std::mutex> l(m_mu);
         if (r == 0) {
+          std::lock_guard<std::mutex> l(m_mu);
           for (uint64_t i = 0; i < m_map.size(); ++i)
             if (m_map.get(i) == object_map::EXISTS_CLEAN &&
                 (i >= removed->size() || removed->get(i) == object_map::EXISTS))
               m_map.set(i, object_map::EXISTS);
-        } else {
-          invalidate("snap_remove failed", -r);
         }
       }
-      if (r < 0 && next_snap)
-        spdlog::warn("image {}: merging the map of snapshot {} into the next: {}", m_what, snap_id,
-                     Errno::from_rados(r).message());
-    } else if (removed.error() != ENOENT) {
-      spdlog::warn("image {}: loading the map of snapshot {}: {}", m_what, snap_id,
-                   removed.err().message());
+    }
+    if (r < 0) {
+      // the next map can no longer tell what changed since: flag it
+      if (next_snap) {
+        spdlog::warn(
+            "image {}: merging the map of snapshot {} into snapshot {}'s: {}: flagging "
+            "that one invalid",
+            m_what, snap_id, *next_snap, Errno(-r).message());
+        librados::ObjectWriteOperation op = invalidate_op(next_snap);
+        int rr = m_md.operate(m_header_oid, &op);
+        if (rr < 0) return Errno::from_rados(rr);
+      } else {
+        invalidate_now("cannot take in the removed snapshot's map", -r);
+      }
     }
   }
   int r = m_md.remove(snap_oid);

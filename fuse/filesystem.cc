@@ -195,6 +195,17 @@ std::shared_ptr<core::Image> Filesystem::find_open(const std::string& pool_name,
   return it->second.lock();
 }
 
+void Filesystem::shutdown() {
+  std::vector<std::shared_ptr<core::Image>> open;
+  {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    for (auto& [key, weak] : m_open)
+      if (auto img = weak.lock()) open.push_back(std::move(img));
+  }
+  for (auto& img : open) img->set_foreign_write_hook(nullptr);
+  m_se = nullptr;
+}
+
 Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& pool_name,
                                                             const std::string& image) {
   // open is where a file's view gets fresh: the name is looked up now
@@ -225,7 +236,7 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
   (*img)->set_foreign_write_hook([this, pool_name, image] {
     m_work.post([this, pool_name, image] {
       fuse_ino_t ino = m_nodes.peek(Node{NodeKind::IMAGE, pool_name, image, "", ""});
-      if (m_se) (void)fuse_lowlevel_notify_inval_inode(m_se, ino, 0, 0);
+      if (fuse_session* se = m_se.load()) (void)fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
     });
   });
   std::lock_guard<std::mutex> l(m_images_mu);

@@ -90,6 +90,9 @@ class Filesystem {
   // The session, for invalidating the page cache of a file another client
   // wrote (set once, before the loop runs).
   void set_session(fuse_session* se) { m_se = se; }
+  // After the loop: images still open (files the kernel never released)
+  // stop calling into the session and the work queue.
+  void shutdown();
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
   // With `fi` (fstat of an open file): the attributes of the image that
@@ -186,7 +189,7 @@ class Filesystem {
   gid_t m_gid;
   struct timespec m_mount_time;
   NodeTable m_nodes;
-  fuse_session* m_se = nullptr;
+  std::atomic<fuse_session*> m_se{nullptr};
 
   std::mutex m_pools_mu;
   std::map<std::string, PoolEntry> m_pools;              // GUARDED_BY(m_pools_mu)

@@ -255,7 +255,8 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
   if (end > h->image->header()->size) {
     // Growing costs a write nothing unless it is stable (O_DSYNC): its
     // acknowledgement then includes the new size.
-    Status s = stable ? h->image->grow_to(end) : h->image->grow_async(end);
+    Status s =
+        stable ? h->image->grow_to(end) : h->image->grow_async(end, static_cast<uint64_t>(off));
     if (!s.ok()) {
       spdlog::warn("growing {} to {}: {}", h->image->header()->name, end, s.err().message());
       fuse_reply_err(req, s.error());

@@ -63,7 +63,8 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!resolve(req, ino, &n)) return;
   struct stat st;
   Status s;
-  Handle* h = fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
+  Handle* h =
+      fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
   if (h) {
     fill_common(&st);
     // by the descriptor's snapshot id: a later snapshot of that name is another file

@@ -233,6 +233,7 @@ int main(int argc, char** argv) {
     ret = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  fs.shutdown();  // nothing may use the session once it is gone
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

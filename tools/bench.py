@@ -261,8 +261,9 @@ class Bench:
                     fresh(name)
                     self.settle()
                     if t == "librbd":
-                        cmd = ["rbd", "import", "--no-progress", "--image-feature", "layering", src,
-                               "%s/%s" % (self.pool, name)]
+                        # the cluster's default features, as cp/qemu-img into the
+                        # mount create them (rbdfs takes rbd_default_features too)
+                        cmd = ["rbd", "import", "--no-progress", src, "%s/%s" % (self.pool, name)]
                     else:
                         dst = os.path.join(m, self.pool, name) if t == "rbdfs" else os.path.join(fm, name)
                         if how == "cp":
@@ -278,8 +279,9 @@ class Bench:
                         self.add(row, t, mb / dt, "MB/s")
                     fresh(name)
         self.notes.append("cp/qemu-img convert in: a %d MiB local file (page cache hot) into a new image "
-                          "that grows with every write; cp includes an fsync of the copy (sync FILE); the "
-                          "librbd column is `rbd import` of the same file in both rows; every timed run starts on a quiet "
+                          "that grows with every write, with the cluster's default features (exclusive lock, "
+                          "object map, fast-diff) in every column; cp includes an fsync of the copy (sync "
+                          "FILE); the librbd column is `rbd import` of the same file in both rows; every timed run starts on a quiet "
                           "machine, with the targets in turn going first" % size)
 
         # the librbd figure for buffered dd is librbd's sequential write (fio)

@@ -16,6 +16,8 @@
 #  6. rbd snap create and rbd resize from outside while rbdfs owns the lock,
 #     with acknowledged but unsynced writes pending
 #  7. the parent of a clone (feature operations) is written through the mount
+#  8. rbdfs blocklisted while it owns the lock: its writes fail with
+#     ESHUTDOWN and the log says why
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
 # RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
 # "--log-file F --log-level debug").
@@ -784,6 +786,55 @@ expect_bytes("rbd export of the clone", export(child), base)
 check_object_map(spec)
 check_object_map(spec + "@s")
 PY
+fi
+
+if wanted 8; then
+step "8. rbdfs blocklisted while it owns the lock: writes fail with ESHUTDOWN, the log says why"
+new_image B el8
+M3=$TMP/mnt3
+mount_rbdfs "$M3" -p "$P" --log-file "$TMP/m3.log"
+wait_file "$M3/$P/$B"
+rm -f "$TMP/b.ready" "$TMP/b.go"
+cat > "$TMP/hold8.py" <<'PY'
+import errno, os, sys, time
+from elock import *
+path, ready, go = sys.argv[1:4]
+fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
+rbdfs_pwrite("pwrite before the blocklist", fd, b"a" * 65536, 0)
+rbdfs_call("fsync", os.fsync, fd)
+open(ready, "w").write("ok\n")
+for _ in range(600):
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+try:
+    os.pwrite(fd, b"b" * 65536, 1 << 20)
+    os.fsync(fd)
+except OSError as e:
+    if e.errno != errno.ESHUTDOWN:
+        die("a write of a blocklisted rbdfs failed with %s, expected ESHUTDOWN" % e)
+    print("   refused: %s" % e)
+    sys.exit(0)
+die("a write of a blocklisted rbdfs succeeded")
+PY
+tmo 120 "$PY" "$TMP/hold8.py" "$M3/$P/$B" "$TMP/b.ready" "$TMP/b.go" &
+holder=$!
+CLEANUP+=("kill -9 $holder 2>/dev/null")
+wait_ready "$TMP/b.ready" "$holder"
+own=$(el owner "$P/$B" "the third mount after its write and fsync") || fail "step 8: rbdfs does not hold the lock"
+read -r ent addr _ <<<"$own"
+CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "ceph osd blocklist add $addr"
+touch "$TMP/b.go"
+wait "$holder" || fail "step 8: the blocklisted rbdfs did not refuse the write with ESHUTDOWN"
+umount_rbdfs "$M3"
+for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M3 " >/dev/null || break; sleep 0.1; done
+pgrep -f -- "$RBDFS ceph $M3 " >/dev/null && fail "step 8: the blocklisted rbdfs did not exit after its unmount"
+contains "was blocklisted by another client" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs was blocklisted: $(cat "$TMP/m3.log")"
+ceph osd blocklist rm "$addr" >/dev/null 2>&1
+rbd export --no-progress "$P/$B" "$TMP/b.export" >/dev/null 2>&1 || fail "step 8: rbd export"
+cmp -n $((2 * MiB)) "$TMP/b.export" <(head -c 65536 /dev/zero | tr '\0' a; head -c $((2 * MiB - 65536)) /dev/zero) ||
+  fail "step 8: the image is not what was written before the blocklist: $(cmp -n $((2 * MiB)) "$TMP/b.export" <(head -c 65536 /dev/zero | tr '\0' a; head -c $((2 * MiB - 65536)) /dev/zero) 2>&1; od -A d -c "$TMP/b.export" | head -5)"
 fi
 
 pass "exclusive lock"
