@@ -151,7 +151,7 @@ Status Image::grow_async(uint64_t size, uint64_t from) {
       if (from < size)
         for (const auto& ext : map_extent(h->layout, from, size - from))
           written.push_back(ext.object_no);
-      RBDFS_TRY(m_map->ensure_covers(object_count(h->layout, size), written));
+      m_map->grow_async(object_count(h->layout, size), written);
     }
   }
   std::unique_lock<std::mutex> l(m_size_mu);

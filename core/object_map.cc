@@ -169,6 +169,7 @@ Status HeadObjectMap::open(uint64_t n_objects, bool flagged_invalid, const std::
     m_cookie = cookie;
     m_busy.clear();
     m_held.clear();
+    m_grows.clear();
     if (!map.ok()) {
       m_map = object_map::Map(n_objects);
       bad = "cannot be loaded";
@@ -180,6 +181,7 @@ Status HeadObjectMap::open(uint64_t n_objects, bool flagged_invalid, const std::
         bad = "is smaller than the image";
       }
     }
+    m_target = m_map.size();
   }
   if (bad) invalidate_now(bad, bad_r);
   return {};
@@ -187,8 +189,9 @@ Status HeadObjectMap::open(uint64_t n_objects, bool flagged_invalid, const std::
 
 void HeadObjectMap::close() {
   {
-    std::lock_guard<std::mutex> l(m_mu);
+    std::unique_lock<std::mutex> l(m_mu);
     if (!m_open) return;
+    wait_growth_idle(l);
     m_open = false;
   }
   Status s =
@@ -235,13 +238,13 @@ void HeadObjectMap::update(uint64_t objno, State state, std::optional<State> cur
   bool invalidate = false, queued = false;
   {
     std::lock_guard<std::mutex> l(m_mu);
-    if (m_open && !m_invalid && objno >= m_map.size())
+    if (m_open && !m_invalid && objno >= m_target)
       invalidate = begin_invalidation("has no entry for an object written", 0);
     if (m_invalidating) {  // goes on once the flag is on the header
       m_held.emplace_back(objno, std::move(p));
       queued = true;
     } else if (auto it = m_busy.find(objno); it != m_busy.end()) {
-      it->second.push_back(std::move(p));  // after the ones before it
+      it->second.push_back(std::move(p));  // after the ones before it (or a resize)
       queued = true;
     } else {
       t = turn(objno, p);
@@ -369,7 +372,9 @@ void HeadObjectMap::advance(uint64_t objno,
 
 Status HeadObjectMap::resize(uint64_t n_objects, State fill) {
   {
-    std::lock_guard<std::mutex> l(m_mu);
+    std::unique_lock<std::mutex> l(m_mu);
+    wait_growth_idle(l);
+    m_target = n_objects;
     if (!m_open) return {};
     if (m_broken) return Errno(EIO);
     if (m_invalid || m_map.size() == n_objects) {
@@ -392,23 +397,100 @@ Status HeadObjectMap::resize(uint64_t n_objects, State fill) {
   return {};
 }
 
-Status HeadObjectMap::ensure_covers(uint64_t n_objects, const std::vector<uint64_t>& written) {
-  State fill = object_map::NONEXISTENT;
+void HeadObjectMap::wait_growth_idle(std::unique_lock<std::mutex>& l) {
+  m_grow_cv.wait(l, [this] { return m_grows.empty(); });
+}
+
+Status HeadObjectMap::ensure_covers(uint64_t n_objects) {
   {
     std::unique_lock<std::mutex> l(m_mu);
-    m_grow_cv.wait(l, [this] { return !m_growing; });
+    wait_growth_idle(l);
     if (!m_open || m_map.size() >= n_objects) return m_broken ? Status(Errno(EIO)) : Status();
-    m_growing = true;      // a flag, not a held mutex, across the RADOS call
+  }
+  Status s = resize(n_objects);
+  std::lock_guard<std::mutex> l(m_mu);
+  m_target = std::max(m_target, m_map.size());
+  return s;
+}
+
+struct HeadObjectMap::Growth {
+  HeadObjectMap* map;
+  uint64_t n;
+  State fill;
+  librados::AioCompletion* completion = nullptr;
+};
+
+void HeadObjectMap::grow_async(uint64_t n_objects, const std::vector<uint64_t>& written) {
+  bool send = false;
+  State fill = object_map::NONEXISTENT;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    if (!m_open || m_target >= n_objects) return;
+    if (m_invalid || m_broken) {  // nothing to keep on disk
+      m_map.resize(n_objects);
+      m_target = n_objects;
+      return;
+    }
     uint64_t covered = 0;  // new objects the write fills
     for (uint64_t o : written)
-      if (o >= m_map.size() && o < n_objects) ++covered;
-    if (covered == n_objects - m_map.size()) fill = object_map::EXISTS;
+      if (o >= m_target && o < n_objects) ++covered;
+    if (covered == n_objects - m_target) fill = object_map::EXISTS;
+    for (uint64_t o = m_target; o < n_objects; ++o) m_busy[o];  // queue behind the resize
+    m_target = n_objects;
+    m_grows.emplace_back(n_objects, fill);
+    send = m_grows.size() == 1;
   }
-  Status s = resize(n_objects, fill);
-  std::lock_guard<std::mutex> l(m_mu);
-  m_growing = false;
-  m_grow_cv.notify_all();
-  return s;
+  if (send) send_growth(n_objects, fill);
+}
+
+void HeadObjectMap::send_growth(uint64_t n, State fill) {
+  librados::ObjectWriteOperation op = locked_op();
+  bufferlist in = detail::to_bl(object_map::enc_resize(n, fill));
+  op.exec("rbd", "object_map_resize", in);
+  auto* g = new Growth{this, n, fill};
+  g->completion = librados::Rados::aio_create_completion(g, &HeadObjectMap::grown);
+  int r = m_md.aio_operate(m_oid, g->completion, &op);
+  if (r < 0) {
+    g->completion->release();
+    delete g;
+    growth_done(n, fill, r);
+  }
+}
+
+void HeadObjectMap::grown(librados::completion_t, void* arg) {
+  auto* g = static_cast<Growth*>(arg);
+  int r = g->completion->get_return_value();
+  g->completion->release();
+  HeadObjectMap* map = g->map;
+  uint64_t n = g->n;
+  State fill = g->fill;
+  delete g;
+  map->growth_done(n, fill, r);
+}
+
+void HeadObjectMap::growth_done(uint64_t n, State fill, int r) {
+  uint64_t from;
+  std::optional<std::pair<uint64_t, State>> next;
+  bool invalidate = false;
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    from = m_map.size();
+    m_map.resize(n, fill);
+    m_grows.pop_front();
+    if (r < 0) {
+      invalidate = begin_invalidation("resize failed", -r);
+      // the rest need no resize now (the map is invalid): all of it covered
+      m_map.resize(m_target);
+      n = m_target;
+      m_grows.clear();
+    }
+    if (!m_grows.empty()) next = m_grows.front();
+    if (m_grows.empty()) m_grow_cv.notify_all();
+  }
+  if (next) send_growth(next->first, next->second);
+  if (invalidate) send_invalidation();
+  // the objects now covered: what queued behind the resize goes on
+  for (uint64_t o = from; o < n; ++o) advance(o, {});
 }
 
 Status HeadObjectMap::snapshot_created(uint64_t snap_id) {

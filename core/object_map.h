@@ -80,12 +80,15 @@ class HeadObjectMap {
 
   // Synchronous map operations of header changes (writes drained):
   Status resize(uint64_t n_objects, object_map::State fill = object_map::NONEXISTENT);
-  // Grows the map to `n_objects` if it has fewer (never shrinks it): for
-  // writes past the end, before their objects are marked. One at a time.
-  // `written`: the objects the write that grows it will write; when they
-  // are all the new ones, the new entries start as EXISTS (one round trip
-  // instead of a resize and then an update per object).
-  Status ensure_covers(uint64_t n_objects, const std::vector<uint64_t>& written = {});
+  // Grows the map to `n_objects` if it has fewer (never shrinks it), and
+  // returns once it has. Waits for grow_async's first.
+  Status ensure_covers(uint64_t n_objects);
+  // The same in the background, for a write past the end: the new objects
+  // are busy until the map covers them, so updates (and reads) of them
+  // queue behind the resize and the write is not held up by it.
+  // `written`: the objects that write will write; when they are all the new
+  // ones, the new entries start as EXISTS (no update per object after).
+  void grow_async(uint64_t n_objects, const std::vector<uint64_t>& written);
   // After snapshot_add: the head map copied as the snapshot's map, then
   // EXISTS -> EXISTS_CLEAN (with fast-diff).
   Status snapshot_created(uint64_t snap_id);
@@ -139,8 +142,16 @@ class HeadObjectMap {
   bool m_invalid = false;       // GUARDED_BY(m_mu): flagged (or being flagged) on the header
   bool m_invalidating = false;  // GUARDED_BY(m_mu): set_flags in flight
   bool m_broken = false;        // GUARDED_BY(m_mu): could not even flag it: writes fail
-  bool m_growing = false;       // GUARDED_BY(m_mu): ensure_covers' resize in flight
-  std::condition_variable m_grow_cv;
+  // Map growth: entries [m_map.size(), m_target) are being added, in
+  // steps sent one at a time (their objects busy meanwhile).
+  uint64_t m_target = 0;                                       // GUARDED_BY(m_mu)
+  std::deque<std::pair<uint64_t, object_map::State>> m_grows;  // GUARDED_BY(m_mu): front in flight
+  std::condition_variable m_grow_cv;                           // m_grows became empty
+  struct Growth;
+  void send_growth(uint64_t n, object_map::State fill);
+  static void grown(librados::completion_t c, void* arg);
+  void growth_done(uint64_t n, object_map::State fill, int r);
+  void wait_growth_idle(std::unique_lock<std::mutex>& l);
   std::string m_cookie;   // GUARDED_BY(m_mu): our header lock's
   object_map::Map m_map;  // GUARDED_BY(m_mu)
   // per object: the updates waiting behind the one in flight

@@ -218,6 +218,7 @@ class Bench:
                     self.add(row, t, mbs if spec[1] == "4M" else iops, "MB/s" if spec[1] == "4M" else "IOPS")
                     print("  run %d %-40s %-9s %10.1f %s" % (run + 1, row, t,
                           mbs if spec[1] == "4M" else iops, self.units[row]), flush=True)
+            self.settle()  # as for the layering-only dd row: no leftover OSD work
             t0 = time.monotonic()
             sh(["dd", "if=/dev/zero", "of=" + dfile, "bs=4M", "count=%d" % (size // 4),
                 "conv=fsync,notrunc", "status=none"])
@@ -234,6 +235,7 @@ class Bench:
         dd_mb = size
         for run in range(self.a.runs):
             for t in ("rbdfs", "rbd-fuse"):
+                self.settle()
                 t0 = time.monotonic()
                 sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (dd_mb // 4),
                     "conv=fsync,notrunc", "status=none"])

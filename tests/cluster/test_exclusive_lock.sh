@@ -261,6 +261,13 @@ new_image() {
   expect_features "$P/$name"
   printf -v "$var" %s "$name"
 }
+# took_over SECONDS LIMIT DEAD_ADDR WHAT: a takeover of a dead owner's lock
+# was quick enough, and blocklisted the dead owner first (as librbd does)
+took_over() {
+  le "$1" "$2" || fail "$4: $1 s (allowed: $2 s)"
+  ceph osd blocklist ls 2>/dev/null | contains -F "$3 " ||
+    fail "$4: the dead owner $3 is not blocklisted (ceph osd blocklist ls: $(ceph osd blocklist ls 2>&1 | tr '\n' ' '))"
+}
 wait_file() {
   for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
   fail "$1 did not show up in the mount within 10 s"
@@ -549,9 +556,7 @@ t=$(since "$t0")
 echo "   librbd took over from the SIGKILLed rbdfs ($ent $addr) in $t s"
 # librbd waits for the dead watch to time out (osd_client_watch_timeout, 30 s):
 # a SIGKILLed librbd owner measured 30.5 s on this cluster
-le "$t" 45 || fail "librbd needed $t s to take the lock of the SIGKILLed rbdfs (allowed: 45 s)"
-ceph osd blocklist ls 2>/dev/null | contains -F "$addr " ||
-  fail "the dead rbdfs $addr is not blocklisted: librbd did not find it as the lock's owner"
+took_over "$t" 45 "$addr" "librbd taking the lock of the SIGKILLed rbdfs"
 rbd_export "$P/$K" "$TMP/k.rbd"
 cmp <(dd if="$TMP/k.rbd" bs=1M skip=4 count=8 status=none) "$TMP/k.rbdfs" ||
   fail "the 8 MiB the killed rbdfs fsynced differ from rbd export"
@@ -598,9 +603,7 @@ open(out, "wb").write(data)
 PY
 t=$(since "$t0")
 echo "   rbdfs took over from the SIGKILLed librbd ($lent $laddr) in $t s"
-le "$t" 60 || fail "rbdfs needed $t s to take the lock of the SIGKILLed librbd (allowed: 60 s)"
-ceph osd blocklist ls 2>/dev/null | contains -F "$laddr " ||
-  fail "rbdfs broke the lock of the dead librbd $laddr without blocklisting it (ceph osd blocklist ls: $(ceph osd blocklist ls 2>&1 | tr '\n' ' '))"
+took_over "$t" 60 "$laddr" "rbdfs taking the lock of the SIGKILLed librbd"
 rbd_export "$P/$K" "$TMP/k2.rbd"
 cmp <(dd if="$TMP/k2.rbd" bs=1M skip=4 count=8 status=none) "$TMP/k.rbdfs" || fail "the first rbdfs data differ after the takeover"
 cmp <(dd if="$TMP/k2.rbd" bs=1M skip=32 count=1 status=none) "$TMP/k.librbd" || fail "the first librbd data differ after the takeover"
