@@ -70,7 +70,7 @@ class Bench:
         for m in reversed(self.mounts):
             sh(["fusermount3", "-u", m], check=False, capture=True)
         if self.cluster_dir and not self.a.keep_cluster:
-            sh([os.path.join(self.a.repo, "tools", "ceph-cluster"), "stop", "--dir", self.cluster_dir],
+            sh([os.path.join(self.a.repo, "tools", "ceph-cluster"), "wipe", "--dir", self.cluster_dir],
                check=False, capture=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 

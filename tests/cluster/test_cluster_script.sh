@@ -67,4 +67,9 @@ step "stop leaves nothing running"
 "$CLUSTER" stop --dir "$DIR" 2>/dev/null
 [ -z "$(daemons_of "$conf")" ] || fail "daemons still running after stop: $(daemons_of "$conf")"
 "$CLUSTER" status --dir "$DIR" >/dev/null 2>&1 && fail "status says running after stop"
+
+step "wipe removes the daemons' data and keeps the logs"
+"$CLUSTER" wipe --dir "$DIR" 2>/dev/null || fail "wipe failed"
+ls -d "$DIR"/osd.* "$DIR"/mon.* 2>/dev/null && fail "daemon data left after wipe"
+[ -d "$DIR/log" ] || fail "wipe removed the logs"
 pass "cluster script"
