@@ -200,13 +200,6 @@ void HeadObjectMap::close() {
     spdlog::warn("image {}: unlocking the object map: {}", m_what, s.err().message());
 }
 
-bool HeadObjectMap::update_needed(State cur, State next) {
-  if (cur == next) return false;
-  if (next == object_map::PENDING && cur == object_map::NONEXISTENT) return false;
-  if (next == object_map::NONEXISTENT && cur != object_map::PENDING) return false;
-  return true;
-}
-
 State HeadObjectMap::state(uint64_t objno) const {
   std::lock_guard<std::mutex> l(m_mu);
   if (!m_open || m_invalid || objno >= m_map.size()) return object_map::EXISTS;
@@ -228,7 +221,7 @@ HeadObjectMap::Turn HeadObjectMap::turn(uint64_t objno, const Pending& p) const 
   if (!m_open || m_invalid || objno >= m_map.size()) return Turn::GO;
   State cur = m_map.get(objno);
   if (p.skip_if_absent && cur == object_map::NONEXISTENT) return Turn::SKIP;
-  return update_needed(cur, p.state) ? Turn::SEND : Turn::GO;
+  return object_map::update_needed(cur, p.state) ? Turn::SEND : Turn::GO;
 }
 
 void HeadObjectMap::update(uint64_t objno, State state, std::optional<State> current,

@@ -57,9 +57,6 @@ class HeadObjectMap {
   // On giving the image's lock up (every update has completed).
   void close();
 
-  // The rule librbd and krbd share: does moving from `cur` to `next` need
-  // a map update? (EXISTS_CLEAN -> EXISTS does: fast-diff depends on it.)
-  static bool update_needed(object_map::State cur, object_map::State next);
   // Moves object `objno` to `state` (only from `current`, if given), then
   // runs `then(GO)`, on this thread or a librados one. Updates to one
   // object run in the order asked. With `skip_if_absent`, an object the

@@ -88,6 +88,13 @@ core::Result<Map> decode(std::string_view in) {
   return m;
 }
 
+bool update_needed(State cur, State next) {
+  if (cur == next) return false;
+  if (next == PENDING && cur == NONEXISTENT) return false;
+  if (next == NONEXISTENT && cur != PENDING) return false;
+  return true;
+}
+
 std::string enc_update(uint64_t start, uint64_t end, State state, std::optional<State> current) {
   Encoder e;
   e.u64(start);

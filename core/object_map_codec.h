@@ -49,6 +49,12 @@ class Map {
 // malformed: short, more than MAX_OBJECTS, or data that does not fit.
 core::Result<Map> decode(std::string_view in);
 
+// The rule librbd and krbd share (ObjectMap::update_required): does moving
+// an object from `cur` to `next` need a map update? EXISTS_CLEAN -> EXISTS
+// does (fast-diff depends on it); PENDING is skipped for an absent object,
+// and NONEXISTENT is written only from PENDING.
+bool update_needed(State cur, State next);
+
 // object_map_update: [start, end) to `state`, only where the entry is
 // `current` (when given).
 std::string enc_update(uint64_t start, uint64_t end, State state,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/cls_lock.h"
+#include "core/cls_rbd.h"
 #include "core/encoding.h"
 #include "core/notify_message.h"
 #include "core/object_map_codec.h"
@@ -38,7 +39,7 @@ TEST_CASE("lock cookies are librbd's", "[lock]") {
   REQUIRE(cls_lock::parse_lock_cookie("auto 7") == 7u);
   REQUIRE_FALSE(cls_lock::parse_lock_cookie("auto "));
   REQUIRE_FALSE(cls_lock::parse_lock_cookie("auto x1"));
-  REQUIRE_FALSE(cls_lock::parse_lock_cookie("manual 5"));  // an external lock
+  REQUIRE_FALSE(cls_lock::parse_lock_cookie("manual 5"));                   // an external lock
   REQUIRE_FALSE(cls_lock::parse_lock_cookie("auto 99999999999999999999"));  // overflow
 }
 
@@ -48,8 +49,9 @@ TEST_CASE("cls lock inputs", "[lock]") {
   std::string body = std::string("\x08\0\0\0rbd_lock", 12) + '\x01' +
                      std::string("\x06\0\0\0auto 5", 10) + std::string("\x08\0\0\0internal", 12) +
                      std::string("\0\0\0\0", 4) + std::string(8, '\0') + '\0';
-  REQUIRE(hex(in) == hex(std::string("\x01\x01", 2) + std::string(1, static_cast<char>(body.size())) +
-                         std::string(3, '\0') + body));
+  REQUIRE(hex(in) ==
+          hex(std::string("\x01\x01", 2) + std::string(1, static_cast<char>(body.size())) +
+              std::string(3, '\0') + body));
   std::string br = cls_lock::enc_break_lock("rbd_lock", {8, 4123}, "auto 5");
   REQUIRE(br.size() == 6 + 12 + 9 + 10);
   REQUIRE(br[18] == 8);  // entity type client
@@ -72,10 +74,10 @@ TEST_CASE("get_info replies decode, with both address forms", "[lock]") {
     if (new_addr) {
       e.u8(1);
       size_t a = e.start_struct(1, 1);
-      e.u32(1);           // type legacy
-      e.u32(3141592);     // nonce
-      e.u32(16);          // sockaddr_in
-      e.u8(2), e.u8(0);   // AF_INET, little-endian
+      e.u32(1);                // type legacy
+      e.u32(3141592);          // nonce
+      e.u32(16);               // sockaddr_in
+      e.u8(2), e.u8(0);        // AF_INET, little-endian
       e.u8(0x1a), e.u8(0x85);  // port 6789 big-endian
       e.u8(127), e.u8(0), e.u8(0), e.u8(3);
       for (int i = 0; i < 8; ++i) e.u8(0);
@@ -114,11 +116,20 @@ TEST_CASE("lock messages are the bytes librbd sends", "[notify]") {
   notify::ClientId c{0x0102030405060708ull, 0x1112131415161718ull};
   std::string ids = le64(c.gid) + le64(c.handle);
   REQUIRE(hex(notify::enc_lock_message(notify::ACQUIRED_LOCK, c)) ==
-          "070114000000" "00000000" + hex(ids));
+          "070114000000"
+          "00000000" +
+              hex(ids));
   REQUIRE(hex(notify::enc_lock_message(notify::RELEASED_LOCK, c)) ==
-          "070114000000" "01000000" + hex(ids));
-  REQUIRE(hex(notify::enc_request_lock(c)) == "070115000000" "02000000" + hex(ids) + "00");
-  REQUIRE(hex(notify::enc_header_update()) == "070104000000" "03000000");
+          "070114000000"
+          "01000000" +
+              hex(ids));
+  REQUIRE(hex(notify::enc_request_lock(c)) ==
+          "070115000000"
+          "02000000" +
+              hex(ids) + "00");
+  REQUIRE(hex(notify::enc_header_update()) ==
+          "070104000000"
+          "03000000");
   // and they decode, as does krbd's v2 form and the legacy empty payload
   auto m = notify::dec_message(notify::enc_request_lock(c, true));
   REQUIRE(m.ok());
@@ -167,7 +178,8 @@ TEST_CASE("response messages and lock-owner replies", "[notify]") {
   REQUIRE(notify::lock_owner_result(*notify::dec_notify_reply(reply({"", ""}, 0))) == ETIMEDOUT);
   REQUIRE(notify::lock_owner_result(*notify::dec_notify_reply(
               reply({notify::enc_response(0), notify::enc_response(0)}, 0))) == EINVAL);
-  REQUIRE(notify::lock_owner_result(*notify::dec_notify_reply(reply({notify::enc_response(0)}, 0))) == 0);
+  REQUIRE(notify::lock_owner_result(
+              *notify::dec_notify_reply(reply({notify::enc_response(0)}, 0))) == 0);
   std::string full = reply({"ab", "c"}, 2);
   for (size_t cut = 0; cut < full.size(); ++cut)
     REQUIRE(notify::dec_notify_reply(full.substr(0, cut)).error() == EIO);
@@ -182,7 +194,13 @@ TEST_CASE("object map: BitVector<2> bytes", "[object_map]") {
   m.set(3, object_map::EXISTS_CLEAN);
   m.set(4, object_map::PENDING);
   // object 0 = the two high bits of byte 0
-  REQUIRE(hex(m.encode()) == "0e000000" "010108000000" "0500000000000000" "43" "80" "00000000");
+  REQUIRE(hex(m.encode()) ==
+          "0e000000"
+          "010108000000"
+          "0500000000000000"
+          "43"
+          "80"
+          "00000000");
   auto d = object_map::decode(m.encode());
   REQUIRE(d.ok());
   REQUIRE(d->size() == 5);
@@ -192,16 +210,26 @@ TEST_CASE("object map: BitVector<2> bytes", "[object_map]") {
   REQUIRE(d->get(4) == object_map::PENDING);
   // a footer (CRCs, as stored) is skipped
   std::string with_footer = m.encode();
-  with_footer.replace(with_footer.size() - 4, 4, std::string("\x0c\0\0\0", 4) + std::string(12, 'x'));
+  with_footer.replace(with_footer.size() - 4, 4,
+                      std::string("\x0c\0\0\0", 4) + std::string(12, 'x'));
   REQUIRE(object_map::decode(with_footer).ok());
   std::string enc = m.encode();
   for (size_t cut = 0; cut + 4 < enc.size(); ++cut)
     REQUIRE(object_map::decode(enc.substr(0, cut)).error() == EIO);
   REQUIRE(hex(object_map::enc_update(7, 8, object_map::EXISTS)) ==
-          "0700000000000000" "0800000000000000" "01" "00");
+          "0700000000000000"
+          "0800000000000000"
+          "01"
+          "00");
   REQUIRE(hex(object_map::enc_update(7, 8, object_map::NONEXISTENT, object_map::PENDING)) ==
-          "0700000000000000" "0800000000000000" "00" "01" "02");
-  REQUIRE(hex(object_map::enc_resize(9, object_map::NONEXISTENT)) == "0900000000000000" "00");
+          "0700000000000000"
+          "0800000000000000"
+          "00"
+          "01"
+          "02");
+  REQUIRE(hex(object_map::enc_resize(9, object_map::NONEXISTENT)) ==
+          "0900000000000000"
+          "00");
 }
 
 TEST_CASE("object map matches a per-object model", "[object_map]") {
@@ -228,4 +256,30 @@ TEST_CASE("object map matches a per-object model", "[object_map]") {
       REQUIRE(d->encode() == m.encode());
     }
   }
+}
+
+TEST_CASE("object map: which state changes need an update (librbd's rule)", "[object_map]") {
+  using namespace rbdfs::object_map;
+  // before a write: EXISTS from anything else, EXISTS_CLEAN included
+  CHECK(update_needed(NONEXISTENT, EXISTS));
+  CHECK(update_needed(EXISTS_CLEAN, EXISTS));
+  CHECK(update_needed(PENDING, EXISTS));
+  CHECK_FALSE(update_needed(EXISTS, EXISTS));
+  // removals: PENDING only for an object that may exist, NONEXISTENT only
+  // from PENDING
+  CHECK_FALSE(update_needed(NONEXISTENT, PENDING));
+  CHECK(update_needed(EXISTS, PENDING));
+  CHECK(update_needed(EXISTS_CLEAN, PENDING));
+  CHECK(update_needed(PENDING, NONEXISTENT));
+  CHECK_FALSE(update_needed(EXISTS, NONEXISTENT));
+  CHECK_FALSE(update_needed(EXISTS_CLEAN, NONEXISTENT));
+}
+
+TEST_CASE("set_flags input: flags, mask, snap id", "[cls]") {
+  std::string head = rbdfs::core::cls::enc_set_flags(3, 3);
+  REQUIRE(head.size() == 24);
+  CHECK(head.substr(0, 16) == std::string("\x03\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0", 16));
+  CHECK(head.substr(16) == std::string("\xfe\xff\xff\xff\xff\xff\xff\xff", 8));  // NOSNAP
+  std::string snap = rbdfs::core::cls::enc_set_flags(1, 1, 4);
+  CHECK(snap.substr(16) == std::string("\x04\0\0\0\0\0\0\0", 8));
 }
