@@ -6,6 +6,34 @@
 
 namespace rbdfs::core::detail {
 
+namespace {
+struct Then {
+  std::function<void(int)> done;
+  librados::AioCompletion* completion = nullptr;
+};
+void then_complete(librados::completion_t, void* arg) {
+  auto* t = static_cast<Then*>(arg);
+  int r = t->completion->get_return_value();
+  t->completion->release();
+  auto done = std::move(t->done);
+  delete t;
+  done(r);
+}
+}  // namespace
+
+void aio_operate_then(librados::IoCtx& io, const std::string& oid,
+                      librados::ObjectWriteOperation* op, std::function<void(int)> done) {
+  auto* t = new Then{std::move(done)};
+  t->completion = librados::Rados::aio_create_completion(t, &then_complete);
+  int r = io.aio_operate(oid, t->completion, op);
+  if (r < 0) {  // never completes
+    t->completion->release();
+    auto d = std::move(t->done);
+    delete t;
+    d(r);
+  }
+}
+
 using librados::bufferlist;
 
 bufferlist to_bl(const std::string& s) {

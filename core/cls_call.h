@@ -5,6 +5,7 @@
 #include <rados/librados.hpp>
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,11 @@ Status cls_exec(librados::IoCtx& io, const std::string& oid, const char* method,
 // The same for a method of another class (e.g. "lock").
 Status cls_exec_in(librados::IoCtx& io, const std::string& oid, const char* cls, const char* method,
                    const std::string& in, librados::bufferlist* out = nullptr);
+// Sends `op` to `oid` and runs `done(r)` when RADOS answers (on a librados
+// thread), or at once with the error when it cannot be sent.
+void aio_operate_then(librados::IoCtx& io, const std::string& oid,
+                      librados::ObjectWriteOperation* op, std::function<void(int)> done);
+
 // A cls "rbd" write; with `create`, the object must not exist yet.
 Status cls_write(librados::IoCtx& io, const std::string& oid, const char* method,
                  const std::string& in, bool create = false);

@@ -257,12 +257,11 @@ std::string ExclusiveLock::handle_request_lock(const notify::ClientId& requester
   return notify::enc_response(0);
 }
 
-void ExclusiveLock::handle_peer_lock_message(uint32_t op, const notify::ClientId& client) {
+void ExclusiveLock::handle_peer_lock_message(const notify::ClientId& client) {
   if (client == client_id()) return;
   std::lock_guard<std::mutex> l(m_mu);
   ++m_peer_events;
   m_cv.notify_all();
-  (void)op;
 }
 
 void ExclusiveLock::handle_rewatch(uint64_t handle) {

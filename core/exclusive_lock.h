@@ -80,7 +80,7 @@ class ExclusiveLock {
   // a peer's REQUEST_LOCK (ResponseMessage(0) and a release queued, when
   // we own the lock; empty otherwise), and a peer's ACQUIRED/RELEASED_LOCK.
   std::string handle_request_lock(const notify::ClientId& requester);
-  void handle_peer_lock_message(uint32_t op, const notify::ClientId& client);
+  void handle_peer_lock_message(const notify::ClientId& client);
   // The header watch came back with a new handle: the lock's cookie must
   // follow it (set_cookie), else peers see a dead owner.
   void handle_rewatch(uint64_t handle);

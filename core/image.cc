@@ -229,7 +229,7 @@ std::optional<std::string> Image::quick_notify(const std::string& payload) {
       return std::nullopt;  // slow_notify: waits for our writes
     case notify::ACQUIRED_LOCK:
     case notify::RELEASED_LOCK:
-      if (m_lock) m_lock->handle_peer_lock_message(msg->op, msg->client);
+      if (m_lock) m_lock->handle_peer_lock_message(msg->client);
       foreign_write();
       return std::string();
     case notify::REQUEST_LOCK:

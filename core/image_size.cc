@@ -77,7 +77,6 @@ Status Image::resize_now(uint64_t new_size) {
   for (uint64_t objno = set_start; objno < last; ++objno) {
     uint64_t valid = object_valid_length(l, objno, new_size);
     if (valid == l.object_size) continue;
-    if (m_map && m_map->state(objno) == object_map::NONEXISTENT) continue;
     librados::ObjectWriteOperation op;
     MapSteps steps;
     if (valid == 0) {
@@ -88,6 +87,7 @@ Status Image::resize_now(uint64_t new_size) {
       op.truncate(valid);
       steps = map_steps(objno, object_map::EXISTS);
     }
+    steps.skip_if_absent = true;  // as a discard: an absent object is left alone
     submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, true,
                         steps);
   }

@@ -71,7 +71,8 @@ struct ObjectRequest {
   librados::IoCtx* io = nullptr;
   std::string oid;
   librados::ObjectWriteOperation op;
-  cls::SnapContext snapc;
+  uint64_t snap_seq = 0;
+  std::vector<librados::snap_t> snaps;  // descending; empty: no snapshots
   MapSteps steps;
   bool counts_when_sent = true;  // false: counted as ordered once queued in the map
 
@@ -123,12 +124,10 @@ struct ObjectRequest {
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
     state = State::OBJECT;
     int r;
-    if (snapc.seq == 0 && snapc.snaps.empty()) {
+    if (snap_seq == 0 && snaps.empty())
       r = io->aio_operate(oid, completion, &op);
-    } else {
-      std::vector<librados::snap_t> snaps(snapc.snaps.begin(), snapc.snaps.end());
-      r = io->aio_operate(oid, completion, &op, snapc.seq, snaps);
-    }
+    else
+      r = io->aio_operate(oid, completion, &op, snap_seq, snaps);
     bool count = counts_when_sent;
     if (r < 0) send_failed(r);  // else `this` may be gone already
     if (count) image_req->sent_one();
@@ -175,7 +174,8 @@ void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoC
   o->io = &data;
   o->oid = oid;
   o->op = std::move(*op);
-  o->snapc = snapc;
+  o->snap_seq = snapc.seq;
+  o->snaps.assign(snapc.snaps.begin(), snapc.snaps.end());
   o->steps = steps;
   req->unsent.fetch_add(1);
   o->start();

@@ -93,30 +93,9 @@ bool HeadObjectMap::begin_invalidation(const char* why, int r) {
   return true;
 }
 
-struct HeadObjectMap::Invalidation {
-  HeadObjectMap* map;
-  librados::AioCompletion* completion = nullptr;
-};
-
 void HeadObjectMap::send_invalidation() {
   librados::ObjectWriteOperation op = invalidate_op();
-  auto* inv = new Invalidation{this};
-  inv->completion = librados::Rados::aio_create_completion(inv, &HeadObjectMap::invalidated);
-  int r = m_md.aio_operate(m_header_oid, inv->completion, &op);
-  if (r < 0) {
-    inv->completion->release();
-    delete inv;
-    invalidation_done(r);
-  }
-}
-
-void HeadObjectMap::invalidated(librados::completion_t, void* arg) {
-  auto* inv = static_cast<Invalidation*>(arg);
-  int r = inv->completion->get_return_value();
-  inv->completion->release();
-  HeadObjectMap* map = inv->map;
-  delete inv;
-  map->invalidation_done(r);
+  detail::aio_operate_then(m_md, m_header_oid, &op, [this](int r) { invalidation_done(r); });
 }
 
 void HeadObjectMap::invalidation_done(int r) {
@@ -200,17 +179,6 @@ void HeadObjectMap::close() {
     spdlog::warn("image {}: unlocking the object map: {}", m_what, s.err().message());
 }
 
-State HeadObjectMap::state(uint64_t objno) const {
-  std::lock_guard<std::mutex> l(m_mu);
-  if (!m_open || m_invalid || objno >= m_map.size()) return object_map::EXISTS;
-  return m_map.get(objno);
-}
-
-bool HeadObjectMap::valid() const {
-  std::lock_guard<std::mutex> l(m_mu);
-  return m_open && !m_invalid;
-}
-
 HeadObjectMap::Turn HeadObjectMap::turn(uint64_t objno, const Pending& p) const {
   if (p.read) {
     bool absent =
@@ -270,37 +238,14 @@ void HeadObjectMap::read_turn(uint64_t objno, std::function<void(int)> then) {
   p.then(t == Turn::SKIP ? SKIP : GO);
 }
 
-struct HeadObjectMap::InFlight {
-  HeadObjectMap* map;
-  uint64_t objno;
-  Pending pending;
-  librados::AioCompletion* completion = nullptr;
-};
-
 void HeadObjectMap::send(uint64_t objno, Pending p) {
   librados::ObjectWriteOperation op = locked_op();
   bufferlist in = detail::to_bl(object_map::enc_update(objno, objno + 1, p.state, p.current));
   op.exec("rbd", "object_map_update", in);
-  auto* f = new InFlight{this, objno, std::move(p)};
-  f->completion = librados::Rados::aio_create_completion(f, &HeadObjectMap::sent);
-  int r = m_md.aio_operate(m_oid, f->completion, &op);
-  if (r < 0) {
-    f->completion->release();
-    Pending back = std::move(f->pending);
-    delete f;
-    finish(objno, std::move(back), r);
-  }
-}
-
-void HeadObjectMap::sent(librados::completion_t, void* arg) {
-  auto* f = static_cast<InFlight*>(arg);
-  int r = f->completion->get_return_value();
-  f->completion->release();
-  HeadObjectMap* map = f->map;
-  uint64_t objno = f->objno;
-  Pending p = std::move(f->pending);
-  delete f;
-  map->finish(objno, std::move(p), r);
+  // std::function needs a copyable callable: the Pending rides in a shared_ptr
+  auto pending = std::make_shared<Pending>(std::move(p));
+  detail::aio_operate_then(
+      m_md, m_oid, &op, [this, objno, pending](int r) { finish(objno, std::move(*pending), r); });
 }
 
 void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
@@ -406,13 +351,6 @@ Status HeadObjectMap::ensure_covers(uint64_t n_objects) {
   return s;
 }
 
-struct HeadObjectMap::Growth {
-  HeadObjectMap* map;
-  uint64_t n;
-  State fill;
-  librados::AioCompletion* completion = nullptr;
-};
-
 void HeadObjectMap::grow_async(uint64_t n_objects, const std::vector<uint64_t>& written) {
   bool send = false;
   State fill = object_map::NONEXISTENT;
@@ -440,25 +378,7 @@ void HeadObjectMap::send_growth(uint64_t n, State fill) {
   librados::ObjectWriteOperation op = locked_op();
   bufferlist in = detail::to_bl(object_map::enc_resize(n, fill));
   op.exec("rbd", "object_map_resize", in);
-  auto* g = new Growth{this, n, fill};
-  g->completion = librados::Rados::aio_create_completion(g, &HeadObjectMap::grown);
-  int r = m_md.aio_operate(m_oid, g->completion, &op);
-  if (r < 0) {
-    g->completion->release();
-    delete g;
-    growth_done(n, fill, r);
-  }
-}
-
-void HeadObjectMap::grown(librados::completion_t, void* arg) {
-  auto* g = static_cast<Growth*>(arg);
-  int r = g->completion->get_return_value();
-  g->completion->release();
-  HeadObjectMap* map = g->map;
-  uint64_t n = g->n;
-  State fill = g->fill;
-  delete g;
-  map->growth_done(n, fill, r);
+  detail::aio_operate_then(m_md, m_oid, &op, [this, n, fill](int r) { growth_done(n, fill, r); });
 }
 
 void HeadObjectMap::growth_done(uint64_t n, State fill, int r) {

@@ -71,9 +71,6 @@ class HeadObjectMap {
   // says the object does not exist, else GO. Writes are acknowledged once
   // queued here, so a read after the acknowledgement must come after them.
   void read_turn(uint64_t objno, std::function<void(int)> then);
-  // The object's state; EXISTS when the map is invalid or closed.
-  object_map::State state(uint64_t objno) const;
-  bool valid() const;
 
   // Synchronous map operations of header changes (writes drained):
   Status resize(uint64_t n_objects, object_map::State fill = object_map::NONEXISTENT);
@@ -108,9 +105,7 @@ class HeadObjectMap {
   // SEND it, or run its `then` with GO, SKIP or an error.
   enum class Turn { SEND, GO, SKIP, FAIL };
   Turn turn(uint64_t objno, const Pending& p) const;
-  struct InFlight;
   void send(uint64_t objno, Pending p);
-  static void sent(librados::completion_t c, void* arg);
   void finish(uint64_t objno, Pending p, int r);
   // Runs the queue of `objno` from its head (m_mu not held).
   void advance(uint64_t objno, std::vector<std::pair<std::function<void(int)>, int>> run);
@@ -121,9 +116,7 @@ class HeadObjectMap {
   // Starts the asynchronous one (m_mu held): true when the caller must
   // send it (send_invalidation, after unlocking).
   bool begin_invalidation(const char* why, int r);
-  struct Invalidation;
   void send_invalidation();
-  static void invalidated(librados::completion_t c, void* arg);
   void invalidation_done(int r);
   librados::ObjectWriteOperation locked_op() const;
 
@@ -144,9 +137,7 @@ class HeadObjectMap {
   uint64_t m_target = 0;                                       // GUARDED_BY(m_mu)
   std::deque<std::pair<uint64_t, object_map::State>> m_grows;  // GUARDED_BY(m_mu): front in flight
   std::condition_variable m_grow_cv;                           // m_grows became empty
-  struct Growth;
   void send_growth(uint64_t n, object_map::State fill);
-  static void grown(librados::completion_t c, void* arg);
   void growth_done(uint64_t n, object_map::State fill, int r);
   void wait_growth_idle(std::unique_lock<std::mutex>& l);
   std::string m_cookie;   // GUARDED_BY(m_mu): our header lock's

@@ -56,13 +56,12 @@ Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::
 
 std::optional<object_map::Map> trusted_object_map(librados::IoCtx& md, const ImageHeader& h,
                                                   uint64_t snap_id) {
-  constexpr uint64_t RBD_FLAG_OBJECT_MAP_INVALID = 1;
   if (!(h.features & FEATURE_OBJECT_MAP)) return std::nullopt;
   librados::bufferlist out;
   if (!detail::cls_exec(md, header_object(h.id), "get_flags", cls::enc_snap_id(snap_id), &out).ok())
     return std::nullopt;
   auto flags = cls::dec_u64(detail::view(out));
-  if (!flags.ok() || (*flags & RBD_FLAG_OBJECT_MAP_INVALID)) return std::nullopt;
+  if (!flags.ok() || (*flags & FLAG_OBJECT_MAP_INVALID)) return std::nullopt;
   std::optional<uint64_t> snap;
   if (snap_id != cls::NOSNAP) snap = snap_id;
   auto map = load_object_map(md, h.id, snap);
