@@ -282,30 +282,39 @@ void HeadObjectMap::finish(uint64_t objno, Pending p, int r) {
 
 void HeadObjectMap::advance(uint64_t objno,
                             std::vector<std::pair<std::function<void(int)>, int>> run) {
-  std::optional<Pending> next;
-  {
-    std::lock_guard<std::mutex> l(m_mu);
-    auto it = m_busy.find(objno);
-    while (it != m_busy.end() && !it->second.empty()) {
+  for (;;) {
+    // The object stays busy while the data ops of the updates done go out:
+    // a read or write arriving meanwhile queues behind them (unbusied
+    // first, a read could be sent ahead of a write already acknowledged).
+    for (auto& [f, v] : run) f(v);
+    run.clear();
+    std::optional<Pending> next;
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      auto it = m_busy.find(objno);
+      if (it == m_busy.end()) return;
+      if (it->second.empty()) {
+        m_busy.erase(it);
+        return;
+      }
       if (m_invalidating) {  // the rest wait for the flag
         for (auto& q : it->second) m_held.emplace_back(objno, std::move(q));
-        it->second.clear();
-        break;
+        m_busy.erase(it);
+        return;
       }
       Pending q = std::move(it->second.front());
       it->second.pop_front();
       Turn t = turn(objno, q);
-      if (t == Turn::SEND) {
+      if (t == Turn::SEND)
         next = std::move(q);
-        break;
-      }
-      run.emplace_back(std::move(q.then), t == Turn::GO ? GO : t == Turn::SKIP ? SKIP : -EIO);
+      else
+        run.emplace_back(std::move(q.then), t == Turn::GO ? GO : t == Turn::SKIP ? SKIP : -EIO);
     }
-    if (!next && it != m_busy.end()) m_busy.erase(it);
+    if (next) {
+      send(objno, std::move(*next));  // still busy until it is done
+      return;
+    }
   }
-  // the data ops of the updates done go out before the next update
-  for (auto& [f, v] : run) f(v);
-  if (next) send(objno, std::move(*next));
 }
 
 Status HeadObjectMap::resize(uint64_t n_objects, State fill) {
