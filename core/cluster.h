@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/timer.h"
 
 namespace rbdfs::core {
 
@@ -103,6 +104,15 @@ class Cluster {
     m_unacked.fetch_sub(bytes);
     m_unacked_ops.fetch_sub(1);
   }
+  // One reservation split into `n` early-acknowledged writes (n - 1 more
+  // ops; n = 0: the bytes joined writes already counted).
+  void split_writearound(unsigned n) {
+    if (n > 1) m_unacked_ops.fetch_add(n - 1);
+    if (n == 0) m_unacked_ops.fetch_sub(1);
+  }
+
+  // For short deferred work (the idle flush of combined writes).
+  Timer& timer() { return m_timer; }
 
  private:
   Cluster() = default;
@@ -149,6 +159,7 @@ class Cluster {
   uint64_t m_writearound_limit = 0;
   bool m_connected = false;
   std::atomic<bool> m_blocklisted{false};
+  Timer m_timer;
 };
 
 }  // namespace rbdfs::core

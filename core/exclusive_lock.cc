@@ -301,6 +301,11 @@ void ExclusiveLock::do_release() {
       return;
     }
     m_state = State::RELEASING;
+    if (m_hooks.releasing) {
+      l.unlock();
+      m_hooks.releasing();
+      l.lock();
+    }
     m_cv.wait(l, [this] { return m_users == 0; });
     cookie = m_cookie;
   }

@@ -58,6 +58,11 @@ class ExclusiveLock {
     std::function<Status(const std::string& cookie)> post_acquire;
     // After the last user finished, before the unlock: the object map.
     std::function<void()> pre_release;
+    // As a release begins (no new users; the ones under way may still
+    // hold Refs): users that hold a Ref until something sends them on
+    // (held combined writes) send it now, so the release does not wait
+    // for ever. Never blocks on the lock.
+    std::function<void()> releasing = {};
   };
 
   ExclusiveLock(std::shared_ptr<Cluster> cluster, librados::IoCtx& md, std::string header_oid,

@@ -11,6 +11,7 @@
 #include "core/features.h"
 #include "core/io_request.h"
 #include "core/notify_message.h"
+#include "core/write_combiner.h"
 
 namespace rbdfs::core {
 
@@ -72,7 +73,8 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
       img->m_lock = std::make_unique<ExclusiveLock>(
           img->m_cluster, img->m_md, img->m_header_oid, pool + "/" + name, img->m_watch.get(),
           ExclusiveLock::Hooks{[raw](const std::string& c) { return raw->after_lock_acquired(c); },
-                               [raw] { raw->before_lock_released(); }});
+                               [raw] { raw->before_lock_released(); },
+                               [raw] { raw->send_held(); }});
   }
   if (h->data_pool_id >= 0) {
     auto io = img->m_cluster->open_pool_id(h->data_pool_id);
@@ -303,6 +305,7 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
     return;
   }
   len = std::min(len, size - off);
+  if (snap_id == cls::NOSNAP) send_held(off, len);  // acknowledged data first
   auto req = new_request();
   req->read_cb = std::move(cb);
   // Every part exists before the first submit: completions write into
@@ -354,32 +357,173 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
     cb(len == 0 ? Status() : Status(Errno(EFBIG)));
     return;
   }
-  auto req = new_request();
   // Write-around: acknowledged once sent if the budget allows; RADOS'
   // verdict then goes to the next flush.
-  if (!stable && m_cluster->reserve_writearound(len)) {
+  const bool early = !stable && m_cluster->reserve_writearound(len);
+  if (early && h->layout.stripe_count == 1) {
+    write_combined(*h, off, std::move(data), std::move(cb), std::move(*lock));
+  } else {
+    send_held(off, len);  // an acknowledged write under this one goes first
+    bufferlist bl;
+    bl.append(std::move(data));
+    send_write(*h, off, std::move(bl), early, std::move(cb), std::move(*lock));
+  }
+  leave_submit();
+}
+
+void Image::send_write(const ImageHeader& h, uint64_t off, bufferlist bl, bool early, IoCallback cb,
+                       ExclusiveLock::Ref lock) {
+  const uint64_t len = bl.length();
+  auto req = new_request();
+  if (early) {
     req->early_acked = len;
     req->early_ack = std::move(cb);
   } else {
     req->io_cb = std::move(cb);
   }
-  req->lock_ref = std::move(*lock);
+  req->lock_ref = std::move(lock);
   req->write_seq = m_writes.begin();
-  for (const auto& ext : map_extent(h->layout, off, len)) {
+  for (const auto& ext : map_extent(h.layout, off, len)) {
     librados::ObjectWriteOperation op;
-    bufferlist bl;
-    for (const auto& b : ext.buffer)  // shares `data`, copies nothing
-      bl.append(data, static_cast<unsigned>(b.buffer_offset), static_cast<unsigned>(b.length));
-    if (ext.offset == 0 && ext.length == h->layout.object_size)
-      op.write_full(bl);
+    bufferlist obl;
+    for (const auto& b : ext.buffer) {  // shares the data, copies nothing
+      bufferlist piece;
+      piece.substr_of(bl, static_cast<unsigned>(b.buffer_offset), static_cast<unsigned>(b.length));
+      obl.claim_append(piece);
+    }
+    if (ext.offset == 0 && ext.length == h.layout.object_size)
+      op.write_full(obl);
     else
-      op.write(ext.offset, bl);
-    submit_object_write(req, m_data, object_name(h->object_prefix, ext.object_no), &op, h->snapc,
+      op.write(ext.offset, obl);
+    submit_object_write(req, m_data, object_name(h.object_prefix, ext.object_no), &op, h.snapc,
                         false, map_steps(ext.object_no, object_map::EXISTS));
   }
-  leave_submit();
   req->sent_one();
   req->put();
+}
+
+// ---------------------------------------------------------------------------
+// Sequential write combining (core/write_combiner.h)
+
+namespace {
+constexpr auto HELD_IDLE = std::chrono::milliseconds(5);
+}
+
+void Image::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, IoCallback cb,
+                           ExclusiveLock::Ref lock) {
+  const uint64_t len = data.length();
+  std::optional<Held> first;  // sent before the rest of this write
+  CombinePlan p;
+  bool arm = false;
+  {
+    std::unique_lock<std::mutex> l(m_held_mu);
+    m_held_cv.wait(l, [this] { return !m_held_sending; });
+    std::optional<ByteRange> held;
+    if (m_held) held = ByteRange{m_held->off, m_held->bl.length()};
+    p = plan_combine(held, off, len, h.layout.object_size, m_last_end);
+    m_last_end = off + len;
+    auto take = [this] {
+      std::optional<Held> t = std::move(m_held);
+      m_held.reset();
+      return t;
+    };
+    if (p.send_held_first) first = take();
+    if (p.join) {
+      m_held->bl.append(data, 0, static_cast<unsigned>(p.join));
+      if (p.held_full) first = take();
+    }
+    if (p.hold.len) {
+      Held n{p.hold.off, {}, lock, shared_from_this()};
+      n.bl.append(data, static_cast<unsigned>(p.hold.off - off), static_cast<unsigned>(p.hold.len));
+      m_held = std::move(n);
+      arm = !m_held_timer_armed;
+      m_held_timer_armed = true;
+    }
+    m_held_touched = Timer::Clock::now();
+    m_held_sending = first.has_value();
+    m_held_active = m_held.has_value() || m_held_sending;
+  }
+  // the reservation of `len` bytes now backs the direct part and the new
+  // held extent; joined bytes ride with the held extent's
+  m_cluster->split_writearound((p.direct.len ? 1u : 0u) + (p.hold.len ? 1u : 0u));
+  if (arm) held_timer(Timer::Clock::now() + HELD_IDLE);
+  if (first) {
+    submit_held(std::move(*first));
+    std::lock_guard<std::mutex> l(m_held_mu);
+    m_held_sending = false;
+    m_held_active = m_held.has_value();
+    m_held_cv.notify_all();
+  }
+  if (p.direct.len) {
+    bufferlist bl;
+    bl.append(data, static_cast<unsigned>(p.direct.off - off), static_cast<unsigned>(p.direct.len));
+    send_write(h, p.direct.off, std::move(bl), true, std::move(cb), std::move(lock));
+  } else {
+    cb({});  // all of it joined or held: acknowledged (write-around)
+  }
+}
+
+void Image::send_held(uint64_t off, uint64_t len) {
+  if (!m_held_active.load()) return;
+  const uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+  std::optional<Held> held;
+  {
+    std::unique_lock<std::mutex> l(m_held_mu);
+    m_held_cv.wait(l, [this] { return !m_held_sending; });
+    if (!m_held || m_held->off >= end || m_held->off + m_held->bl.length() <= off) return;
+    held = std::move(m_held);
+    m_held.reset();
+    m_held_sending = true;
+  }
+  submit_held(std::move(*held));
+  std::lock_guard<std::mutex> l(m_held_mu);
+  m_held_sending = false;
+  m_held_active = m_held.has_value();
+  m_held_cv.notify_all();
+}
+
+void Image::submit_held(Held held) {
+  // The snap context of now: the extent was acknowledged before any
+  // snapshot not yet taken (a snapshot drains, which sends it, first).
+  auto h = header();
+  uint64_t len = held.bl.length();
+  if (held.off >= h->size) {  // shrunk away by another client
+    m_cluster->release_writearound(len);
+    return;
+  }
+  if (len > h->size - held.off) {
+    uint64_t keep = h->size - held.off;
+    bufferlist cut;
+    cut.substr_of(held.bl, 0, static_cast<unsigned>(keep));
+    held.bl.swap(cut);
+    m_cluster->release_writearound(len - keep);  // and its op ...
+    m_cluster->split_writearound(2);             // ... back for the rest
+  }
+  // the budget of the whole extent goes with the request
+  send_write(*h, held.off, std::move(held.bl), true, {}, std::move(held.lock));
+}
+
+void Image::held_timer(Timer::Clock::time_point when) {
+  std::weak_ptr<Image> weak = weak_from_this();
+  m_cluster->timer().schedule(when, [weak] {
+    auto self = weak.lock();  // held data keeps the image
+    if (!self) return;
+    const auto now = Timer::Clock::now();
+    Timer::Clock::time_point due;
+    {
+      std::lock_guard<std::mutex> l(self->m_held_mu);
+      if (!self->m_held) {
+        self->m_held_timer_armed = false;
+        return;
+      }
+      due = self->m_held_touched + HELD_IDLE;
+      if (now >= due) self->m_held_timer_armed = false;  // a later hold arms it again
+    }
+    if (now < due)
+      self->held_timer(due);  // still being written: look again then
+    else
+      self->send_held();
+  });
 }
 
 void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
@@ -397,6 +541,7 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
     return;
   }
   len = std::min(len, h->size - off);
+  send_held(off, len);  // acknowledged data under the discard goes first
   auto req = new_request();
   req->io_cb = std::move(cb);
   req->lock_ref = std::move(*lock);
@@ -410,13 +555,12 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
     if (ext.offset == 0 && (ext.length == os || end >= valid)) {
       op.remove();
       steps = map_steps(ext.object_no, object_map::PENDING, object_map::NONEXISTENT);
-    } else if (end >= valid) {
-      op.assert_exists();
-      op.truncate(ext.offset);
-      steps = map_steps(ext.object_no, object_map::EXISTS);
     } else {
       op.assert_exists();
-      op.zero(ext.offset, ext.length);
+      if (end >= valid)
+        op.truncate(ext.offset);
+      else
+        op.zero(ext.offset, ext.length);
       steps = map_steps(ext.object_no, object_map::EXISTS);
     }
     // an object the map says is absent (when its turn comes, after the
@@ -429,7 +573,10 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   req->put();
 }
 
-void Image::aio_drain(IoCallback cb) { m_writes.drain(std::move(cb)); }
+void Image::aio_drain(IoCallback cb) {
+  send_held();
+  m_writes.drain(std::move(cb));
+}
 
 void Image::aio_flush(IoCallback cb) {
   // The caller holds the image until cb runs.
@@ -482,6 +629,7 @@ Result<uint64_t> Image::seek(uint64_t snap_id, uint64_t off, bool data) {
   auto h = header();
   auto size = h->size_at(snap_id);
   if (!size.ok()) return size.err();
+  if (snap_id == cls::NOSNAP) send_held();  // its object may not exist yet
   return seek_objects(m_md, m_data, *h, snap_id, *size, off, data);
 }
 

@@ -24,6 +24,14 @@
 // once per sampler. drain() waits without consuming anything, so a
 // snapshot, a resize or a notify handler never swallows a writer's error.
 //
+// SEQUENTIAL WRITES are combined per object (core/write_combiner.h): an
+// early-acknowledged write that ends inside an object is held back and the
+// writes that continue it join it, so the object gets one write. The held
+// extent is sent before anything that must see it: a read, discard or
+// seek of the image, a write it does not continue, a drain (flush,
+// snapshot, resize, notify handler), a lock release; and after 5 ms
+// without a write. It keeps the image and its lock Ref until sent.
+//
 // GROWING (writes past the end) costs one cls set_size: the new size is
 // installed in the cached header at once and other clients are told with
 // an asynchronous, coalesced header notify; our own notifies are only
@@ -43,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,6 +67,7 @@
 #include "core/read_data.h"
 #include "core/result.h"
 #include "core/striper.h"
+#include "core/timer.h"
 #include "core/write_buffer.h"
 #include "core/write_tracker.h"
 
@@ -188,6 +198,29 @@ class Image : public std::enable_shared_from_this<Image> {
   std::string slow_notify(uint64_t notifier, const std::string& payload);
   // Both aio_writes end here: the object requests share `data`.
   void write_shared(uint64_t off, ceph::bufferptr data, IoCallback cb, bool stable);
+  // One image request writing `bl` at `off` (inside the image): `early`
+  // (its budget reserved): `cb` once sent, RADOS' verdict deferred; else
+  // `cb` with RADOS' verdict. Inside the submit gate.
+  void send_write(const ImageHeader& h, uint64_t off, librados::bufferlist bl, bool early,
+                  IoCallback cb, ExclusiveLock::Ref lock);
+
+  // Sequential write combining (see above), under m_held_mu.
+  struct Held {
+    uint64_t off = 0;
+    librados::bufferlist bl;      // shares the writers' buffers
+    ExclusiveLock::Ref lock;      // held until sent
+    std::shared_ptr<Image> self;  // the image outlives its held data
+  };
+  // An early-acknowledged write (budget reserved) on a stripe-count-1
+  // image, inside the submit gate: joined, held, sent, or a mix.
+  void write_combined(const ImageHeader& h, uint64_t off, ceph::bufferptr data, IoCallback cb,
+                      ExclusiveLock::Ref lock);
+  // Sends the held extent if it overlaps [off, off+len), after any held
+  // extent another thread is sending: what was acknowledged before the
+  // caller's operation is ahead of it at RADOS.
+  void send_held(uint64_t off = 0, uint64_t len = UINT64_MAX);
+  void submit_held(Held held);
+  void held_timer(Timer::Clock::time_point when);
   // Another client changed the header (or our watch was re-established).
   void handle_header_change(uint64_t notifier_id);
   // A new image request on this image.
@@ -249,6 +282,15 @@ class Image : public std::enable_shared_from_this<Image> {
   std::condition_variable m_gate_cv;
   bool m_writes_blocked = false;  // GUARDED_BY(m_gate_mu)
   int m_submitting = 0;           // GUARDED_BY(m_gate_mu)
+
+  std::mutex m_held_mu;
+  std::condition_variable m_held_cv;
+  std::optional<Held> m_held;               // GUARDED_BY(m_held_mu)
+  Timer::Clock::time_point m_held_touched;  // GUARDED_BY(m_held_mu): last joined
+  bool m_held_timer_armed = false;          // GUARDED_BY(m_held_mu)
+  bool m_held_sending = false;              // GUARDED_BY(m_held_mu): one is being sent
+  uint64_t m_last_end = UINT64_MAX;         // GUARDED_BY(m_held_mu): previous write's end
+  std::atomic<bool> m_held_active{false};   // held or sending: readers must look
 
   // Destroyed in reverse: the watch first (its callbacks use the lock),
   // then the lock (its release closes the map), then the map.

@@ -128,6 +128,12 @@ Op Exerciser::generate(uint64_t n) {
   const uint64_t maxs = m_max_size;
   switch (op.kind) {
     case Kind::WRITE:
+      // often where the last write ended: sequential runs (cp, logs,
+      // qemu-img) are combined per object by the core
+      op.off = m_seq_end < maxs && chance(35) ? m_seq_end : pick_point(maxs - 1);
+      op.len = pick_len(op.off, maxs - op.off);
+      m_seq_end = op.off + op.len;
+      break;
     case Kind::READ:
     case Kind::PUNCH:
     case Kind::ZERO:
@@ -146,11 +152,14 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::DIRECT_WRITE:
     case Kind::DIRECT_READ: {
       const uint64_t dmax = maxs / DIO_ALIGN * DIO_ALIGN;
-      op.off = pick_point(dmax - DIO_ALIGN) / DIO_ALIGN * DIO_ALIGN;
+      const bool seq = op.kind == Kind::DIRECT_WRITE && m_seq_end % DIO_ALIGN == 0 &&
+                       m_seq_end + DIO_ALIGN <= dmax && chance(35);
+      op.off = seq ? m_seq_end : pick_point(dmax - DIO_ALIGN) / DIO_ALIGN * DIO_ALIGN;
       uint64_t dlen = std::max<uint64_t>(m_o.max_len / DIO_ALIGN * DIO_ALIGN, DIO_ALIGN);
       uint64_t len = pick_len(op.off, dmax - op.off);
       len = (len + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
       op.len = std::min({len, dlen, dmax - op.off});
+      if (op.kind == Kind::DIRECT_WRITE) m_seq_end = op.off + op.len;
       break;
     }
     case Kind::SNAP_READ:

@@ -245,6 +245,7 @@ class Exerciser {
   bool m_object_map = false;  // checked with `rbd object-map check` at every check
   uint64_t m_start_size = 0;
   uint64_t m_max_size = 0;
+  uint64_t m_seq_end = 0;  // where the last generated write ended
   std::deque<Op> m_history;
   std::deque<Snap> m_snaps;
   std::array<uint64_t, KINDS> m_counts{};
