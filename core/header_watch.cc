@@ -11,6 +11,10 @@ namespace rbdfs::core {
 
 using librados::bufferlist;
 
+namespace {
+constexpr auto NOTIFY_GAP = std::chrono::milliseconds(100);
+}
+
 struct HeaderWatch::Shared : public librados::WatchCtx2 {
   std::shared_ptr<Cluster> cluster;  // threads handling notifies may outlive the image
   librados::IoCtx io;
@@ -30,6 +34,7 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   int rewatching = 0;      // GUARDED_BY(mu): re-watch threads under way
   librados::AioCompletion* completion = nullptr;
   bufferlist reply;
+  Timer::Clock::time_point sent_at;  // of the notify in flight
 
   void handle_notify(uint64_t notify_id, uint64_t cookie, uint64_t notifier_id,
                      bufferlist& bl) override {
@@ -91,6 +96,7 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   }
 
   void send() {
+    sent_at = Timer::Clock::now();
     reply.clear();
     bufferlist empty;  // the legacy "header update" that librbd and krbd honour
     completion = librados::Rados::aio_create_completion(this, &Shared::sent);
@@ -108,9 +114,17 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   void finish() {
     std::unique_lock<std::mutex> l(mu);
     if (again) {
+      // More changes meanwhile (a file growing by every write): one
+      // notify for all of them, NOTIFY_GAP after the last one began, so
+      // watchers re-read the header a few times a second, not per write.
       again = false;
       l.unlock();
-      send();
+      auto me = self.lock();
+      if (!me) {
+        send();
+        return;
+      }
+      cluster->timer().schedule(sent_at + NOTIFY_GAP, [me] { me->send(); });
       return;
     }
     in_flight = false;

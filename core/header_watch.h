@@ -14,11 +14,12 @@
 //                                    changed meanwhile)
 //   post_update() .................. one HEADER_UPDATE in flight at a time;
 //                                    updates posted meanwhile are announced
-//                                    by one more when it completes:
+//                                    by one more, 100 ms after the last
+//                                    began (a growing file: a few a second):
 //
 //     IDLE --post--> SENDING --done--> IDLE
 //                     |   ^
-//                post |   | done (again)
+//                post |   | done (again): wait out the gap, send
 //                     v   |
 //                 SENDING+again
 //   notify(payload) ................ synchronous, 5 s (lock messages)
