@@ -557,6 +557,11 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
       steps = map_steps(ext.object_no, object_map::PENDING, object_map::NONEXISTENT);
     } else {
       op.assert_exists();
+      // A zero or truncate past the object's end changes nothing, and the
+      // OSD then takes no clone for a snapshot: fast-diff would find the
+      // object EXISTS where `rbd object-map check` wants EXISTS_CLEAN. The
+      // allocation hint (librbd's own values) always makes it a change.
+      op.set_alloc_hint(os, os);
       if (end >= valid)
         op.truncate(ext.offset);
       else

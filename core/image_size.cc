@@ -84,6 +84,7 @@ Status Image::resize_now(uint64_t new_size) {
       steps = map_steps(objno, object_map::PENDING, object_map::NONEXISTENT);
     } else {
       op.assert_exists();
+      op.set_alloc_hint(l.object_size, l.object_size);  // always a change (see aio_discard)
       op.truncate(valid);
       steps = map_steps(objno, object_map::EXISTS);
     }
