@@ -58,6 +58,11 @@ notify::ClientId ExclusiveLock::client_id() const {
   return {m_cluster->instance_id(), m_watch->handle()};
 }
 
+bool ExclusiveLock::releasing() const {
+  std::lock_guard<std::mutex> l(m_mu);
+  return m_state == State::RELEASING;
+}
+
 bool ExclusiveLock::owned() const {
   std::lock_guard<std::mutex> l(m_mu);
   return m_state == State::LOCKED;
@@ -147,6 +152,7 @@ Status ExclusiveLock::lock_once(bool* again) {
     return {};
   }
   if (s.error() == ESHUTDOWN) {
+    m_cluster->note_blocklisted();
     spdlog::error("image {}: this client is blocklisted: cannot take the lock", m_what);
     return s;
   }

@@ -80,6 +80,8 @@ class ExclusiveLock {
   // Gives the lock up (if held) once the users are done.
   void release();
   bool owned() const;
+  // A release has begun: users should not keep anything back for later.
+  bool releasing() const;
 
   // Notifies (on the librados thread, never blocks): the ack payload for
   // a peer's REQUEST_LOCK (ResponseMessage(0) and a release queued, when

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <future>
 #include <limits>
+#include <thread>
 
 #include "core/cls_call.h"
 #include "core/features.h"
@@ -366,13 +367,13 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
     send_held(off, len);  // an acknowledged write under this one goes first
     bufferlist bl;
     bl.append(std::move(data));
-    send_write(*h, off, std::move(bl), early, std::move(cb), std::move(*lock));
+    send_write(*h, h->snapc, off, std::move(bl), early, std::move(cb), std::move(*lock));
   }
   leave_submit();
 }
 
-void Image::send_write(const ImageHeader& h, uint64_t off, bufferlist bl, bool early, IoCallback cb,
-                       ExclusiveLock::Ref lock) {
+void Image::send_write(const ImageHeader& h, const cls::SnapContext& snapc, uint64_t off,
+                       bufferlist bl, bool early, IoCallback cb, ExclusiveLock::Ref lock) {
   const uint64_t len = bl.length();
   auto req = new_request();
   if (early) {
@@ -395,8 +396,8 @@ void Image::send_write(const ImageHeader& h, uint64_t off, bufferlist bl, bool e
       op.write_full(obl);
     else
       op.write(ext.offset, obl);
-    submit_object_write(req, m_data, object_name(h.object_prefix, ext.object_no), &op, h.snapc,
-                        false, map_steps(ext.object_no, object_map::EXISTS));
+    submit_object_write(req, m_data, object_name(h.object_prefix, ext.object_no), &op, snapc, false,
+                        map_steps(ext.object_no, object_map::EXISTS));
   }
   req->sent_one();
   req->put();
@@ -415,25 +416,34 @@ void Image::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, I
   std::optional<Held> first;  // sent before the rest of this write
   CombinePlan p;
   bool arm = false;
+  // Giving the lock up: nothing is kept back (the release waits for it).
+  const bool releasing = m_lock && m_lock->releasing();
   {
     std::unique_lock<std::mutex> l(m_held_mu);
     m_held_cv.wait(l, [this] { return !m_held_sending; });
-    std::optional<ByteRange> held;
-    if (m_held) held = ByteRange{m_held->off, m_held->bl.length()};
-    p = plan_combine(held, off, len, h.layout.object_size, m_last_end);
-    m_last_end = off + len;
     auto take = [this] {
       std::optional<Held> t = std::move(m_held);
       m_held.reset();
       return t;
     };
+    // Acknowledged before a snapshot that this write comes after: it
+    // goes as it was, with its own snap context (the snapshot keeps it).
+    if (m_held && m_held->snapc.seq != h.snapc.seq) first = take();
+    std::optional<ByteRange> held;
+    if (m_held) held = ByteRange{m_held->off, m_held->bl.length()};
+    p = plan_combine(held, off, len, h.layout.object_size, m_last_end);
+    m_last_end = off + len;
+    if (releasing && p.hold.len) {  // all of it goes now
+      p.direct = {p.direct.len ? p.direct.off : p.hold.off, p.direct.len + p.hold.len};
+      p.hold = {};
+    }
     if (p.send_held_first) first = take();
     if (p.join) {
       m_held->bl.append(data, 0, static_cast<unsigned>(p.join));
-      if (p.held_full) first = take();
+      if (p.held_full || releasing) first = take();
     }
     if (p.hold.len) {
-      Held n{p.hold.off, {}, lock, shared_from_this()};
+      Held n{p.hold.off, {}, h.snapc, lock, shared_from_this()};
       n.bl.append(data, static_cast<unsigned>(p.hold.off - off), static_cast<unsigned>(p.hold.len));
       m_held = std::move(n);
       arm = !m_held_timer_armed;
@@ -457,7 +467,7 @@ void Image::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, I
   if (p.direct.len) {
     bufferlist bl;
     bl.append(data, static_cast<unsigned>(p.direct.off - off), static_cast<unsigned>(p.direct.len));
-    send_write(h, p.direct.off, std::move(bl), true, std::move(cb), std::move(lock));
+    send_write(h, h.snapc, p.direct.off, std::move(bl), true, std::move(cb), std::move(lock));
   } else {
     cb({});  // all of it joined or held: acknowledged (write-around)
   }
@@ -483,8 +493,7 @@ void Image::send_held(uint64_t off, uint64_t len) {
 }
 
 void Image::submit_held(Held held) {
-  // The snap context of now: the extent was acknowledged before any
-  // snapshot not yet taken (a snapshot drains, which sends it, first).
+  // With the snap context it was acknowledged with; the size of now.
   auto h = header();
   uint64_t len = held.bl.length();
   if (held.off >= h->size) {  // shrunk away by another client
@@ -500,7 +509,7 @@ void Image::submit_held(Held held) {
     m_cluster->split_writearound(2);             // ... back for the rest
   }
   // the budget of the whole extent goes with the request
-  send_write(*h, held.off, std::move(held.bl), true, {}, std::move(held.lock));
+  send_write(*h, held.snapc, held.off, std::move(held.bl), true, {}, std::move(held.lock));
 }
 
 void Image::held_timer(Timer::Clock::time_point when) {
@@ -523,6 +532,9 @@ void Image::held_timer(Timer::Clock::time_point when) {
       self->held_timer(due);  // still being written: look again then
     else
       self->send_held();
+    // Never the image's end on this thread: its header watch may wait for
+    // a notify this timer is to send.
+    if (self.use_count() == 1) std::thread([last = std::move(self)] {}).detach();
   });
 }
 

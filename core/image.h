@@ -95,6 +95,9 @@ class Image : public std::enable_shared_from_this<Image> {
   Image& operator=(const Image&) = delete;
 
   std::shared_ptr<const ImageHeader> header() const;
+  // Our client instance was blocklisted: every operation fails with
+  // ESHUTDOWN; open the image again on a new Cluster.
+  bool blocklisted() const { return m_cluster->blocklisted(); }
   Status refresh();
   // The reason writes are refused, or empty.
   std::string read_only_reason() const { return header()->read_only_reason; }
@@ -201,13 +204,14 @@ class Image : public std::enable_shared_from_this<Image> {
   // One image request writing `bl` at `off` (inside the image): `early`
   // (its budget reserved): `cb` once sent, RADOS' verdict deferred; else
   // `cb` with RADOS' verdict. Inside the submit gate.
-  void send_write(const ImageHeader& h, uint64_t off, librados::bufferlist bl, bool early,
-                  IoCallback cb, ExclusiveLock::Ref lock);
+  void send_write(const ImageHeader& h, const cls::SnapContext& snapc, uint64_t off,
+                  librados::bufferlist bl, bool early, IoCallback cb, ExclusiveLock::Ref lock);
 
   // Sequential write combining (see above), under m_held_mu.
   struct Held {
     uint64_t off = 0;
     librados::bufferlist bl;      // shares the writers' buffers
+    cls::SnapContext snapc;       // as acknowledged: joined only by writes with it
     ExclusiveLock::Ref lock;      // held until sent
     std::shared_ptr<Image> self;  // the image outlives its held data
   };

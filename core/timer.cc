@@ -2,17 +2,18 @@
 
 namespace rbdfs::core {
 
-Timer::Timer() : m_thread([this] { run(); }) {}
+Timer::Timer() : m_state(std::make_shared<State>()), m_thread(run, m_state) {}
 
 Timer::~Timer() {
+  decltype(State::due) dropped;  // destroyed below, without the mutex
   {
-    std::lock_guard<std::mutex> l(m_mu);
-    m_stop = true;
+    std::lock_guard<std::mutex> l(m_state->mu);
+    m_state->stop = true;
+    dropped.swap(m_state->due);
   }
-  m_cv.notify_all();
-  // A callback may drop the last reference to our owner.
+  m_state->cv.notify_all();
   if (m_thread.get_id() == std::this_thread::get_id())
-    m_thread.detach();
+    m_thread.detach();  // a callback dropped our owner: run() ends after it
   else
     m_thread.join();
 }
@@ -20,29 +21,31 @@ Timer::~Timer() {
 void Timer::schedule(Clock::time_point when, std::function<void()> fn) {
   bool first;
   {
-    std::lock_guard<std::mutex> l(m_mu);
-    first = m_due.empty() || when < m_due.begin()->first;
-    m_due.emplace(when, std::move(fn));
+    std::lock_guard<std::mutex> l(m_state->mu);
+    if (m_state->stop) return;
+    first = m_state->due.empty() || when < m_state->due.begin()->first;
+    m_state->due.emplace(when, std::move(fn));
   }
-  if (first) m_cv.notify_all();
+  if (first) m_state->cv.notify_all();
 }
 
-void Timer::run() {
-  std::unique_lock<std::mutex> l(m_mu);
-  while (!m_stop) {
-    if (m_due.empty()) {
-      m_cv.wait(l);
+void Timer::run(std::shared_ptr<State> s) {
+  std::unique_lock<std::mutex> l(s->mu);
+  while (!s->stop) {
+    if (s->due.empty()) {
+      s->cv.wait(l);
       continue;
     }
-    auto first = m_due.begin();
+    auto first = s->due.begin();
     if (Clock::now() < first->first) {
-      m_cv.wait_until(l, first->first);
+      s->cv.wait_until(l, first->first);
       continue;
     }
     std::function<void()> fn = std::move(first->second);
-    m_due.erase(first);
+    s->due.erase(first);
     l.unlock();
     fn();
+    fn = nullptr;  // what it held goes now, without the mutex (it may end the Timer)
     l.lock();
   }
 }
