@@ -21,6 +21,7 @@ bool file_exists(const std::string& p) {
 
 Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std::string* message) {
   std::shared_ptr<Cluster> c(new Cluster());
+  c->m_config = cfg;
   std::string name = cfg.name;
   if (name.empty()) name = "client." + (cfg.id.empty() ? "admin" : cfg.id);
   c->m_client_name = name;
@@ -144,8 +145,8 @@ void Cluster::note_blocklisted() {
   if (m_blocklisted.exchange(true)) return;
   spdlog::error(
       "{} (client.{}) was blocklisted by another client (it broke an exclusive lock of ours, "
-      "taking us for dead): writes fail with ESHUTDOWN from now on; remount to get a new "
-      "client instance",
+      "taking us for dead): what was under way fails with ESHUTDOWN; connecting again as a "
+      "new client instance",
       m_client_name, m_rados.get_instance_id());
 }
 

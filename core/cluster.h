@@ -74,9 +74,11 @@ class Cluster {
 
   // RADOS answered ESHUTDOWN: another client blocklisted this one (it
   // broke our exclusive lock, thinking us dead). Said once, in the log;
-  // every write from now fails with ESHUTDOWN until rbdfs is restarted.
+  // every operation of this instance fails with ESHUTDOWN from now on: the
+  // user (fuse/) connects again, as a new instance, with config().
   void note_blocklisted();
   bool blocklisted() const { return m_blocklisted.load(); }
+  const ClusterConfig& config() const { return m_config; }
 
   // Bounds object operations in flight: acquire before submitting one,
   // release from its completion.
@@ -117,6 +119,7 @@ class Cluster {
  private:
   Cluster() = default;
   librados::Rados m_rados;
+  ClusterConfig m_config;
   std::string m_client_name;
   // Not std::counting_semaphore: libstdc++'s spins with sched_yield before
   // sleeping, and FUSE workers waiting for a slot then burnt the CPU the

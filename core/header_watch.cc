@@ -62,6 +62,10 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
   void handle_error(uint64_t, int err) override {
     auto s = self.lock();
     if (!s) return;
+    if (err == -ESHUTDOWN) {  // blocklisted: this instance is done
+      cluster->note_blocklisted();
+      return;
+    }
     spdlog::warn("image {}: header watch lost ({}), re-watching", what,
                  Errno::from_rados(err).message());
     std::thread([s] {

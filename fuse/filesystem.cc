@@ -21,7 +21,7 @@ namespace rbdfs::ll {
 Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
     : m_cluster(std::move(cluster)), m_opts(std::move(options)) {
   // New images get what `rbd create` would give them; options override.
-  auto d = m_cluster->create_defaults();
+  auto d = m_cluster->create_defaults();  // NOLINT: no other thread yet
   if (d.ok()) {
     m_create_features = d->features;
     m_create_order = d->order;
@@ -104,7 +104,7 @@ Result<std::vector<std::string>> Filesystem::pools() {
     names = m_opts.pools;  // as given: a missing one shows as ENOENT
     std::sort(names.begin(), names.end());
   } else {
-    auto r = m_cluster->list_rbd_pools();
+    auto r = cluster()->list_rbd_pools();
     if (!r.ok()) return r.err();
     names = std::move(*r);
   }
@@ -123,7 +123,7 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   auto names = pools();
   if (!names.ok()) return names.err();
   if (std::find(names->begin(), names->end(), name) == names->end()) return Errno(ENOENT);
-  auto p = core::Pool::open(m_cluster, name);
+  auto p = core::Pool::open(cluster(), name);
   if (!p.ok()) return p.err();
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[name];
@@ -204,6 +204,72 @@ void Filesystem::shutdown() {
   }
   for (auto& img : open) img->set_foreign_write_hook(nullptr);
   m_se = nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Blocklisted: a new client instance, and the open images on it
+
+std::shared_ptr<core::Cluster> Filesystem::cluster() {
+  std::shared_ptr<core::Cluster> cur;
+  {
+    std::lock_guard<std::mutex> l(m_cluster_mu);
+    cur = m_cluster;
+    if (!cur->blocklisted() || m_reconnecting || Clock::now() < m_reconnect_after) return cur;
+    m_reconnecting = true;  // one at a time; the others go on with the old one
+  }
+  std::string msg;
+  auto fresh = core::Cluster::connect(cur->config(), &msg);
+  {
+    std::lock_guard<std::mutex> l(m_cluster_mu);
+    m_reconnecting = false;
+    if (!fresh.ok()) {
+      m_reconnect_after = Clock::now() + std::chrono::seconds(5);
+      spdlog::error("connecting again after being blocklisted failed (next try in 5 s): {}", msg);
+      return cur;
+    }
+    m_cluster = *fresh;
+  }
+  // Pools and images of the old instance are of no use any more: they are
+  // opened again on the new one when next asked for.
+  {
+    std::lock_guard<std::mutex> l(m_pools_mu);
+    m_pools.clear();
+  }
+  {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    m_open.clear();
+  }
+  spdlog::warn("connected again as {} (client.{}); open files move to it at their next operation",
+               (*fresh)->client_name(), (*fresh)->instance_id());
+  return *fresh;
+}
+
+std::shared_ptr<core::Image> Filesystem::image_of(Handle* h) {
+  auto img = h->image();
+  if (!img->blocklisted()) return img;
+  auto cl = cluster();
+  if (cl->blocklisted() || h->reopening.exchange(true)) return img;
+  auto hdr = img->header();
+  if (h->wrote) {
+    // What the old instance had under way fails (ESHUTDOWN): this
+    // description's next fsync reports it.
+    (void)img->drain();
+    Status e = img->check_errors(&h->error_cursor, false);
+    int none = 0;
+    if (!e.ok()) h->carried_error.compare_exchange_strong(none, e.error());
+  }
+  auto fresh = open_image(hdr->pool, hdr->name);
+  if (fresh.ok() && (*fresh)->header()->id == hdr->id) {
+    if (h->wrote) h->error_cursor = (*fresh)->error_mark();
+    h->set_image(*fresh);
+    img = *fresh;
+    spdlog::info("{}/{}: open file moved to the new client instance", hdr->pool, hdr->name);
+  } else {
+    spdlog::warn("{}/{}: cannot open again on the new client instance: {}", hdr->pool, hdr->name,
+                 fresh.ok() ? "it is another image now" : fresh.err().message());
+  }
+  h->reopening = false;
+  return img;
 }
 
 Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& pool_name,

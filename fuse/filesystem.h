@@ -70,7 +70,14 @@ struct DirListing : std::vector<std::pair<std::string, NodeKind>> {
 // What an open file handle (fuse_file_info::fh) points to: one open file
 // description.
 struct Handle {
-  std::shared_ptr<core::Image> image;
+  // The image; replaced (Filesystem::image_of) when our client instance
+  // was blocklisted and a new one opened it again.
+  std::shared_ptr<core::Image> image() const { return std::atomic_load(&m_image); }
+  void set_image(std::shared_ptr<core::Image> img) { std::atomic_store(&m_image, std::move(img)); }
+  std::atomic<bool> reopening{false};
+  // An error of writes through the blocklisted instance, for this
+  // description's next fsync (consumed) and close (not).
+  std::atomic<int> carried_error{0};
   uint64_t snap_id = core::cls::NOSNAP;
   bool writable = false;
   // Errors of this description's early-acknowledged writes (errseq, as the
@@ -80,6 +87,9 @@ struct Handle {
   std::once_flag first_write;
   std::atomic<bool> wrote{false};
   std::atomic<uint64_t> error_cursor{0};
+
+ private:
+  std::shared_ptr<core::Image> m_image;  // atomic_load/atomic_store only
 };
 
 class Filesystem {
@@ -178,7 +188,17 @@ class Filesystem {
   // flush/fsync: drain, then this description's deferred write errors.
   void sync(fuse_req_t req, Handle* h, bool consume);
 
-  std::shared_ptr<core::Cluster> m_cluster;
+  // The cluster connection; a new one replaces it when this one was
+  // blocklisted (pools and open images are then opened again on it).
+  std::shared_ptr<core::Cluster> cluster();
+  // The handle's image, opened again on the new connection first when
+  // its instance was blocklisted (once; meanwhile callers get the old one,
+  // whose operations fail with ESHUTDOWN).
+  std::shared_ptr<core::Image> image_of(Handle* h);
+  std::mutex m_cluster_mu;
+  std::shared_ptr<core::Cluster> m_cluster;                 // GUARDED_BY(m_cluster_mu)
+  bool m_reconnecting = false;                              // GUARDED_BY(m_cluster_mu)
+  std::chrono::steady_clock::time_point m_reconnect_after;  // GUARDED_BY(m_cluster_mu)
   Options m_opts;
   uint64_t m_create_features = 1;
   uint8_t m_create_order = 22;

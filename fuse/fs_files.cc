@@ -34,7 +34,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   auto h = std::make_unique<Handle>();
-  h->image = *img;
+  h->set_image(*img);
   if (n.kind == NodeKind::SNAP) {
     const auto* s = (*img)->header()->find_snap(n.snap);
     if (!s) {
@@ -97,7 +97,7 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   spec.stripe_unit = m_create_stripe_unit;
   spec.stripe_count = m_create_stripe_count;
   if (!m_create_data_pool.empty()) {
-    auto dp = m_cluster->open_pool(m_create_data_pool);
+    auto dp = cluster()->open_pool(m_create_data_pool);
     if (!dp.ok()) {
       spdlog::warn("create {}/{}: data pool {}: {}", p.pool, name, m_create_data_pool,
                    dp.err().message());
@@ -157,7 +157,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
       fuse_reply_err(req, id.error());
       return;
     }
-    h->image = *img;
+    h->set_image(*img);
     h->snap_id = *id;
     n = Node{NodeKind::SNAP, p.pool, p.image, name, ""};
   } else {
@@ -181,7 +181,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
         return;
       }
     }
-    h->image = *img;
+    h->set_image(*img);
     h->writable = want_write;
     n = Node{NodeKind::IMAGE, p.pool, name, "", ""};
   }
@@ -203,21 +203,22 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  h->image->aio_read(h->snap_id, static_cast<uint64_t>(off), size, [req](Result<core::ReadData> r) {
-    if (!r.ok()) {
-      fuse_reply_err(req, r.error());
-      return;
-    }
-    // Straight from RADOS' buffers to the kernel: no copy
-    // here (writev's iovec count is bounded by IOV_MAX).
-    std::vector<iovec> iov = r->iov();
-    if (iov.size() < 512) {
-      fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-    } else {
-      std::string flat = r->to_string();
-      fuse_reply_buf(req, flat.data(), flat.size());
-    }
-  });
+  image_of(h)->aio_read(h->snap_id, static_cast<uint64_t>(off), size,
+                        [req](Result<core::ReadData> r) {
+                          if (!r.ok()) {
+                            fuse_reply_err(req, r.error());
+                            return;
+                          }
+                          // Straight from RADOS' buffers to the kernel: no copy
+                          // here (writev's iovec count is bounded by IOV_MAX).
+                          std::vector<iovec> iov = r->iov();
+                          if (iov.size() < 512) {
+                            fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+                          } else {
+                            std::string flat = r->to_string();
+                            fuse_reply_buf(req, flat.data(), flat.size());
+                          }
+                        });
 }
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
@@ -245,20 +246,20 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
     fuse_reply_err(req, got < 0 ? static_cast<int>(-got) : EIO);
     return;
   }
+  auto img = image_of(h);
   // errseq: this description reports what fails from its first write on
-  std::call_once(h->first_write, [h] {
-    h->error_cursor = h->image->error_mark();
+  std::call_once(h->first_write, [h, &img] {
+    h->error_cursor = img->error_mark();
     h->wrote = true;
   });
   uint64_t end = static_cast<uint64_t>(off) + size;
   bool stable = (fi->flags & O_DSYNC) != 0;
-  if (end > h->image->header()->size) {
+  if (end > img->header()->size) {
     // Growing costs a write nothing unless it is stable (O_DSYNC): its
     // acknowledgement then includes the new size.
-    Status s =
-        stable ? h->image->grow_to(end) : h->image->grow_async(end, static_cast<uint64_t>(off));
+    Status s = stable ? img->grow_to(end) : img->grow_async(end, static_cast<uint64_t>(off));
     if (!s.ok()) {
-      spdlog::warn("growing {} to {}: {}", h->image->header()->name, end, s.err().message());
+      spdlog::warn("growing {} to {}: {}", img->header()->name, end, s.err().message());
       fuse_reply_err(req, s.error());
       return;
     }
@@ -267,7 +268,7 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
   // their write acknowledged only once RADOS has it: without this, an
   // O_DSYNC write RADOS refused still succeeded, with or without O_DIRECT
   // (the kernel sent no fsync that could fail; tests/cluster/test_mount.sh).
-  h->image->aio_write(
+  img->aio_write(
       static_cast<uint64_t>(off), std::move(data),
       [req, size](Status s) {
         if (!s.ok())
@@ -292,20 +293,25 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 }
 
 void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
-  h->image->aio_drain([this, req, h, consume](Status s) {
+  auto img = image_of(h);
+  img->aio_drain([this, req, h, img, consume](Status s) {
     if (h->wrote) {  // what it wrote is in now: st_blocks is counted again
-      auto hdr = h->image->header();
+      auto hdr = img->header();
       forget_blocks(hdr->pool, hdr->id);
     }
-    if (s.ok() && h->wrote) s = h->image->check_errors(&h->error_cursor, consume);
+    int carried = consume ? h->carried_error.exchange(0) : h->carried_error.load();
+    if (s.ok() && carried) s = Errno(carried);
+    if (s.ok() && h->wrote) s = img->check_errors(&h->error_cursor, consume);
     fuse_reply_err(req, s.error());
   });
 }
 
 void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<Handle> h(handle_of(fi));
-  if (h->writable) (void)h->image->drain();  // errors went to close()'s flush
-  auto hdr = h->image->header();
+  auto img = h->image();
+  if (h->writable) (void)img->drain();  // errors went to close()'s flush
+  auto hdr = img->header();
+  img.reset();
   std::string key = image_key(hdr->pool, hdr->id);
   forget_header(hdr->pool, hdr->name);
   if (h->wrote) forget_blocks(hdr->pool, hdr->id);
@@ -331,15 +337,16 @@ void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_
     fuse_reply_err(req, EOPNOTSUPP);
     return;
   }
-  if (!(mode & FALLOC_FL_KEEP_SIZE) && uoff + ulen > h->image->header()->size) {
-    Status s = h->image->grow_to(uoff + ulen);
+  auto img = image_of(h);
+  if (!(mode & FALLOC_FL_KEEP_SIZE) && uoff + ulen > img->header()->size) {
+    Status s = img->grow_to(uoff + ulen);
     if (!s.ok()) {
       fuse_reply_err(req, s.error());
       return;
     }
   }
   if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-    h->image->aio_discard(uoff, ulen, [req](Status s) { fuse_reply_err(req, s.error()); });
+    img->aio_discard(uoff, ulen, [req](Status s) { fuse_reply_err(req, s.error()); });
     return;
   }
   fuse_reply_err(req, 0);  // thin: nothing to allocate
@@ -357,7 +364,7 @@ void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_f
   }
   // Stripe-unit granularity: "data" means the unit lies in an existing
   // object. Looks only at objects from `off` on.
-  auto r = h->image->seek(h->snap_id, static_cast<uint64_t>(off), whence == SEEK_DATA);
+  auto r = image_of(h)->seek(h->snap_id, static_cast<uint64_t>(off), whence == SEEK_DATA);
   if (!r.ok())
     fuse_reply_err(req, r.error());
   else

@@ -68,7 +68,7 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (h) {
     fill_common(&st);
     // by the descriptor's snapshot id: a later snapshot of that name is another file
-    auto hdr = h->image->header();
+    auto hdr = h->image()->header();
     const core::cls::SnapshotInfo* snap = hdr->find_snap_id(h->snap_id);
     if (n.kind == NodeKind::SNAP && !snap)
       s = Errno(ENOENT);
@@ -95,7 +95,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       return;
     }
     std::shared_ptr<core::Image> img;
-    if (fi && handle_of(fi)) img = handle_of(fi)->image;
+    if (fi && handle_of(fi)) img = image_of(handle_of(fi));
     if (!img) {
       auto r = open_image(n.pool, n.image);
       if (!r.ok()) {
@@ -353,7 +353,7 @@ void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {
   st.f_bsize = 4u << 20;
   st.f_frsize = 4096;
   st.f_namemax = 255;
-  auto s = m_cluster->stats();
+  auto s = cluster()->stats();
   if (s.ok()) {
     st.f_blocks = s->kb / 4;
     st.f_bfree = s->kb_avail / 4;

@@ -17,7 +17,8 @@
 #     with acknowledged but unsynced writes pending
 #  7. the parent of a clone (feature operations) is written through the mount
 #  8. rbdfs blocklisted while it owns the lock: its writes fail with
-#     ESHUTDOWN and the log says why
+#     ESHUTDOWN, the log says why, and it connects again as a new client
+#     instance: the descriptor still open and new ones write again
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
 # RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
 # "--log-file F --log-level debug").
@@ -792,16 +793,16 @@ PY
 fi
 
 if wanted 8; then
-step "8. rbdfs blocklisted while it owns the lock: writes fail with ESHUTDOWN, the log says why"
+step "8. rbdfs blocklisted while it owns the lock: writes fail with ESHUTDOWN, the log says why, and it connects again (new client instance, no remount)"
 new_image B el8
 M3=$TMP/mnt3
 mount_rbdfs "$M3" -p "$P" --log-file "$TMP/m3.log"
 wait_file "$M3/$P/$B"
-rm -f "$TMP/b.ready" "$TMP/b.go"
+rm -f "$TMP/b.ready" "$TMP/b.go" "$TMP/b.refused"
 cat > "$TMP/hold8.py" <<'PY'
 import errno, os, sys, time
 from elock import *
-path, ready, go = sys.argv[1:4]
+path, ready, go, refused = sys.argv[1:5]
 fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
 rbdfs_pwrite("pwrite before the blocklist", fd, b"a" * 65536, 0)
 rbdfs_call("fsync", os.fsync, fd)
@@ -813,14 +814,38 @@ for _ in range(600):
 try:
     os.pwrite(fd, b"b" * 65536, 1 << 20)
     os.fsync(fd)
+    die("a write of a blocklisted rbdfs succeeded")
 except OSError as e:
     if e.errno != errno.ESHUTDOWN:
         die("a write of a blocklisted rbdfs failed with %s, expected ESHUTDOWN" % e)
     print("   refused: %s" % e)
-    sys.exit(0)
-die("a write of a blocklisted rbdfs succeeded")
+open(refused, "w").write("ok\n")
+# the same descriptor, still open, goes on through the new client instance
+t0 = time.monotonic()
+while True:
+    try:
+        os.pwrite(fd, b"c" * 65536, 1 << 20)
+        os.fsync(fd)
+        break
+    except OSError as e:
+        if e.errno != errno.ESHUTDOWN or time.monotonic() - t0 > 30:
+            die("the open descriptor did not recover within 30 s: %s" % e)
+        time.sleep(0.2)
+print("   the open descriptor writes again after %.1f s" % (time.monotonic() - t0))
+# and a new open works too
+fd2 = rbdfs_call("open again", os.open, path, os.O_RDWR)
+rbdfs_pwrite("pwrite through a new descriptor", fd2, b"d" * 65536, 2 << 20)
+rbdfs_call("fsync of the new descriptor", os.fsync, fd2)
+open(refused + ".recovered", "w").write("ok\n")
+for _ in range(600):  # the lock is looked at while the files are open
+    if os.path.exists(refused + ".finish"):
+        break
+    time.sleep(0.1)
+os.close(fd2)
+os.close(fd)
 PY
-tmo 120 "$PY" "$TMP/hold8.py" "$M3/$P/$B" "$TMP/b.ready" "$TMP/b.go" &
+rm -f "$TMP/b.refused.recovered" "$TMP/b.refused.finish"
+tmo 120 "$PY" "$TMP/hold8.py" "$M3/$P/$B" "$TMP/b.ready" "$TMP/b.go" "$TMP/b.refused" &
 holder=$!
 CLEANUP+=("kill -9 $holder 2>/dev/null")
 wait_ready "$TMP/b.ready" "$holder"
@@ -829,15 +854,28 @@ read -r ent addr _ <<<"$own"
 CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
 ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "ceph osd blocklist add $addr"
 touch "$TMP/b.go"
-wait "$holder" || fail "step 8: the blocklisted rbdfs did not refuse the write with ESHUTDOWN"
+wait_ready "$TMP/b.refused.recovered" "$holder"
+[ -s "$TMP/b.refused" ] || fail "step 8: no write was refused"
+contains "was blocklisted by another client" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs was blocklisted: $(cat "$TMP/m3.log")"
+contains "connected again as" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs connected again: $(cat "$TMP/m3.log")"
+own2=$(el owner "$P/$B" "the third mount after it connected again") || fail "step 8: rbdfs does not hold the lock after connecting again"
+read -r ent2 addr2 _ <<<"$own2"
+[ "$addr2" != "$addr" ] || fail "step 8: the lock owner is still the blocklisted instance $addr"
+echo "   lock owner now $ent2 $addr2 (was $ent $addr)"
+touch "$TMP/b.refused.finish"
+wait "$holder" || fail "step 8: the helper failed after recovering"
+# the cleanest view of what landed: the mount's last descriptor closed
 umount_rbdfs "$M3"
 for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M3 " >/dev/null || break; sleep 0.1; done
-pgrep -f -- "$RBDFS ceph $M3 " >/dev/null && fail "step 8: the blocklisted rbdfs did not exit after its unmount"
-contains "was blocklisted by another client" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs was blocklisted: $(cat "$TMP/m3.log")"
+pgrep -f -- "$RBDFS ceph $M3 " >/dev/null && fail "step 8: rbdfs did not exit after its unmount"
 ceph osd blocklist rm "$addr" >/dev/null 2>&1
 rbd export --no-progress "$P/$B" "$TMP/b.export" >/dev/null 2>&1 || fail "step 8: rbd export"
-cmp -n $((2 * MiB)) "$TMP/b.export" <(head -c 65536 /dev/zero | tr '\0' a; head -c $((2 * MiB - 65536)) /dev/zero) ||
-  fail "step 8: the image is not what was written before the blocklist: $(cmp -n $((2 * MiB)) "$TMP/b.export" <(head -c 65536 /dev/zero | tr '\0' a; head -c $((2 * MiB - 65536)) /dev/zero) 2>&1; od -A d -c "$TMP/b.export" | head -5)"
+want8() { head -c 65536 /dev/zero | tr '\0' a; head -c $((MiB - 65536)) /dev/zero
+          head -c 65536 /dev/zero | tr '\0' c; head -c $((MiB - 65536)) /dev/zero
+          head -c 65536 /dev/zero | tr '\0' d; }
+cmp -n $((2 * MiB + 65536)) "$TMP/b.export" <(want8) ||
+  fail "step 8: the image is not what was written: $(cmp -n $((2 * MiB + 65536)) "$TMP/b.export" <(want8) 2>&1; od -A d -c "$TMP/b.export" | head -8)"
+el objmap "$P/$B" || fail "step 8: object map"
 fi
 
 pass "exclusive lock"
