@@ -1,5 +1,7 @@
 #include "core/cluster.h"
 
+#include "core/rados.h"
+
 #include "core/features.h"
 
 #include <spdlog/spdlog.h>
@@ -25,7 +27,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
   std::string name = cfg.name;
   if (name.empty()) name = "client." + (cfg.id.empty() ? "admin" : cfg.id);
   c->m_client_name = name;
-  int r = c->m_rados.init2(name.c_str(), cfg.cluster.c_str(), 0);
+  int r = c->m_rados->r.init2(name.c_str(), cfg.cluster.c_str(), 0);
   if (r < 0) {
     *message = "cannot initialise the RADOS client " + name + ": " + Errno::from_rados(r).message();
     return Errno::from_rados(r);
@@ -39,9 +41,9 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
       *message = "cannot read ceph.conf '" + conf + "'";
       return Errno(ENOENT);
     }
-    r = c->m_rados.conf_read_file(conf.c_str());
+    r = c->m_rados->r.conf_read_file(conf.c_str());
   } else {
-    r = c->m_rados.conf_read_file(nullptr);
+    r = c->m_rados->r.conf_read_file(nullptr);
     if (r < 0 && cfg.mon_host.empty()) {
       const char* env = std::getenv("CEPH_CONF");
       *message = "no ceph.conf found (looked at " + std::string(env ? env : "$CEPH_CONF unset") +
@@ -55,7 +57,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
     return Errno::from_rados(r);
   }
   auto set = [&](const char* k, const std::string& v) -> bool {
-    int rr = c->m_rados.conf_set(k, v.c_str());
+    int rr = c->m_rados->r.conf_set(k, v.c_str());
     if (rr < 0) {
       *message = std::string("bad value for ") + k + ": " + Errno::from_rados(rr).message();
       return false;
@@ -73,14 +75,14 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
   std::string t = std::to_string(cfg.connect_timeout);
   if (!set("client_mount_timeout", t) || !set("rados_mon_op_timeout", t)) return Errno(EINVAL);
   // Keep librados' own logging out of our stderr.
-  c->m_rados.conf_set("log_to_stderr", "false");
-  c->m_rados.conf_set("err_to_stderr", "false");
-  c->m_rados.conf_set("log_file", "");
+  c->m_rados->r.conf_set("log_to_stderr", "false");
+  c->m_rados->r.conf_set("err_to_stderr", "false");
+  c->m_rados->r.conf_set("log_file", "");
 
-  r = c->m_rados.connect();
+  r = c->m_rados->r.connect();
   if (r < 0) {
     std::string mon;
-    c->m_rados.conf_get("mon_host", mon);
+    c->m_rados->r.conf_get("mon_host", mon);
     std::string why;
     switch (-r) {
       case EACCES:
@@ -103,7 +105,7 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
   c->m_writearound_limit = cfg.writearound_bytes;
   // rados_mon_op_timeout bounded the connect; later monitor calls (pool
   // list, statfs) get a more forgiving bound.
-  c->m_rados.conf_set("rados_mon_op_timeout", "30");
+  c->m_rados->r.conf_set("rados_mon_op_timeout", "30");
   unsigned slots = std::clamp(cfg.max_inflight, 2u, 4096u);
   c->m_slots.set(slots);
   // Early acks fill at most half the slots, so writes acknowledged early
@@ -114,18 +116,22 @@ Result<std::shared_ptr<Cluster>> Cluster::connect(const ClusterConfig& cfg, std:
   return c;
 }
 
+Cluster::Cluster() : m_rados(std::make_unique<Rados>()) {}
+
+uint64_t Cluster::instance_id() { return m_rados->r.get_instance_id(); }
+
 Cluster::~Cluster() {
-  if (m_connected) m_rados.shutdown();
+  if (m_connected) m_rados->r.shutdown();
 }
 
 Result<std::vector<std::string>> Cluster::list_rbd_pools() {
   std::list<std::pair<int64_t, std::string>> pools;
-  int r = m_rados.pool_list2(pools);
+  int r = m_rados->r.pool_list2(pools);
   if (r < 0) return Errno::from_rados(r);
   std::vector<std::string> out;
   for (const auto& [id, name] : pools) {
     librados::IoCtx io;
-    if (m_rados.ioctx_create2(id, io) < 0) continue;
+    if (m_rados->r.ioctx_create2(id, io) < 0) continue;
     std::set<std::string> apps;
     if (io.application_list(&apps) < 0) continue;
     if (apps.count("rbd")) out.push_back(name);
@@ -134,9 +140,15 @@ Result<std::vector<std::string>> Cluster::list_rbd_pools() {
   return out;
 }
 
-Result<librados::IoCtx> Cluster::open_pool(const std::string& name) {
+Result<int64_t> Cluster::pool_id(const std::string& name) {
+  int64_t id = m_rados->r.pool_lookup(name.c_str());
+  if (id < 0) return Errno::from_rados(static_cast<int>(id));
+  return id;
+}
+
+Result<librados::IoCtx> open_ioctx(Cluster& c, const std::string& pool) {
   librados::IoCtx io;
-  int r = m_rados.ioctx_create(name.c_str(), io);
+  int r = rados(c).ioctx_create(pool.c_str(), io);
   if (r < 0) return Errno::from_rados(r);
   return io;
 }
@@ -147,14 +159,14 @@ void Cluster::note_blocklisted() {
       "{} (client.{}) was blocklisted by another client (it broke an exclusive lock of ours, "
       "taking us for dead): what was under way fails with ESHUTDOWN; connecting again as a "
       "new client instance",
-      m_client_name, m_rados.get_instance_id());
+      m_client_name, m_rados->r.get_instance_id());
 }
 
 Result<CreateDefaults> Cluster::create_defaults() {
   CreateDefaults d;
   auto get = [this](const char* key) {
     std::string v;
-    if (m_rados.conf_get(key, v) < 0) v.clear();
+    if (m_rados->r.conf_get(key, v) < 0) v.clear();
     return v;
   };
   auto number = [](const std::string& s, uint64_t* out) {
@@ -181,16 +193,16 @@ Result<CreateDefaults> Cluster::create_defaults() {
   return d;
 }
 
-Result<librados::IoCtx> Cluster::open_pool_id(int64_t id) {
+Result<librados::IoCtx> open_ioctx(Cluster& c, int64_t id) {
   librados::IoCtx io;
-  int r = m_rados.ioctx_create2(id, io);
+  int r = rados(c).ioctx_create2(id, io);
   if (r < 0) return Errno::from_rados(r);
   return io;
 }
 
 Result<ClusterStats> Cluster::stats() {
   librados::cluster_stat_t st;
-  int r = m_rados.cluster_stat(st);
+  int r = m_rados->r.cluster_stat(st);
   if (r < 0) return Errno::from_rados(r);
   return ClusterStats{st.kb, st.kb_used, st.kb_avail, st.num_objects};
 }

@@ -1,10 +1,12 @@
 // Cluster: one librados connection, shared by every pool and image.
 //
-// Owns the librados::Rados handle and the limit on object operations in
-// flight. Thread-safe: every member may be called from any thread.
+// Owns the librados handle (opaque here: no librados type in what fuse/
+// includes; core reaches it through core/rados.h) and the limit on object
+// operations in flight. Thread-safe: every member may be called from any
+// thread.
 #pragma once
 
-#include <rados/librados.hpp>
+#include <cstdint>
 
 #include <atomic>
 #include <memory>
@@ -61,15 +63,16 @@ class Cluster {
 
   // Pools with the "rbd" application enabled, sorted.
   Result<std::vector<std::string>> list_rbd_pools();
-  // ENOENT when the pool does not exist.
-  Result<librados::IoCtx> open_pool(const std::string& name);
-  Result<librados::IoCtx> open_pool_id(int64_t id);
+  // The pool's id; ENOENT when the pool does not exist.
+  Result<int64_t> pool_id(const std::string& name);
   Result<ClusterStats> stats();
   // EINVAL (one log line) when an option does not parse.
   Result<CreateDefaults> create_defaults();
 
-  librados::Rados& rados() { return m_rados; }
-  uint64_t instance_id() { return m_rados.get_instance_id(); }
+  // The librados handle, complete in core/rados.h only.
+  struct Rados;
+  Rados& rados_handle() { return *m_rados; }
+  uint64_t instance_id();
   const std::string& client_name() const { return m_client_name; }
 
   // RADOS answered ESHUTDOWN: another client blocklisted this one (it
@@ -117,8 +120,8 @@ class Cluster {
   Timer& timer() { return m_timer; }
 
  private:
-  Cluster() = default;
-  librados::Rados m_rados;
+  Cluster();
+  std::unique_ptr<Rados> m_rados;
   ClusterConfig m_config;
   std::string m_client_name;
   // Not std::counting_semaphore: libstdc++'s spins with sched_yield before

@@ -1,5 +1,7 @@
 #include "core/exclusive_lock.h"
 
+#include "core/rados.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -229,7 +231,7 @@ Status ExclusiveLock::break_dead_owner(const lk::Locker& owner) {
         "image {}: lock owner client.{} ({}) has no watch on the header: blocklisting it and "
         "breaking its lock",
         m_what, owner.entity.num, owner.address);
-    int r = m_cluster->rados().blocklist_add(std::string(bare_addr(owner.address)), 0);
+    int r = rados(*m_cluster).blocklist_add(std::string(bare_addr(owner.address)), 0);
     if (r < 0) {
       spdlog::error(
           "image {}: cannot blocklist the dead lock owner {}: {} (the client key needs the mon "
@@ -237,7 +239,7 @@ Status ExclusiveLock::break_dead_owner(const lk::Locker& owner) {
           m_what, owner.address, Errno::from_rados(r).message());
       return Errno::from_rados(r);
     }
-    m_cluster->rados().wait_for_latest_osdmap();
+    rados(*m_cluster).wait_for_latest_osdmap();
   }
   // (a lock of our own from an earlier watch is broken without a blocklist)
   Status b = lock_exec(m_md, m_oid, "break_lock",

@@ -1,5 +1,7 @@
 #include "core/header.h"
 
+#include "core/rados.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

@@ -3,8 +3,6 @@
 // rbdfs may do with it. Read with two compound cls "rbd" calls.
 #pragma once
 
-#include <rados/librados.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,11 +38,5 @@ struct ImageHeader {
   // snapshot that is gone.
   Result<uint64_t> size_at(uint64_t snap_id) const;
 };
-
-// Reads an image's header through cls "rbd" (no Image needed). EIO with one
-// log line for a malformed reply; ENOENT for a missing header. An image
-// rbdfs cannot read still yields its header, with unreadable_reason set.
-Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
-                                const std::string& name, const std::string& id);
 
 }  // namespace rbdfs::core

@@ -1,5 +1,7 @@
 #include "core/header_watch.h"
 
+#include "core/rados.h"
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -156,7 +158,7 @@ HeaderWatch::~HeaderWatch() {
   }
   if (uint64_t h = m_shared->handle.exchange(0)) {
     m_shared->io.unwatch2(h);
-    m_cluster->rados().watch_flush();
+    rados(*m_cluster).watch_flush();
   }
 }
 

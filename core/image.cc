@@ -1,4 +1,6 @@
-#include "core/image.h"
+#include "core/image_impl.h"
+
+#include "core/rados.h"
 
 #include <spdlog/spdlog.h>
 
@@ -24,18 +26,19 @@ namespace buffer = ceph::buffer;
 // ---------------------------------------------------------------------------
 // Open, header, gate
 
-Image::Image(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what)
+ImageImpl::ImageImpl(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what)
     : m_cluster(std::move(cluster)), m_md(std::move(md)), m_writes(std::move(what)) {}
 
-Image::~Image() {
+ImageImpl::~ImageImpl() {
   // Give the lock up while the watch can still say so (RELEASED_LOCK);
   // then m_watch unwatches and waits for a notify in flight.
   if (m_lock) m_lock->release();
 }
 
-Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, librados::IoCtx md,
-                                           const std::string& pool, const std::string& name,
-                                           const OpenOptions& options) {
+Result<std::shared_ptr<ImageImpl>> ImageImpl::open(std::shared_ptr<Cluster> cluster,
+                                                   librados::IoCtx md, const std::string& pool,
+                                                   const std::string& name,
+                                                   const OpenOptions& options) {
   auto id = options.id.empty() ? detail::image_id(md, pool, name) : Result<std::string>(options.id);
   if (!id.ok()) return id.err();
   auto h = read_header(md, pool, name, *id);
@@ -44,15 +47,16 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
     spdlog::warn("image {}/{}: cannot open: {}", pool, name, h->unreadable_reason);
     return Errno(EOPNOTSUPP);
   }
-  std::shared_ptr<Image> img(new Image(std::move(cluster), std::move(md), pool + "/" + name));
+  std::shared_ptr<ImageImpl> img(
+      new ImageImpl(std::move(cluster), std::move(md), pool + "/" + name));
   img->m_force_read_only = options.read_only;
   img->m_header_oid = header_object(*id);
-  std::weak_ptr<Image> weak = img;
+  std::weak_ptr<ImageImpl> weak = img;
   HeaderWatch::Handlers handlers;
   // On the librados thread: no Image reference may be taken there (the
   // last one would destroy the image on it); raw `this` is safe, the
   // watch is gone before anything it calls.
-  Image* raw = img.get();
+  ImageImpl* raw = img.get();
   handlers.quick = [raw](uint64_t, const std::string& payload) {
     return raw->quick_notify(payload);
   };
@@ -78,7 +82,7 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
                                [raw] { raw->send_held(); }});
   }
   if (h->data_pool_id >= 0) {
-    auto io = img->m_cluster->open_pool_id(h->data_pool_id);
+    auto io = open_ioctx(*img->m_cluster, h->data_pool_id);
     if (!io.ok()) {
       spdlog::error("image {}/{}: cannot open data pool {}: {}", pool, name, h->data_pool_id,
                     io.err().message());
@@ -98,12 +102,14 @@ Result<std::shared_ptr<Image>> Image::open(std::shared_ptr<Cluster> cluster, lib
   return img;
 }
 
-std::shared_ptr<const ImageHeader> Image::header() const {
+bool ImageImpl::blocklisted() const { return m_cluster->blocklisted(); }
+
+std::shared_ptr<const ImageHeader> ImageImpl::header() const {
   std::lock_guard<std::mutex> l(m_header_mu);
   return m_header;
 }
 
-Status Image::refresh() {
+Status ImageImpl::refresh() {
   std::shared_ptr<const ImageHeader> cur;
   uint64_t gen;
   {
@@ -136,14 +142,14 @@ Status Image::refresh() {
   return {};
 }
 
-void Image::set_cached_size(uint64_t size) {
+void ImageImpl::set_cached_size(uint64_t size) {
   auto next = std::make_shared<ImageHeader>(*m_header);
   next->size = size;
   m_header = std::move(next);
   ++m_header_gen;
 }
 
-Result<ExclusiveLock::Ref> Image::prepare_write(std::shared_ptr<const ImageHeader>* h) {
+Result<ExclusiveLock::Ref> ImageImpl::prepare_write(std::shared_ptr<const ImageHeader>* h) {
   if (!(*h)->read_only_reason.empty()) return Errno(EROFS);
   // Features enabled while the image was open (rbd feature enable): the
   // lock and the map were not set up at open, so writing would bypass them.
@@ -163,37 +169,37 @@ Result<ExclusiveLock::Ref> Image::prepare_write(std::shared_ptr<const ImageHeade
   return ref;
 }
 
-void Image::enter_submit() {
+void ImageImpl::enter_submit() {
   std::unique_lock<std::mutex> l(m_gate_mu);
   m_gate_cv.wait(l, [this] { return !m_writes_blocked; });
   ++m_submitting;
 }
 
-void Image::leave_submit() {
+void ImageImpl::leave_submit() {
   std::lock_guard<std::mutex> l(m_gate_mu);
   if (--m_submitting == 0) m_gate_cv.notify_all();
 }
 
-void Image::block_writes() {
+void ImageImpl::block_writes() {
   std::unique_lock<std::mutex> l(m_gate_mu);
   m_gate_cv.wait(l, [this] { return !m_writes_blocked; });
   m_writes_blocked = true;
   m_gate_cv.wait(l, [this] { return m_submitting == 0; });
 }
 
-void Image::unblock_writes() {
+void ImageImpl::unblock_writes() {
   std::lock_guard<std::mutex> l(m_gate_mu);
   m_writes_blocked = false;
   m_gate_cv.notify_all();
 }
 
-MapSteps Image::map_steps(uint64_t objno, std::optional<object_map::State> pre,
-                          std::optional<object_map::State> post) {
+MapSteps ImageImpl::map_steps(uint64_t objno, std::optional<object_map::State> pre,
+                              std::optional<object_map::State> post) {
   if (!m_map) return {};
   return MapSteps{m_map.get(), objno, pre, post};
 }
 
-Status Image::after_lock_acquired(const std::string& cookie) {
+Status ImageImpl::after_lock_acquired(const std::string& cookie) {
   // The previous owner may have resized or snapshotted the image, and
   // written (a dead one sent no RELEASED_LOCK): caches above must go.
   RBDFS_TRY(refresh());
@@ -204,17 +210,17 @@ Status Image::after_lock_acquired(const std::string& cookie) {
                      cookie);
 }
 
-void Image::before_lock_released() {
+void ImageImpl::before_lock_released() {
   if (m_map) m_map->close();
   foreign_write();  // the next owner writes
 }
 
-void Image::set_foreign_write_hook(std::function<void()> hook) {
+void ImageImpl::set_foreign_write_hook(std::function<void()> hook) {
   std::lock_guard<std::mutex> l(m_hook_mu);
   m_foreign_write_hook = std::move(hook);
 }
 
-void Image::foreign_write() {
+void ImageImpl::foreign_write() {
   std::function<void()> hook;
   {
     std::lock_guard<std::mutex> l(m_hook_mu);
@@ -223,7 +229,7 @@ void Image::foreign_write() {
   if (hook) hook();
 }
 
-std::optional<std::string> Image::quick_notify(const std::string& payload) {
+std::optional<std::string> ImageImpl::quick_notify(const std::string& payload) {
   auto msg = notify::dec_message(payload);
   if (!msg.ok()) return std::string();  // acked, ignored
   switch (msg->op) {
@@ -250,7 +256,7 @@ std::optional<std::string> Image::quick_notify(const std::string& payload) {
   }
 }
 
-std::string Image::slow_notify(uint64_t notifier, const std::string& payload) {
+std::string ImageImpl::slow_notify(uint64_t notifier, const std::string& payload) {
   auto msg = notify::dec_message(payload);
   if (msg.ok() && msg->op == notify::QUIESCE) {
     // a snapshot is about to be taken by the owner: everything we
@@ -262,7 +268,7 @@ std::string Image::slow_notify(uint64_t notifier, const std::string& payload) {
   return {};
 }
 
-void Image::handle_header_change(uint64_t notifier_id) {
+void ImageImpl::handle_header_change(uint64_t notifier_id) {
   // A snapshot may be about to be taken: let our writes land first (their
   // errors stay for the writers), then pick up the new snapshot context
   // before the notify is acknowledged.
@@ -274,12 +280,12 @@ void Image::handle_header_change(uint64_t notifier_id) {
                  s.err().message());
 }
 
-void Image::notify_header_update() { m_watch->post_update(); }
+void ImageImpl::notify_header_update() { m_watch->post_update(); }
 
 // ---------------------------------------------------------------------------
 // I/O: image requests fanned out to object requests (core/io_request.h)
 
-std::shared_ptr<ImageRequest> Image::new_request() {
+std::shared_ptr<ImageRequest> ImageImpl::new_request() {
   auto req = std::make_shared<ImageRequest>();
   req->owner = shared_from_this();
   req->cluster = m_cluster.get();
@@ -287,13 +293,13 @@ std::shared_ptr<ImageRequest> Image::new_request() {
   return req;
 }
 
-uint64_t Image::error_mark() const { return m_writes.error_mark(); }
+uint64_t ImageImpl::error_mark() const { return m_writes.error_mark(); }
 
-Status Image::check_errors(std::atomic<uint64_t>* cursor, bool advance) const {
+Status ImageImpl::check_errors(std::atomic<uint64_t>* cursor, bool advance) const {
   return m_writes.check_errors(cursor, advance);
 }
 
-void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
+void ImageImpl::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
   auto h = header();
   auto at = h->size_at(snap_id);
   if (!at.ok()) {
@@ -324,7 +330,8 @@ void Image::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback 
   req->put();
 }
 
-void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable) {
+void ImageImpl::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb,
+                          bool stable) {
   if (len > std::numeric_limits<unsigned>::max()) {
     cb(Errno(EINVAL));
     return;
@@ -332,7 +339,7 @@ void Image::aio_write(uint64_t off, const char* data, uint64_t len, IoCallback c
   write_shared(off, buffer::copy(data, static_cast<unsigned>(len)), std::move(cb), stable);
 }
 
-void Image::aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable) {
+void ImageImpl::aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable) {
   if (data.size() > std::numeric_limits<unsigned>::max()) {
     cb(Errno(EINVAL));
     return;
@@ -341,7 +348,7 @@ void Image::aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable
   write_shared(off, bufferptr(buffer::claim_malloc(len, data.release())), std::move(cb), stable);
 }
 
-void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stable) {
+void ImageImpl::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stable) {
   auto h = header();
   auto lock = prepare_write(&h);
   if (!lock.ok()) {
@@ -372,8 +379,8 @@ void Image::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool stabl
   leave_submit();
 }
 
-void Image::send_write(const ImageHeader& h, const cls::SnapContext& snapc, uint64_t off,
-                       bufferlist bl, bool early, IoCallback cb, ExclusiveLock::Ref lock) {
+void ImageImpl::send_write(const ImageHeader& h, const cls::SnapContext& snapc, uint64_t off,
+                           bufferlist bl, bool early, IoCallback cb, ExclusiveLock::Ref lock) {
   const uint64_t len = bl.length();
   auto req = new_request();
   if (early) {
@@ -410,8 +417,8 @@ namespace {
 constexpr auto HELD_IDLE = std::chrono::milliseconds(5);
 }
 
-void Image::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, IoCallback cb,
-                           ExclusiveLock::Ref lock) {
+void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, IoCallback cb,
+                               ExclusiveLock::Ref lock) {
   const uint64_t len = data.length();
   std::optional<Held> first;  // sent before the rest of this write
   CombinePlan p;
@@ -473,7 +480,7 @@ void Image::write_combined(const ImageHeader& h, uint64_t off, bufferptr data, I
   }
 }
 
-void Image::send_held(uint64_t off, uint64_t len) {
+void ImageImpl::send_held(uint64_t off, uint64_t len) {
   if (!m_held_active.load()) return;
   const uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
   std::optional<Held> held;
@@ -492,7 +499,7 @@ void Image::send_held(uint64_t off, uint64_t len) {
   m_held_cv.notify_all();
 }
 
-void Image::submit_held(Held held) {
+void ImageImpl::submit_held(Held held) {
   // With the snap context it was acknowledged with; the size of now.
   auto h = header();
   uint64_t len = held.bl.length();
@@ -512,8 +519,8 @@ void Image::submit_held(Held held) {
   send_write(*h, held.snapc, held.off, std::move(held.bl), true, {}, std::move(held.lock));
 }
 
-void Image::held_timer(Timer::Clock::time_point when) {
-  std::weak_ptr<Image> weak = weak_from_this();
+void ImageImpl::held_timer(Timer::Clock::time_point when) {
+  std::weak_ptr<ImageImpl> weak = weak_from_this();
   m_cluster->timer().schedule(when, [weak] {
     auto self = weak.lock();  // held data keeps the image
     if (!self) return;
@@ -538,7 +545,7 @@ void Image::held_timer(Timer::Clock::time_point when) {
   });
 }
 
-void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
+void ImageImpl::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   auto h = header();
   auto lock = prepare_write(&h);
   if (!lock.ok()) {
@@ -590,12 +597,12 @@ void Image::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   req->put();
 }
 
-void Image::aio_drain(IoCallback cb) {
+void ImageImpl::aio_drain(IoCallback cb) {
   send_held();
   m_writes.drain(std::move(cb));
 }
 
-void Image::aio_flush(IoCallback cb) {
+void ImageImpl::aio_flush(IoCallback cb) {
   // The caller holds the image until cb runs.
   aio_drain([this, cb = std::move(cb)](Status s) {
     cb(s.ok() ? m_writes.check_errors(&m_own_cursor, true) : s);
@@ -642,7 +649,7 @@ Status Image::flush() {
   return f.get();
 }
 
-Result<uint64_t> Image::seek(uint64_t snap_id, uint64_t off, bool data) {
+Result<uint64_t> ImageImpl::seek(uint64_t snap_id, uint64_t off, bool data) {
   auto h = header();
   auto size = h->size_at(snap_id);
   if (!size.ok()) return size.err();

@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "core/cls_call.h"
-#include "core/image.h"
+#include "core/image_impl.h"
+
+#include "core/rados.h"
 #include "core/io_request.h"
 
 namespace rbdfs::core {
@@ -17,7 +19,7 @@ using detail::cls_write;
 using detail::to_bl;
 using librados::bufferlist;
 
-Status Image::grow_header(uint64_t size) {
+Status ImageImpl::grow_header(uint64_t size) {
   {
     std::lock_guard<std::mutex> l(m_header_mu);
     m_size_floor = std::max(m_size_floor, size);
@@ -38,7 +40,7 @@ Status Image::grow_header(uint64_t size) {
   return {};
 }
 
-Status Image::resize(uint64_t new_size) {
+Status ImageImpl::resize(uint64_t new_size) {
   // The lock first: never wait for another size change while holding it
   // half-way (a grow holding the lock waits for m_resizing to clear).
   auto h = header();
@@ -55,7 +57,7 @@ Status Image::resize(uint64_t new_size) {
   return s;
 }
 
-Status Image::resize_now(uint64_t new_size) {
+Status ImageImpl::resize_now(uint64_t new_size) {
   auto h = header();
   if (new_size == h->size) return {};
   if (new_size > h->size) return grow_header(new_size);
@@ -108,7 +110,7 @@ Status Image::resize_now(uint64_t new_size) {
   return {};
 }
 
-Status Image::grow_to(uint64_t size) {
+Status ImageImpl::grow_to(uint64_t size) {
   // A header change like any other (the object map is resized with it).
   auto h = header();
   auto lock = prepare_write(&h);
@@ -139,7 +141,7 @@ Status Image::grow_to(uint64_t size) {
   return s;
 }
 
-Status Image::grow_async(uint64_t size, uint64_t from) {
+Status ImageImpl::grow_async(uint64_t size, uint64_t from) {
   {
     auto h = header();
     auto lock = prepare_write(&h);  // the gate; set_size itself needs no lock
@@ -181,16 +183,16 @@ Status Image::grow_async(uint64_t size, uint64_t from) {
   return {};
 }
 
-struct Image::BgGrow {
-  std::shared_ptr<Image> image;
+struct ImageImpl::BgGrow {
+  std::shared_ptr<ImageImpl> image;
   librados::AioCompletion* completion = nullptr;
   uint64_t size = 0;
   uint64_t seq = 0;  // a write of its own: drains wait for it
 };
 
-void Image::send_bg_grow(uint64_t size, uint64_t seq) {
+void ImageImpl::send_bg_grow(uint64_t size, uint64_t seq) {
   auto* op = new BgGrow{shared_from_this(), nullptr, size, seq};
-  op->completion = librados::Rados::aio_create_completion(op, &Image::bg_grow_done);
+  op->completion = librados::Rados::aio_create_completion(op, &ImageImpl::bg_grow_done);
   librados::ObjectWriteOperation w;
   bufferlist in = to_bl(cls::enc_set_size(size));
   w.exec("rbd", "set_size", in);
@@ -199,23 +201,24 @@ void Image::send_bg_grow(uint64_t size, uint64_t seq) {
     op->completion->release();
     auto img = std::move(op->image);
     delete op;
-    Image* raw = img.get();
+    ImageImpl* raw = img.get();
     raw->finish_bg_grow(std::move(img), seq, size, r);
   }
 }
 
-void Image::bg_grow_done(librados::completion_t, void* arg) {
+void ImageImpl::bg_grow_done(librados::completion_t, void* arg) {
   auto* op = static_cast<BgGrow*>(arg);
   int r = op->completion->get_return_value();
   op->completion->release();
   auto img = std::move(op->image);
   uint64_t seq = op->seq, size = op->size;
   delete op;
-  Image* raw = img.get();
+  ImageImpl* raw = img.get();
   raw->finish_bg_grow(std::move(img), seq, size, r);
 }
 
-void Image::finish_bg_grow(std::shared_ptr<Image> self, uint64_t seq, uint64_t size, int r) {
+void ImageImpl::finish_bg_grow(std::shared_ptr<ImageImpl> self, uint64_t seq, uint64_t size,
+                               int r) {
   if (r < 0)
     spdlog::error(
         "image {}: recording size {} failed ({}): the next fsync of its writers reports it",

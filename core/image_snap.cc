@@ -6,7 +6,9 @@
 
 #include "core/cls_call.h"
 #include "core/features.h"
-#include "core/image.h"
+#include "core/image_impl.h"
+
+#include "core/rados.h"
 
 namespace rbdfs::core {
 
@@ -40,7 +42,7 @@ int selfmanaged_snap_op(Cluster& cluster, librados::IoCtx& io, bool create, uint
   for (int waits = 0; f.wait_for(std::chrono::seconds(5)) != std::future_status::ready; ++waits) {
     spdlog::warn("snapshot id {} waits for the monitor ({} s): fetching the latest OSD map",
                  create ? "allocation" : "release", 5 * (waits + 1));
-    cluster.rados().wait_for_latest_osdmap();
+    rados(cluster).wait_for_latest_osdmap();
   }
   int r = f.get();
   w.c->release();
@@ -49,7 +51,7 @@ int selfmanaged_snap_op(Cluster& cluster, librados::IoCtx& io, bool create, uint
 
 }  // namespace
 
-Result<uint64_t> Image::snap_create(const std::string& name) {
+Result<uint64_t> ImageImpl::snap_create(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   auto h = header();
   auto lock = prepare_write(&h);  // held to the end
@@ -59,7 +61,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
   // included) or after it.
   block_writes();
   struct Unblock {
-    Image* img;
+    ImageImpl* img;
     ~Unblock() { img->unblock_writes(); }
   } unblock{this};
   RBDFS_TRY(drain());
@@ -94,7 +96,7 @@ Result<uint64_t> Image::snap_create(const std::string& name) {
   return Errno(EAGAIN);
 }
 
-Result<bool> Image::snap_protected(uint64_t snap_id) {
+Result<bool> ImageImpl::snap_protected(uint64_t snap_id) {
   bufferlist out;
   RBDFS_TRY(cls_exec(m_md, m_header_oid, "get_protection_status", cls::enc_snap_id(snap_id), &out));
   auto v = decoded(cls::dec_u8(view(out)), "get_protection_status", m_header_oid);
@@ -102,7 +104,7 @@ Result<bool> Image::snap_protected(uint64_t snap_id) {
   return *v != 0;  // 0 unprotected, 1 unprotecting, 2 protected
 }
 
-Status Image::snap_remove(const std::string& name) {
+Status ImageImpl::snap_remove(const std::string& name) {
   RBDFS_TRY(refresh());
   auto h = header();
   auto lock = prepare_write(&h);  // held to the end
@@ -140,7 +142,7 @@ Status Image::snap_remove(const std::string& name) {
   return {};
 }
 
-Status Image::snap_rename(const std::string& from, const std::string& to) {
+Status ImageImpl::snap_rename(const std::string& from, const std::string& to) {
   if (!valid_rbd_name(to)) return Errno(EINVAL);
   RBDFS_TRY(refresh());
   auto h = header();

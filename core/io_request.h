@@ -26,6 +26,7 @@
 #include "core/cls_rbd.h"
 #include "core/object_map.h"
 #include "core/cluster.h"
+#include "core/rados.h"
 #include "core/read_data.h"
 #include "core/result.h"
 #include "core/write_tracker.h"

@@ -1,5 +1,8 @@
 #include "core/pool.h"
 
+#include "core/image_impl.h"
+#include "core/rados.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,6 +12,7 @@
 #include "core/cls_call.h"
 #include "core/features.h"
 #include "core/names.h"
+#include "core/object_usage.h"
 #include "core/object_map_codec.h"
 #include "core/striper.h"
 
@@ -25,11 +29,28 @@ constexpr const char* RBD_TRASH = "rbd_trash";
 
 }  // namespace
 
+Pool::Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name)
+    : m_cluster(std::move(c)), m_io(std::move(io)), m_name(std::move(name)) {}
+
+Pool::~Pool() = default;
+
 Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
                                          const std::string& name) {
-  auto io = cluster->open_pool(name);
+  auto io = open_ioctx(*cluster, name);
   if (!io.ok()) return io.err();
-  return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(*io), name));
+  auto handle = std::make_unique<Io>();
+  handle->io = std::move(*io);
+  return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(handle), name));
+}
+
+Result<ImageHeader> Pool::read_header(const std::string& name, const std::string& id) {
+  return core::read_header(m_io->io, m_name, name, id);
+}
+
+Result<uint64_t> Pool::allocated_bytes(const ImageHeader& h, uint64_t snap_id, uint64_t size) {
+  auto data = data_ioctx(*this, h);
+  if (!data.ok()) return data.err();
+  return core::allocated_bytes(m_io->io, *data, h, snap_id, size);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint64_t page_size) {
@@ -38,7 +59,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint6
   const uint64_t page = std::max<uint64_t>(page_size, 1);
   for (;;) {
     bufferlist reply;
-    Status s = cls_exec(m_io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);
+    Status s =
+        cls_exec(m_io->io, RBD_DIRECTORY, "dir_list", cls::enc_dir_list(start, page), &reply);
     if (!s.ok()) {
       if (s.error() == ENOENT) return out;  // no directory yet: no images
       return s.err();
@@ -57,15 +79,17 @@ Result<std::vector<std::pair<std::string, std::string>>> Pool::list_images(uint6
 
 Result<std::string> Pool::image_id(const std::string& name) {
   if (!valid_rbd_name(name)) return Errno(ENOENT);
-  return detail::image_id(m_io, m_name, name);
+  return detail::image_id(m_io->io, m_name, name);
 }
 
 Result<std::shared_ptr<Image>> Pool::open_image(const std::string& name,
                                                 const Image::OpenOptions& options) {
   if (!valid_rbd_name(name)) return Errno(ENOENT);
   librados::IoCtx io;
-  io.dup(m_io);
-  return Image::open(m_cluster, std::move(io), m_name, name, options);
+  io.dup(m_io->io);
+  auto img = ImageImpl::open(m_cluster, std::move(io), m_name, name, options);
+  if (!img.ok()) return img.err();
+  return std::shared_ptr<Image>(std::move(*img));
 }
 
 Result<std::string> Pool::generate_image_id() {
@@ -95,7 +119,8 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
     else
       fancy = false;
   }
-  if (spec.data_pool_id >= 0 && spec.data_pool_id != m_io.get_id()) features |= FEATURE_DATA_POOL;
+  if (spec.data_pool_id >= 0 && spec.data_pool_id != m_io->io.get_id())
+    features |= FEATURE_DATA_POOL;
   if (features & (FEATURE_JOURNALING | FEATURE_OPERATIONS | FEATURE_MIGRATING |
                   FEATURE_NON_PRIMARY | FEATURE_DIRTY_CACHE))
     return Errno(EOPNOTSUPP);  // rbdfs would have to maintain them
@@ -113,31 +138,32 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   // with a data pool, librbd puts the metadata pool's id in the prefix
   const bool data_pool = features & FEATURE_DATA_POOL;
   const std::string prefix =
-      "rbd_data." + (data_pool ? std::to_string(m_io.get_id()) + "." : std::string()) + *id;
+      "rbd_data." + (data_pool ? std::to_string(m_io->io.get_id()) + "." : std::string()) + *id;
 
   // Same order as librbd's CreateRequest: directory entry, id object,
   // header, striping. Undo on failure.
-  RBDFS_TRY(cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
-  Status s = cls_write(m_io, id_object(name), "set_id", cls::enc_string(*id), true);
+  RBDFS_TRY(cls_exec(m_io->io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
+  Status s = cls_write(m_io->io, id_object(name), "set_id", cls::enc_string(*id), true);
   if (s.ok())
-    s = cls_write(m_io, header, "create",
+    s = cls_write(m_io->io, header, "create",
                   cls::enc_create(spec.size, spec.order, features, prefix,
                                   data_pool ? spec.data_pool_id : -1),
                   true);
   if (s.ok() && fancy)
-    s = cls_exec(m_io, header, "set_stripe_unit_count",
+    s = cls_exec(m_io->io, header, "set_stripe_unit_count",
                  cls::enc_set_stripe_unit_count(spec.stripe_unit, spec.stripe_count));
   // the map of a new image: every object absent
   const std::string map_oid = object_map::map_object(*id);
   if (s.ok() && (features & FEATURE_OBJECT_MAP))
-    s = cls_exec(m_io, map_oid, "object_map_resize",
+    s = cls_exec(m_io->io, map_oid, "object_map_resize",
                  object_map::enc_resize(objects, object_map::NONEXISTENT));
   if (!s.ok()) {
     spdlog::error("pool {}: creating image {} failed: {}", m_name, name, s.err().message());
-    if (features & FEATURE_OBJECT_MAP) m_io.remove(map_oid);
-    m_io.remove(header);
-    if (s.error() != EEXIST) m_io.remove(id_object(name));
-    (void)cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+    if (features & FEATURE_OBJECT_MAP) m_io->io.remove(map_oid);
+    m_io->io.remove(header);
+    if (s.error() != EEXIST) m_io->io.remove(id_object(name));
+    (void)cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image",
+                   cls::enc_dir_remove_image(name, *id));
     return s;
   }
   spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name, name, *id,
@@ -145,15 +171,15 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
   return {};
 }
 
-Result<librados::IoCtx> Pool::data_ioctx(const ImageHeader& h) {
-  if (h.data_pool_id >= 0) return m_cluster->open_pool_id(h.data_pool_id);
+Result<librados::IoCtx> data_ioctx(Pool& p, const ImageHeader& h) {
+  if (h.data_pool_id >= 0) return open_ioctx(*p.cluster(), h.data_pool_id);
   librados::IoCtx io;
-  io.dup(m_io);
+  io.dup(ioctx(p));
   return io;
 }
 
 Status Pool::remove_data_objects(const ImageHeader& h) {
-  auto io = data_ioctx(h);
+  auto io = data_ioctx(*this, h);
   if (!io.ok()) return io.err();
   librados::IoCtx& data = *io;
   uint64_t n = object_count(h.layout, h.size);
@@ -185,19 +211,19 @@ Status Pool::remove_image(const std::string& name) {
   auto id = image_id(name);
   if (!id.ok()) return id.err();
   const std::string header = header_object(*id);
-  auto h = read_header(m_io, m_name, name, *id);
+  auto h = core::read_header(m_io->io, m_name, name, *id);
   if (!h.ok()) return h.err();
   if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
   if (!h->read_only_reason.empty()) return Errno(EROFS);
   std::list<obj_watch_t> watchers;
-  if (m_io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
+  if (m_io->io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
   RBDFS_TRY(remove_data_objects(*h));
-  int r = m_io.remove(header);
+  int r = m_io->io.remove(header);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  r = m_io.remove(id_object(name));
+  r = m_io->io.remove(id_object(name));
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   Status s =
-      cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+      cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
   if (!s.ok() && s.error() != ENOENT) return s;
   spdlog::info("pool {}: removed image {} (id {})", m_name, name, *id);
   return {};
@@ -210,20 +236,20 @@ Status Pool::rename_image(const std::string& from, const std::string& to) {
   if (!id.ok()) return id.err();
   // As librbd's RenameRequest: new id object, directory, drop the old one.
   bufferlist idbl;
-  int r = m_io.read("rbd_id." + from, idbl, 0, 0);
+  int r = m_io->io.read("rbd_id." + from, idbl, 0, 0);
   if (r < 0) return Errno::from_rados(r);
   librados::ObjectWriteOperation op;
   op.create(true);
   op.write_full(idbl);
-  r = m_io.operate("rbd_id." + to, &op);
+  r = m_io->io.operate("rbd_id." + to, &op);
   if (r < 0) return Errno::from_rados(r);
-  Status s =
-      cls_exec(m_io, RBD_DIRECTORY, "dir_rename_image", cls::enc_dir_rename_image(from, to, *id));
+  Status s = cls_exec(m_io->io, RBD_DIRECTORY, "dir_rename_image",
+                      cls::enc_dir_rename_image(from, to, *id));
   if (!s.ok()) {
-    m_io.remove("rbd_id." + to);
+    m_io->io.remove("rbd_id." + to);
     return s;
   }
-  m_io.remove("rbd_id." + from);
+  m_io->io.remove("rbd_id." + from);
   spdlog::info("pool {}: renamed image {} to {}", m_name, from, to);
   return {};
 }
@@ -242,14 +268,14 @@ Result<std::string> Pool::trash_move(const std::string& name) {
   spec.state = cls::TRASH_STATE_MOVING;
   // As librbd's trash MoveRequest: trash entry (MOVING), id object,
   // directory entry, then mark the entry NORMAL.
-  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
-  int r = m_io.remove(id_object(name));
+  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
+  int r = m_io->io.remove(id_object(name));
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   Status s =
-      cls_exec(m_io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
+      cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
   if (!s.ok() && s.error() != ENOENT) return s.err();
   RBDFS_TRY(
-      cls_exec(m_io, RBD_TRASH, "trash_state_set",
+      cls_exec(m_io->io, RBD_TRASH, "trash_state_set",
                cls::enc_trash_state_set(*id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_MOVING)));
   spdlog::info("pool {}: moved image {} (id {}) to the trash", m_name, name, *id);
   return *id;
@@ -257,23 +283,24 @@ Result<std::string> Pool::trash_move(const std::string& name) {
 
 Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
   bufferlist reply;
-  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
+  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
   auto spec = cls::dec_trash_spec(view(reply));
   if (!spec.ok()) return Errno(EIO);
   std::string name = new_name.empty() ? spec->name : new_name;
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   RBDFS_TRY(
-      cls_exec(m_io, RBD_TRASH, "trash_state_set",
+      cls_exec(m_io->io, RBD_TRASH, "trash_state_set",
                cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
-  Status s = cls_write(m_io, id_object(name), "set_id", cls::enc_string(id), true);
-  if (s.ok()) s = cls_exec(m_io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
+  Status s = cls_write(m_io->io, id_object(name), "set_id", cls::enc_string(id), true);
+  if (s.ok())
+    s = cls_exec(m_io->io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
   if (!s.ok()) {
     (void)cls_exec(
-        m_io, RBD_TRASH, "trash_state_set",
+        m_io->io, RBD_TRASH, "trash_state_set",
         cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));
     return s;
   }
-  RBDFS_TRY(cls_exec(m_io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
+  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
   return {};
 }
 
@@ -283,7 +310,8 @@ Result<std::vector<std::pair<std::string, cls::TrashSpec>>> Pool::trash_list() {
   const uint64_t page = 1024;
   for (;;) {
     bufferlist reply;
-    Status s = cls_exec(m_io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
+    Status s =
+        cls_exec(m_io->io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
     if (!s.ok()) {
       if (s.error() == ENOENT) return out;
       return s.err();

@@ -2,9 +2,9 @@
 // rename, trash), as `rbd` does it, with cls "rbd" calls on rbd_directory,
 // rbd_id.<name>, rbd_header.<id> and rbd_trash. Stateless apart from the
 // ioctx; thread-safe.
+//
+// Its librados ioctx is opaque here (core/rados.h completes it).
 #pragma once
-
-#include <rados/librados.hpp>
 
 #include <memory>
 #include <string>
@@ -33,8 +33,14 @@ class Pool {
   static Result<std::shared_ptr<Pool>> open(std::shared_ptr<Cluster> cluster,
                                             const std::string& name);
 
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
   const std::string& name() const { return m_name; }
-  librados::IoCtx& ioctx() { return m_io; }
+  const std::shared_ptr<Cluster>& cluster() const { return m_cluster; }
+  struct Io;
+  Io& io_handle() { return *m_io; }
 
   // (name, id) pairs, sorted by name; pages through dir_list. A pool
   // without rbd_directory has no images.
@@ -59,17 +65,19 @@ class Pool {
   Status trash_restore(const std::string& id, const std::string& new_name);
   Result<std::vector<std::pair<std::string, cls::TrashSpec>>> trash_list();
 
-  // The ioctx holding an image's data objects (its data pool, or this pool).
-  Result<librados::IoCtx> data_ioctx(const ImageHeader& h);
+  // The header of image `id` (named `name`) as read_header gives it.
+  Result<ImageHeader> read_header(const std::string& name, const std::string& id);
+  // Bytes the image's objects hold at `snap_id` (st_blocks; see
+  // core/object_usage.h).
+  Result<uint64_t> allocated_bytes(const ImageHeader& h, uint64_t snap_id, uint64_t size);
 
  private:
-  Pool(std::shared_ptr<Cluster> c, librados::IoCtx io, std::string name)
-      : m_cluster(std::move(c)), m_io(std::move(io)), m_name(std::move(name)) {}
+  Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name);
   Result<std::string> generate_image_id();
   Status remove_data_objects(const ImageHeader& h);
 
   std::shared_ptr<Cluster> m_cluster;
-  librados::IoCtx m_io;
+  std::unique_ptr<Io> m_io;
   std::string m_name;
 };
 

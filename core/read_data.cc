@@ -1,9 +1,16 @@
 #include "core/read_data.h"
 
+#include "core/rados.h"
+
 #include <algorithm>
 #include <cstring>
 
 namespace rbdfs::core {
+
+ReadData::ReadData() = default;
+ReadData::~ReadData() = default;
+ReadData::ReadData(ReadData&&) noexcept = default;
+ReadData& ReadData::operator=(ReadData&&) noexcept = default;
 
 namespace {
 // Holes of a read point here; never written (.bss, so it costs no memory).

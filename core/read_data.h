@@ -1,7 +1,6 @@
 // What a read returns: RADOS' reply buffers, never copied.
 #pragma once
 
-#include <rados/librados.hpp>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -17,6 +16,13 @@ namespace rbdfs::core {
 // read as zeros from one shared zero region.
 class ReadData {
  public:
+  ReadData();
+  ~ReadData();
+  ReadData(ReadData&&) noexcept;
+  ReadData& operator=(ReadData&&) noexcept;
+  ReadData(const ReadData&) = delete;
+  ReadData& operator=(const ReadData&) = delete;
+
   uint64_t length() const { return m_length; }
   // The whole range, in order, as iovecs (zeros included) - what
   // fuse_reply_iov and writev take.
@@ -26,10 +32,7 @@ class ReadData {
 
  private:
   friend struct ImageRequest;
-  struct Part {
-    ObjectExtent ext;
-    librados::bufferlist bl;  // the object's reply
-  };
+  struct Part;  // an object extent and its reply (core/rados.h)
   struct Piece {
     uint64_t buffer_offset;
     const char* data;

@@ -329,7 +329,7 @@ Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
     if (!r.ok()) return r.err();
     id = *r;
   }
-  auto h = core::read_header((*p)->ioctx(), pool_name, image, id);
+  auto h = (*p)->read_header(image, id);
   if (!h.ok()) return h.err();
   if (m_opts.read_only && h->read_only_reason.empty()) h->read_only_reason = "mounted read-only";
   auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
@@ -410,9 +410,7 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
   auto start = Clock::now();
   if (h->unreadable_reason.empty()) {
     auto p = pool(h->pool);
-    auto io = p.ok() ? (*p)->data_ioctx(*h) : core::Result<librados::IoCtx>(p.err());
-    auto r = io.ok() ? core::allocated_bytes((*p)->ioctx(), *io, *h, snap_id, size)
-                     : core::Result<uint64_t>(io.err());
+    auto r = p.ok() ? (*p)->allocated_bytes(*h, snap_id, size) : core::Result<uint64_t>(p.err());
     if (r.ok())
       bytes = *r;
     else

@@ -97,13 +97,13 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   spec.stripe_unit = m_create_stripe_unit;
   spec.stripe_count = m_create_stripe_count;
   if (!m_create_data_pool.empty()) {
-    auto dp = cluster()->open_pool(m_create_data_pool);
+    auto dp = cluster()->pool_id(m_create_data_pool);
     if (!dp.ok()) {
       spdlog::warn("create {}/{}: data pool {}: {}", p.pool, name, m_create_data_pool,
                    dp.err().message());
       return dp.err();
     }
-    spec.data_pool_id = dp->get_id();
+    spec.data_pool_id = *dp;
   }
   Status s = (*pl)->create_image(name, spec);
   *created = s.ok();

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <string>
 
+#include "core/names.h"
 #include "fuse/filesystem.h"
 
 namespace rbdfs::ll {

@@ -184,8 +184,8 @@ int main(int argc, char** argv) {
   auto cluster = rbdfs::core::Cluster::connect(cc, &msg);
   if (!cluster.ok()) startup_failure(msg);
   for (const auto& p : opts.pools) {
-    auto io = (*cluster)->open_pool(p);
-    if (!io.ok()) startup_failure("pool '" + p + "': " + io.err().message());
+    auto id = (*cluster)->pool_id(p);
+    if (!id.ok()) startup_failure("pool '" + p + "': " + id.err().message());
   }
 
   // A loop device on one of our files puts us in the block I/O path: ask

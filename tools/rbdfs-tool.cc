@@ -35,6 +35,8 @@
 #include "core/object_map.h"
 #include "core/features.h"
 #include "core/pool.h"
+#include "core/names.h"
+#include "core/rados.h"
 
 using namespace rbdfs::core;
 
@@ -318,7 +320,7 @@ int main(int argc, char** argv) {
     auto id = pool->image_id(sp.image);
     if (!id.ok()) return fail("image " + sp.image, id.err());
     if (cmd == "lock-info") {
-      auto info = read_lock_info(pool->ioctx(), header_object(*id));
+      auto info = read_lock_info(ioctx(*pool), header_object(*id));
       if (!info.ok()) return fail(cmd, info.err());
       std::cout << "type: " << int(info->type) << "\ntag: " << info->tag << "\n";
       for (const auto& l : info->lockers)
@@ -333,7 +335,7 @@ int main(int argc, char** argv) {
       if (!s) return fail("snapshot " + sp.snap, Errno(ENOENT));
       snap = s->id;
     }
-    auto map = load_object_map(pool->ioctx(), *id, snap);
+    auto map = load_object_map(ioctx(*pool), *id, snap);
     if (!map.ok()) return fail(cmd, map.err());
     std::string digits;
     for (uint64_t i = 0; i < map->size(); ++i)
