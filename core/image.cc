@@ -464,6 +464,12 @@ void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr dat
   // held extent; joined bytes ride with the held extent's
   m_cluster->split_writearound((p.direct.len ? 1u : 0u) + (p.hold.len ? 1u : 0u));
   if (arm) held_timer(Timer::Clock::now() + HELD_IDLE);
+  if (!p.direct.len) {
+    // All of it joined or held: acknowledged now (write-around), before
+    // the held extent it completed is sent - whatever comes next waits for
+    // that send (m_held_sending), so the writer's next write overlaps it.
+    cb({});
+  }
   if (first) {
     submit_held(std::move(*first));
     std::lock_guard<std::mutex> l(m_held_mu);
@@ -475,8 +481,6 @@ void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr dat
     bufferlist bl;
     bl.append(data, static_cast<unsigned>(p.direct.off - off), static_cast<unsigned>(p.direct.len));
     send_write(h, h.snapc, p.direct.off, std::move(bl), true, std::move(cb), std::move(lock));
-  } else {
-    cb({});  // all of it joined or held: acknowledged (write-around)
   }
 }
 
