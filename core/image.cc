@@ -4,10 +4,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstring>
 #include <future>
 #include <limits>
+#include <string_view>
 #include <thread>
 
 #include "core/cls_call.h"
@@ -25,6 +28,20 @@ namespace buffer = ceph::buffer;
 
 // ---------------------------------------------------------------------------
 // Open, header, gate
+
+namespace {
+// A thread of librados (completions, watch callbacks, messengers) or our
+// timer, by name: an image destroyed there would wait for itself.
+bool on_callback_thread() {
+  char name[16] = {};
+  if (pthread_getname_np(pthread_self(), name, sizeof name) != 0) return false;
+  std::string_view n(name);
+  for (std::string_view p :
+       {"io_context_pool", "msgr-worker", "fn", "ms_", "finisher", "safe_timer", "rbdfs-timer"})
+    if (n.substr(0, p.size()) == p) return true;
+  return false;
+}
+}  // namespace
 
 ImageImpl::ImageImpl(std::shared_ptr<Cluster> cluster, librados::IoCtx md, std::string what)
     : m_cluster(std::move(cluster)), m_md(std::move(md)), m_writes(std::move(what)) {}
@@ -47,8 +64,15 @@ Result<std::shared_ptr<ImageImpl>> ImageImpl::open(std::shared_ptr<Cluster> clus
     spdlog::warn("image {}/{}: cannot open: {}", pool, name, h->unreadable_reason);
     return Errno(EOPNOTSUPP);
   }
+  // Never destroyed on a librados or timer thread, whoever drops the last
+  // reference: its header watch and lock release wait for those threads.
   std::shared_ptr<ImageImpl> img(
-      new ImageImpl(std::move(cluster), std::move(md), pool + "/" + name));
+      new ImageImpl(std::move(cluster), std::move(md), pool + "/" + name), [](ImageImpl* p) {
+        if (on_callback_thread())
+          std::thread([p] { delete p; }).detach();
+        else
+          delete p;
+      });
   img->m_force_read_only = options.read_only;
   img->m_header_oid = header_object(*id);
   std::weak_ptr<ImageImpl> weak = img;
@@ -151,6 +175,9 @@ void ImageImpl::set_cached_size(uint64_t size) {
 
 Result<ExclusiveLock::Ref> ImageImpl::prepare_write(std::shared_ptr<const ImageHeader>* h) {
   if (!(*h)->read_only_reason.empty()) return Errno(EROFS);
+  // Blocklisted: refused at once, never acknowledged early (the error
+  // would land after the descriptor moved to the new instance, unseen).
+  if (m_cluster->blocklisted()) return Errno(ESHUTDOWN);
   // Features enabled while the image was open (rbd feature enable): the
   // lock and the map were not set up at open, so writing would bypass them.
   if (((*h)->features & FEATURE_EXCLUSIVE_LOCK && !m_lock) ||
@@ -543,9 +570,6 @@ void ImageImpl::held_timer(Timer::Clock::time_point when) {
       self->held_timer(due);  // still being written: look again then
     else
       self->send_held();
-    // Never the image's end on this thread: its header watch may wait for
-    // a notify this timer is to send.
-    if (self.use_count() == 1) std::thread([last = std::move(self)] {}).detach();
   });
 }
 

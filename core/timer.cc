@@ -1,5 +1,7 @@
 #include "core/timer.h"
 
+#include <pthread.h>
+
 namespace rbdfs::core {
 
 Timer::Timer() : m_state(std::make_shared<State>()), m_thread(run, m_state) {}
@@ -30,6 +32,7 @@ void Timer::schedule(Clock::time_point when, std::function<void()> fn) {
 }
 
 void Timer::run(std::shared_ptr<State> s) {
+  pthread_setname_np(pthread_self(), "rbdfs-timer");  // see ImageImpl's deleter
   std::unique_lock<std::mutex> l(s->mu);
   while (!s->stop) {
     if (s->due.empty()) {

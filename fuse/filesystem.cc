@@ -118,7 +118,10 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     auto it = m_pools.find(name);
-    if (it != m_pools.end()) return it->second.pool;
+    // (an entry may hold a listing only, or a pool of a blocklisted
+    // instance opened while another thread connected anew: both miss)
+    if (it != m_pools.end() && it->second.pool && !it->second.pool->cluster()->blocklisted())
+      return it->second.pool;
   }
   auto names = pools();
   if (!names.ok()) return names.err();
@@ -127,7 +130,7 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   if (!p.ok()) return p.err();
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[name];
-  if (!e.pool) e.pool = *p;
+  if (!e.pool || e.pool->cluster()->blocklisted()) e.pool = *p;
   return e.pool;
 }
 
@@ -283,6 +286,7 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
     std::lock_guard<std::mutex> l(m_images_mu);
     auto it = m_open.find(key);
     if (it != m_open.end()) open = it->second.lock();
+    if (open && open->blocklisted()) open.reset();  // opened again on the new instance
   }
   if (open) {
     (void)open->refresh();
