@@ -105,9 +105,9 @@ class Cluster {
     } while (!m_unacked.compare_exchange_weak(cur, cur + bytes));
     return true;
   }
-  void release_writearound(uint64_t bytes) {
+  void release_writearound(uint64_t bytes, unsigned ops = 1) {
     m_unacked.fetch_sub(bytes);
-    m_unacked_ops.fetch_sub(1);
+    m_unacked_ops.fetch_sub(ops);
   }
   // One reservation split into `n` early-acknowledged writes (n - 1 more
   // ops; n = 0: the bytes joined writes already counted).

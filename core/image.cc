@@ -12,6 +12,7 @@
 #include <limits>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "core/cls_call.h"
 #include "core/features.h"
@@ -455,14 +456,9 @@ void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr dat
   {
     std::unique_lock<std::mutex> l(m_held_mu);
     m_held_cv.wait(l, [this] { return !m_held_sending; });
-    auto take = [this] {
-      std::optional<Held> t = std::move(m_held);
-      m_held.reset();
-      return t;
-    };
     // Acknowledged before a snapshot that this write comes after: it
     // goes as it was, with its own snap context (the snapshot keeps it).
-    if (m_held && m_held->snapc.seq != h.snapc.seq) first = take();
+    if (m_held && m_held->snapc.seq != h.snapc.seq) first = std::exchange(m_held, std::nullopt);
     std::optional<ByteRange> held;
     if (m_held) held = ByteRange{m_held->off, m_held->bl.length()};
     p = plan_combine(held, off, len, h.layout.object_size, m_last_end);
@@ -471,10 +467,10 @@ void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr dat
       p.direct = {p.direct.len ? p.direct.off : p.hold.off, p.direct.len + p.hold.len};
       p.hold = {};
     }
-    if (p.send_held_first) first = take();
+    if (p.send_held_first) first = std::exchange(m_held, std::nullopt);
     if (p.join) {
       m_held->bl.append(data, 0, static_cast<unsigned>(p.join));
-      if (p.held_full || releasing) first = take();
+      if (p.held_full || releasing) first = std::exchange(m_held, std::nullopt);
     }
     if (p.hold.len) {
       Held n{p.hold.off, {}, h.snapc, lock, shared_from_this()};
@@ -499,10 +495,7 @@ void ImageImpl::write_combined(const ImageHeader& h, uint64_t off, bufferptr dat
   }
   if (first) {
     submit_held(std::move(*first));
-    std::lock_guard<std::mutex> l(m_held_mu);
-    m_held_sending = false;
-    m_held_active = m_held.has_value();
-    m_held_cv.notify_all();
+    held_sent();
   }
   if (p.direct.len) {
     bufferlist bl;
@@ -519,11 +512,14 @@ void ImageImpl::send_held(uint64_t off, uint64_t len) {
     std::unique_lock<std::mutex> l(m_held_mu);
     m_held_cv.wait(l, [this] { return !m_held_sending; });
     if (!m_held || m_held->off >= end || m_held->off + m_held->bl.length() <= off) return;
-    held = std::move(m_held);
-    m_held.reset();
+    held = std::exchange(m_held, std::nullopt);
     m_held_sending = true;
   }
   submit_held(std::move(*held));
+  held_sent();
+}
+
+void ImageImpl::held_sent() {
   std::lock_guard<std::mutex> l(m_held_mu);
   m_held_sending = false;
   m_held_active = m_held.has_value();
@@ -543,8 +539,7 @@ void ImageImpl::submit_held(Held held) {
     bufferlist cut;
     cut.substr_of(held.bl, 0, static_cast<unsigned>(keep));
     held.bl.swap(cut);
-    m_cluster->release_writearound(len - keep);  // and its op ...
-    m_cluster->split_writearound(2);             // ... back for the rest
+    m_cluster->release_writearound(len - keep, 0);  // the op stays with the rest
   }
   // the budget of the whole extent goes with the request
   send_write(*h, held.snapc, held.off, std::move(held.bl), true, {}, std::move(held.lock));

@@ -119,6 +119,7 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   // caller's operation is ahead of it at RADOS.
   void send_held(uint64_t off = 0, uint64_t len = UINT64_MAX);
   void submit_held(Held held);
+  void held_sent();  // the send of a taken extent is under way: others may go on
   void held_timer(Timer::Clock::time_point when);
   // Another client changed the header (or our watch was re-established).
   void handle_header_change(uint64_t notifier_id);

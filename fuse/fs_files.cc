@@ -294,11 +294,9 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
   auto img = image_of(h);
-  core::Image* raw = img.get();
-  // The callback runs on a librados thread, where an image must never be
-  // destroyed (its header watch would wait for that very thread): it holds
-  // the image and hands its reference to a worker before it returns.
-  raw->aio_drain([this, req, h, img = std::move(img), consume](Status s) mutable {
+  // (the callback may hold the last reference: an image's deleter never
+  // destroys it on a librados thread, see ImageImpl::open)
+  img->aio_drain([this, req, h, img, consume](Status s) {
     if (h->wrote) {  // what it wrote is in now: st_blocks is counted again
       auto hdr = img->header();
       forget_blocks(hdr->pool, hdr->id);
@@ -306,7 +304,6 @@ void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
     int carried = consume ? h->carried_error.exchange(0) : h->carried_error.load();
     if (s.ok() && carried) s = Errno(carried);
     if (s.ok() && h->wrote) s = img->check_errors(&h->error_cursor, consume);
-    m_work.post([last = std::move(img)] {});
     fuse_reply_err(req, s.error());
   });
 }
