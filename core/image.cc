@@ -676,7 +676,10 @@ Result<uint64_t> ImageImpl::seek(uint64_t snap_id, uint64_t off, bool data) {
   auto h = header();
   auto size = h->size_at(snap_id);
   if (!size.ok()) return size.err();
-  if (snap_id == cls::NOSNAP) send_held();  // its object may not exist yet
+  // The head is looked at in RADOS (the object map or the objects): what
+  // we acknowledged must be there first - a held extent, and also a write
+  // acknowledged while queued behind its map update, which has not landed.
+  if (snap_id == cls::NOSNAP) (void)drain();
   return seek_objects(m_md, m_data, *h, snap_id, *size, off, data);
 }
 
