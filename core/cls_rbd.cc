@@ -252,6 +252,14 @@ Result<uint64_t> dec_u64(std::string_view in) {
   return finish(d, v);
 }
 
+Result<uint64_t> dec_optional_u64(std::string_view in) {
+  Decoder d(in);
+  uint8_t present = d.u8();
+  uint64_t v = present ? d.u64() : 0;
+  if (present > 1) return Errno(EIO);
+  return finish(d, v);
+}
+
 Result<uint8_t> dec_u8(std::string_view in) {
   Decoder d(in);
   uint8_t v = d.u8();

@@ -200,6 +200,22 @@ Result<librados::IoCtx> open_ioctx(Cluster& c, int64_t id) {
   return io;
 }
 
+std::shared_ptr<void> Cluster::find_shared(const std::string& key) {
+  std::lock_guard<std::mutex> l(m_shared_mu);
+  auto it = m_shared.find(key);
+  return it == m_shared.end() ? nullptr : it->second.lock();
+}
+
+std::shared_ptr<void> Cluster::share(const std::string& key, std::shared_ptr<void> obj) {
+  std::lock_guard<std::mutex> l(m_shared_mu);
+  for (auto it = m_shared.begin(); it != m_shared.end();)  // forget the dead
+    it = it->second.expired() ? m_shared.erase(it) : std::next(it);
+  auto& slot = m_shared[key];
+  if (auto live = slot.lock()) return live;
+  slot = obj;
+  return obj;
+}
+
 Result<ClusterStats> Cluster::stats() {
   librados::cluster_stat_t st;
   int r = m_rados->r.cluster_stat(st);

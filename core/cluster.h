@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -119,6 +120,13 @@ class Cluster {
   // For short deferred work (the idle flush of combined writes).
   Timer& timer() { return m_timer; }
 
+  // Objects shared process-wide by key while someone uses them (the
+  // parent images of clones, core/parent.h): the live one, or null.
+  std::shared_ptr<void> find_shared(const std::string& key);
+  // Makes `obj` the one for `key` unless a live one is there already;
+  // returns whichever is.
+  std::shared_ptr<void> share(const std::string& key, std::shared_ptr<void> obj);
+
  private:
   Cluster();
   std::unique_ptr<Rados> m_rados;
@@ -166,6 +174,8 @@ class Cluster {
   bool m_connected = false;
   std::atomic<bool> m_blocklisted{false};
   Timer m_timer;
+  std::mutex m_shared_mu;
+  std::map<std::string, std::weak_ptr<void>> m_shared;  // GUARDED_BY(m_shared_mu)
 };
 
 }  // namespace rbdfs::core

@@ -53,6 +53,15 @@ Result<uint64_t> ImageHeader::size_at(uint64_t snap_id) const {
   return s->image_size;
 }
 
+uint64_t ImageHeader::overlap_at(uint64_t snap_id) const {
+  if (!parent.exists()) return 0;
+  auto sz = size_at(snap_id);
+  if (!sz.ok()) return 0;
+  if (snap_id == cls::NOSNAP) return std::min(parent_overlap, *sz);
+  auto it = snap_parent_overlap.find(snap_id);
+  return it == snap_parent_overlap.end() ? 0 : std::min(it->second, *sz);
+}
+
 Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
                                 const std::string& name, const std::string& id) {
   const std::string oid = "rbd_header." + id;
@@ -164,15 +173,44 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     std::sort(h.snapshots.begin(), h.snapshots.end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
 
-    if (h.parent.exists())
-      h.unreadable_reason = "clone of a parent image: rbdfs does not read clones yet";
-    else if (h.features & FEATURE_MIGRATING)
+    if (h.parent.exists()) {
+      // Third round trip, clones only: the overlap at the head and at each
+      // snapshot (parent_overlap_get; nullopt where there is no parent).
+      librados::ObjectReadOperation op3;
+      std::vector<Exec> ov(1 + h.snapshots.size());
+      add_exec(&op3, "parent_overlap_get", cls::enc_snap_id(cls::NOSNAP), &ov[0]);
+      for (size_t i = 0; i < h.snapshots.size(); ++i)
+        add_exec(&op3, "parent_overlap_get", cls::enc_snap_id(h.snapshots[i].id), &ov[i + 1],
+                 true);
+      r = md.operate(oid, &op3, nullptr);
+      if (r < 0) return Errno::from_rados(r);
+      for (size_t i = 0; i < ov.size(); ++i) {
+        if (i > 0 && ov[i].rval == -ENOENT) {  // removed meanwhile
+          raced = true;
+          break;
+        }
+        if (ov[i].rval < 0) return Errno::from_rados(ov[i].rval);
+        auto o = decoded(cls::dec_optional_u64(view(ov[i].out)), "parent_overlap_get", oid);
+        if (!o) return Errno(EIO);
+        if (i == 0)
+          h.parent_overlap = *o;
+        else
+          h.snap_parent_overlap[h.snapshots[i - 1].id] = *o;
+      }
+      if (raced) {
+        if (attempt < 5) continue;
+        return Errno(EAGAIN);
+      }
+    }
+    if (h.features & FEATURE_MIGRATING)
       h.unreadable_reason = "image is being migrated";
     uint64_t cannot_write = h.features & ~FEATURES_WRITE_SUPPORTED;
     if (!h.unreadable_reason.empty())
       h.read_only_reason = h.unreadable_reason;
     else if (cannot_write)
       h.read_only_reason = "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
+    else if (h.parent_overlap)
+      h.read_only_reason = "clone: rbdfs does not copy up yet";
     return h;
   }
 }

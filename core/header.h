@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,11 @@ struct ImageHeader {
   int64_t data_pool_id = -1;
   cls::SnapContext snapc;
   std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
-  cls::ParentSpec parent;
+  cls::ParentSpec parent;  // kept after a flatten while snapshots still use it
+  // How much of the image reads through to the parent (image bytes below
+  // it), at the head and at each snapshot; 0: nothing (no parent there).
+  uint64_t parent_overlap = 0;
+  std::map<uint64_t, uint64_t> snap_parent_overlap;
   cls::UTime create_timestamp;
   cls::UTime modify_timestamp;
   std::string read_only_reason;   // empty: writable
@@ -37,6 +42,9 @@ struct ImageHeader {
   // The image's size at `snap_id` (cls::NOSNAP: the head); ENOENT for a
   // snapshot that is gone.
   Result<uint64_t> size_at(uint64_t snap_id) const;
+  // The parent overlap at `snap_id` (cls::NOSNAP: the head), never past
+  // the image's size there; 0 when that has no parent.
+  uint64_t overlap_at(uint64_t snap_id) const;
 };
 
 }  // namespace rbdfs::core

@@ -18,6 +18,7 @@
 #include "core/features.h"
 #include "core/io_request.h"
 #include "core/notify_message.h"
+#include "core/parent.h"
 #include "core/write_combiner.h"
 
 namespace rbdfs::core {
@@ -118,6 +119,7 @@ Result<std::shared_ptr<ImageImpl>> ImageImpl::open(std::shared_ptr<Cluster> clus
     img->m_data.dup(img->m_md);
   }
   if (options.read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
+  RBDFS_TRY(img->open_parent_of(*h));
   img->m_header = std::make_shared<const ImageHeader>(std::move(*h));
   if (options.watch) {
     Status w = img->m_watch->watch();
@@ -145,6 +147,7 @@ Status ImageImpl::refresh() {
   auto h = read_header(m_md, cur->pool, cur->name, cur->id);
   if (!h.ok()) return h.err();
   if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
+  RBDFS_TRY(open_parent_of(*h));
   bool pending;
   {
     std::lock_guard<std::mutex> l(m_size_mu);
@@ -172,6 +175,32 @@ void ImageImpl::set_cached_size(uint64_t size) {
   next->size = size;
   m_header = std::move(next);
   ++m_header_gen;
+}
+
+Status ImageImpl::open_parent_of(const ImageHeader& h) {
+  if (!h.parent.exists()) return {};
+  {
+    std::lock_guard<std::mutex> l(m_header_mu);
+    const auto& p = m_parent_spec;
+    if (m_parent && p.pool_id == h.parent.pool_id && p.pool_namespace == h.parent.pool_namespace &&
+        p.image_id == h.parent.image_id && p.snap_id == h.parent.snap_id)
+      return {};
+  }
+  auto parent = open_parent(m_cluster, h.parent, h.pool + "/" + h.name);
+  if (!parent.ok()) return parent.err();
+  std::lock_guard<std::mutex> l(m_header_mu);
+  m_parent = std::move(*parent);
+  m_parent_spec = h.parent;
+  return {};
+}
+
+std::shared_ptr<ImageImpl> ImageImpl::parent_of(const ImageHeader& h) const {
+  std::lock_guard<std::mutex> l(m_header_mu);
+  const auto& p = m_parent_spec;
+  if (p.pool_id == h.parent.pool_id && p.image_id == h.parent.image_id &&
+      p.pool_namespace == h.parent.pool_namespace && p.snap_id == h.parent.snap_id)
+    return m_parent;
+  return nullptr;
 }
 
 Result<ExclusiveLock::Ref> ImageImpl::prepare_write(std::shared_ptr<const ImageHeader>* h) {
@@ -328,6 +357,16 @@ Status ImageImpl::check_errors(std::atomic<uint64_t>* cursor, bool advance) cons
 }
 
 void ImageImpl::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) {
+  read_impl(snap_id, off, len, false, std::move(cb));
+}
+
+void ImageImpl::read_for_child(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless,
+                               ReadCallback cb) {
+  read_impl(snap_id, off, len, slotless, std::move(cb));
+}
+
+void ImageImpl::read_impl(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless,
+                          ReadCallback cb) {
   auto h = header();
   auto at = h->size_at(snap_id);
   if (!at.ok()) {
@@ -343,6 +382,16 @@ void ImageImpl::aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallb
   if (snap_id == cls::NOSNAP) send_held(off, len);  // acknowledged data first
   auto req = new_request();
   req->read_cb = std::move(cb);
+  req->slotless = slotless;
+  req->image_offset = off;
+  if (uint64_t overlap = h->overlap_at(snap_id)) {
+    req->parent = parent_of(*h);
+    if (req->parent) {
+      req->parent_snap = h->parent.snap_id;
+      req->overlap = overlap;
+      req->layout = h->layout;
+    }
+  }
   // Every part exists before the first submit: completions write into
   // them while later parts are still being submitted.
   std::vector<ObjectExtent> exts = map_extent(h->layout, off, len);

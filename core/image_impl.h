@@ -67,6 +67,11 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   Result<bool> snap_protected(uint64_t snap_id) override;
   Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data) override;
   void notify_header_update() override;
+
+  // A clone's read of this image as its parent (core/parent.h): as
+  // aio_read; `slotless` when the child's object request holds the slot.
+  void read_for_child(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless,
+                      ReadCallback cb);
   void set_foreign_write_hook(std::function<void()> hook) override;
 
  private:
@@ -125,6 +130,10 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   void handle_header_change(uint64_t notifier_id);
   // A new image request on this image.
   std::shared_ptr<ImageRequest> new_request();
+  void read_impl(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless, ReadCallback cb);
+  // Clones: the parent of `h` (opened by open() and refresh()), or null.
+  std::shared_ptr<ImageImpl> parent_of(const ImageHeader& h) const;
+  Status open_parent_of(const ImageHeader& h);
 
   // size changes (image_size.cc)
   // Records `size` in the header object and in our cached header.
@@ -150,6 +159,9 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
 
   mutable std::mutex m_header_mu;
   std::shared_ptr<const ImageHeader> m_header;  // GUARDED_BY(m_header_mu)
+  // Clones: the parent image at the parent snapshot (shared, read-only).
+  std::shared_ptr<ImageImpl> m_parent;  // GUARDED_BY(m_header_mu)
+  cls::ParentSpec m_parent_spec;        // GUARDED_BY(m_header_mu): m_parent's
   // Bumped by every change of m_header and every size we record, so a
   // refresh that read the header object before them does not install an
   // older size.

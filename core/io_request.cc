@@ -1,5 +1,7 @@
 #include "core/io_request.h"
 
+#include "core/image_impl.h"
+
 #include <vector>
 
 namespace rbdfs::core {
@@ -57,15 +59,43 @@ void ImageRequest::sent_one() {
   cb({});
 }
 
+void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id,
+                      const std::vector<ImageRun>& runs, bool slotless,
+                      std::function<void(Result<librados::bufferlist>)> cb) {
+  const uint64_t span_off = runs.front().image_offset;
+  const uint64_t span = runs.back().image_offset + runs.back().length - span_off;
+  parent->read_for_child(
+      snap_id, span_off, span, slotless,
+      [runs, span_off, cb = std::move(cb)](Result<ReadData> r) {
+        if (!r.ok()) {
+          cb(r.err());
+          return;
+        }
+        uint64_t total = 0;
+        for (const auto& run : runs) total += run.length;
+        ceph::bufferptr bp = ceph::buffer::create(static_cast<unsigned>(total));
+        uint64_t at = 0;
+        for (const auto& run : runs) {
+          r->copy_range(run.image_offset - span_off, run.length, bp.c_str() + at);
+          at += run.length;
+        }
+        librados::bufferlist bl;
+        bl.append(std::move(bp));
+        cb(std::move(bl));
+      });
+}
+
 namespace {
 
 struct ObjectRequest {
-  enum class State { START, PRE_OBJECT_MAP, OBJECT, POST_OBJECT_MAP, DONE };
+  enum class State { START, PRE_OBJECT_MAP, OBJECT, PARENT, POST_OBJECT_MAP, DONE };
   State state = State::START;
   std::shared_ptr<ImageRequest> req;
   librados::AioCompletion* completion = nullptr;
   librados::bufferlist* read_into = nullptr;  // reads: the part's reply
+  size_t part = 0;
   bool is_read = false;
+  bool parent_tried = false;
   bool ignore_enoent = false;
   // writes
   librados::IoCtx* io = nullptr;
@@ -91,7 +121,35 @@ struct ObjectRequest {
     }
     o->finish(r);
   }
+  // OBJECT -> PARENT: an absent object of a clone reads the parent's data
+  // below the overlap, by image extents (the parent's layout may differ);
+  // zeros past it.
+  void read_parent() {
+    parent_tried = true;
+    const ObjectExtent& ext = req->part_extent(part);
+    uint64_t inside = object_valid_length(req->layout, ext.object_no, req->overlap);
+    if (ext.offset >= inside) {
+      finish(-ENOENT);
+      return;
+    }
+    state = State::PARENT;
+    auto runs = object_image_extents(req->layout, ext.object_no, ext.offset,
+                                     std::min(ext.length, inside - ext.offset));
+    read_parent_runs(req->parent, req->parent_snap, runs, true,
+                     [this](Result<librados::bufferlist> r) {
+                       if (!r.ok()) {
+                         finish(-r.error());
+                         return;
+                       }
+                       read_into->claim_append(*r);
+                       finish(0);
+                     });
+  }
   void finish(int r) {
+    if (is_read && r == -ENOENT && req->overlap && !parent_tried) {
+      read_parent();
+      return;
+    }
     state = State::DONE;
     if (is_read) {
       // An absent object reads as zeros: its part stays empty.
@@ -100,7 +158,7 @@ struct ObjectRequest {
       req->fail(-r);
     }
     if (r == -ESHUTDOWN) req->cluster->note_blocklisted();
-    req->cluster->release_slot();
+    if (!req->slotless) req->cluster->release_slot();
     auto image_req = std::move(req);
     delete this;
     image_req->put();
@@ -109,7 +167,7 @@ struct ObjectRequest {
   // thread later).
   ObjectRequest* start() {
     req->pending.fetch_add(1);
-    req->cluster->acquire_slot();
+    if (!req->slotless) req->cluster->acquire_slot();
     return this;
   }
   // -> OBJECT
@@ -149,6 +207,7 @@ void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCt
   o->is_read = true;
   o->oid = oid;
   o->read_into = req->part_reply(part);
+  o->part = part;
   o->start();
   if (!map) {
     o->send_read(data, ext.length, ext.offset, snap_id);

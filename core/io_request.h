@@ -6,6 +6,9 @@
 // Each object request is a small state machine:
 //
 //   read:   START --aio_read-----> OBJECT --reply--> DONE    (ENOENT: zeros)
+//                                     |ENOENT, a clone, below the overlap
+//                                     v
+//                                   PARENT --parent image read--> DONE
 //   write:  START --(slot)--> PRE_OBJECT_MAP --map updated--> OBJECT
 //                --reply--> POST_OBJECT_MAP --map updated--> DONE
 //           (the map steps only with an object map that needs them: EXISTS
@@ -22,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/cls_rbd.h"
 #include "core/object_map.h"
@@ -32,6 +36,8 @@
 #include "core/write_tracker.h"
 
 namespace rbdfs::core {
+
+class ImageImpl;
 
 struct ImageRequest {
   using ReadCallback = std::function<void(Result<ReadData>)>;
@@ -52,6 +58,15 @@ struct ImageRequest {
   // writes only its own part; the last put() sees them all)
   ReadData data;
   ReadCallback read_cb;
+  // Clones (core/parent.h): what an absent object reads through to.
+  std::shared_ptr<ImageImpl> parent;  // null: not a clone (here)
+  uint64_t parent_snap = 0;
+  uint64_t overlap = 0;  // image bytes below it come from the parent
+  Layout layout;
+  uint64_t image_offset = 0;  // of the request (reads)
+  // Part of a child's object request that holds a slot for it: takes none
+  // (waiting for one on a librados thread could wait forever).
+  bool slotless = false;
   // writes
   uint64_t write_seq = 0;    // from writes->begin()
   uint64_t early_acked = 0;  // bytes of write-around budget held (early_ack, not io_cb)
@@ -76,6 +91,14 @@ struct ImageRequest {
   const ObjectExtent& part_extent(size_t i) const;
   librados::bufferlist* part_reply(size_t i);
 };
+
+// Clones: reads `runs` (image extents of one child object, in object
+// order, contiguous there) from the parent at `snap_id`; `cb` gets their
+// bytes concatenated, zeros where the parent has none. `slotless`: on
+// behalf of an object request that holds a slot.
+void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id,
+                      const std::vector<ImageRun>& runs, bool slotless,
+                      std::function<void(Result<librados::bufferlist>)> cb);
 
 // Object request submitters: each takes a slot, sends, and put()s the
 // image request when RADOS answers (or at once when sending fails).

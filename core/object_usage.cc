@@ -90,6 +90,12 @@ Result<uint64_t> allocated_bytes(librados::IoCtx& md, librados::IoCtx& data, con
 Result<uint64_t> seek_objects(librados::IoCtx& md, librados::IoCtx& data, const ImageHeader& h,
                               uint64_t snap_id, uint64_t size, uint64_t off, bool want_data) {
   if (off >= size) return Errno(ENXIO);
+  // A clone's overlap reads through to its parent: data, as far as this
+  // image can tell (never a hole a sparse copy would skip).
+  if (uint64_t overlap = h.overlap_at(snap_id); off < overlap) {
+    if (want_data) return off;
+    return overlap >= size ? size : seek_objects(md, data, h, snap_id, size, overlap, false);
+  }
   const Layout& l = h.layout;
   const uint64_t unit = l.stripe_unit;
   const uint64_t nobj = object_count(l, size);

@@ -79,6 +79,19 @@ void ReadData::copy_to(char* dst) const {
   }
 }
 
+void ReadData::copy_range(uint64_t off, uint64_t len, char* dst) const {
+  std::memset(dst, 0, len);
+  const uint64_t end = off + len;
+  auto first = std::upper_bound(m_pieces.begin(), m_pieces.end(), off,
+                                [](uint64_t o, const Piece& p) { return o < p.buffer_offset; });
+  if (first != m_pieces.begin()) --first;  // may start before `off`
+  for (auto p = first; p != m_pieces.end() && p->buffer_offset < end; ++p) {
+    uint64_t from = std::max(off, p->buffer_offset);
+    uint64_t to = std::min(end, p->buffer_offset + p->length);
+    if (from < to) std::memcpy(dst + (from - off), p->data + (from - p->buffer_offset), to - from);
+  }
+}
+
 std::string ReadData::to_string() const {
   std::string s(m_length, '\0');
   copy_to(s.data());

@@ -28,6 +28,8 @@ class ReadData {
   // fuse_reply_iov and writev take.
   std::vector<iovec> iov() const;
   void copy_to(char* dst) const;
+  // Bytes [off, off+len) of the range (inside it), zeros included.
+  void copy_range(uint64_t off, uint64_t len, char* dst) const;
   std::string to_string() const;
 
  private:

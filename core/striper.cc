@@ -94,6 +94,23 @@ uint64_t object_to_image(const Layout& l, uint64_t object_no, uint64_t object_of
   return blockno * su + object_offset % su;
 }
 
+std::vector<ImageRun> object_image_extents(const Layout& l, uint64_t object_no, uint64_t offset,
+                                           uint64_t length) {
+  std::vector<ImageRun> out;
+  const uint64_t su = l.stripe_unit;
+  uint64_t end = std::min(offset + length, l.object_size);
+  for (uint64_t o = offset; o < end;) {
+    uint64_t n = std::min(end, (o / su + 1) * su) - o;  // to the end of this unit
+    uint64_t img = object_to_image(l, object_no, o);
+    if (!out.empty() && out.back().image_offset + out.back().length == img)
+      out.back().length += n;
+    else
+      out.push_back(ImageRun{o, img, n});
+    o += n;
+  }
+  return out;
+}
+
 uint64_t object_count(const Layout& l, uint64_t size) {
   if (size == 0) return 0;
   const uint64_t period = l.period();

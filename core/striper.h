@@ -59,6 +59,20 @@ uint64_t object_of(const Layout& layout, uint64_t offset);
 // Image offset of byte `object_offset` of object `object_no`.
 uint64_t object_to_image(const Layout& layout, uint64_t object_no, uint64_t object_offset);
 
+// A run of an object that is contiguous in the image too.
+struct ImageRun {
+  uint64_t object_offset;
+  uint64_t image_offset;
+  uint64_t length;
+  bool operator==(const ImageRun&) const = default;
+};
+
+// The reverse of map_extent: where [offset, offset+length) of object
+// `object_no` lies in the image, in object order (image offsets rise with
+// it), stripe units that are adjacent in the image merged.
+std::vector<ImageRun> object_image_extents(const Layout& layout, uint64_t object_no,
+                                           uint64_t offset, uint64_t length);
+
 // Number of objects an image of `size` bytes can touch.
 uint64_t object_count(const Layout& layout, uint64_t size);
 

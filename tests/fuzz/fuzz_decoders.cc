@@ -39,6 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 7:
       (void)dec_parent(in);
+      (void)dec_optional_u64(in);
       break;
     case 8:
       (void)dec_i64(in);

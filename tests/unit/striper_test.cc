@@ -151,3 +151,33 @@ TEST_CASE("object count and valid length match the byte model", "[striper]") {
     }
   }
 }
+
+TEST_CASE("object_image_extents inverts the byte model", "[striper]") {
+  std::mt19937_64 rng(GENERATE(11u, 12u, 13u));
+  for (int iter = 0; iter < 60; ++iter) {
+    Layout l = random_layout(rng);
+    uint64_t objno = rng() % (3 * l.stripe_count);
+    uint64_t off = rng() % l.object_size;
+    uint64_t len = rng() % (l.object_size + 5);  // may run past the object's end
+    INFO("os=" << l.object_size << " su=" << l.stripe_unit << " sc=" << l.stripe_count
+               << " obj=" << objno << " off=" << off << " len=" << len);
+    auto runs = object_image_extents(l, objno, off, len);
+    uint64_t expect_off = off, covered = 0;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto& r = runs[i];
+      REQUIRE(r.length > 0);
+      REQUIRE(r.object_offset == expect_off);  // contiguous, in object order
+      if (i > 0) {  // merged wherever the image is contiguous
+        REQUIRE(runs[i - 1].image_offset + runs[i - 1].length < r.image_offset);
+      }
+      for (uint64_t k = 0; k < r.length; k += 1 + rng() % 97) {
+        Loc loc = naive(l, r.image_offset + k);
+        REQUIRE(loc.objno == objno);
+        REQUIRE(loc.off == r.object_offset + k);
+      }
+      expect_off += r.length;
+      covered += r.length;
+    }
+    REQUIRE(covered == std::min(len, l.object_size - off));
+  }
+}
