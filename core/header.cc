@@ -180,8 +180,7 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
       std::vector<Exec> ov(1 + h.snapshots.size());
       add_exec(&op3, "parent_overlap_get", cls::enc_snap_id(cls::NOSNAP), &ov[0]);
       for (size_t i = 0; i < h.snapshots.size(); ++i)
-        add_exec(&op3, "parent_overlap_get", cls::enc_snap_id(h.snapshots[i].id), &ov[i + 1],
-                 true);
+        add_exec(&op3, "parent_overlap_get", cls::enc_snap_id(h.snapshots[i].id), &ov[i + 1], true);
       r = md.operate(oid, &op3, nullptr);
       if (r < 0) return Errno::from_rados(r);
       for (size_t i = 0; i < ov.size(); ++i) {
@@ -202,15 +201,12 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
         return Errno(EAGAIN);
       }
     }
-    if (h.features & FEATURE_MIGRATING)
-      h.unreadable_reason = "image is being migrated";
+    if (h.features & FEATURE_MIGRATING) h.unreadable_reason = "image is being migrated";
     uint64_t cannot_write = h.features & ~FEATURES_WRITE_SUPPORTED;
     if (!h.unreadable_reason.empty())
       h.read_only_reason = h.unreadable_reason;
     else if (cannot_write)
       h.read_only_reason = "features rbdfs cannot write safely yet: " + feature_names(cannot_write);
-    else if (h.parent_overlap)
-      h.read_only_reason = "clone: rbdfs does not copy up yet";
     return h;
   }
 }

@@ -194,6 +194,34 @@ Status ImageImpl::open_parent_of(const ImageHeader& h) {
   return {};
 }
 
+bool ImageImpl::link_parent(ImageRequest& req, const ImageHeader& h) const {
+  req.parent = parent_of(h);
+  if (!req.parent) {
+    spdlog::error("image {}: its parent is not open: cannot copy up", h.name);
+    return false;
+  }
+  req.parent_snap = h.parent.snap_id;
+  req.overlap = h.overlap_at(cls::NOSNAP);
+  req.layout = h.layout;
+  return true;
+}
+
+std::unique_ptr<Copyup> ImageImpl::copyup_for(const ImageHeader& h, uint64_t objno) {
+  const uint64_t inside = object_valid_length(h.layout, objno, h.overlap_at(cls::NOSNAP));
+  if (!inside) return nullptr;
+  auto cu = std::make_unique<Copyup>();
+  cu->runs = object_image_extents(h.layout, objno, 0, inside);
+  cu->objno = objno;
+  if (m_map) {
+    cu->md = &m_md;
+    cu->fast_diff = (h.features & FEATURE_FAST_DIFF) != 0;
+    for (const auto& s : h.snapshots)  // ascending ids: oldest first
+      if (object_valid_length(h.layout, objno, h.overlap_at(s.id)))
+        cu->snap_maps.push_back(object_map::map_object(h.id, s.id));
+  }
+  return cu;
+}
+
 std::shared_ptr<ImageImpl> ImageImpl::parent_of(const ImageHeader& h) const {
   std::lock_guard<std::mutex> l(m_header_mu);
   const auto& p = m_parent_spec;
@@ -443,8 +471,13 @@ void ImageImpl::write_shared(uint64_t off, bufferptr data, IoCallback cb, bool s
     return;
   }
   // Write-around: acknowledged once sent if the budget allows; RADOS'
-  // verdict then goes to the next flush.
-  const bool early = !stable && m_cluster->reserve_writearound(len);
+  // verdict then goes to the next flush. Not where a clone may copy up:
+  // until the copy-up lands, the object is absent and a read would find
+  // the parent's data instead of this write.
+  const uint64_t overlap = h->overlap_at(cls::NOSNAP);
+  const uint64_t period = h->layout.period();
+  const bool may_copyup = overlap && off < (overlap + period - 1) / period * period;
+  const bool early = !stable && !may_copyup && m_cluster->reserve_writearound(len);
   if (early && h->layout.stripe_count == 1) {
     write_combined(*h, off, std::move(data), std::move(cb), std::move(*lock));
   } else {
@@ -468,6 +501,8 @@ void ImageImpl::send_write(const ImageHeader& h, const cls::SnapContext& snapc, 
   }
   req->lock_ref = std::move(lock);
   req->write_seq = m_writes.begin();
+  const bool clone = h.overlap_at(cls::NOSNAP) != 0;
+  if (clone && !link_parent(*req, h)) req->fail(EIO);
   for (const auto& ext : map_extent(h.layout, off, len)) {
     librados::ObjectWriteOperation op;
     bufferlist obl;
@@ -476,12 +511,27 @@ void ImageImpl::send_write(const ImageHeader& h, const cls::SnapContext& snapc, 
       piece.substr_of(bl, static_cast<unsigned>(b.buffer_offset), static_cast<unsigned>(b.length));
       obl.claim_append(piece);
     }
-    if (ext.offset == 0 && ext.length == h.layout.object_size)
+    const bool whole = ext.offset == 0 && ext.length == h.layout.object_size;
+    std::unique_ptr<Copyup> cu = clone && req->parent ? copyup_for(h, ext.object_no) : nullptr;
+    // a whole object written with no snapshot to keep the parent's data for
+    // needs none of it
+    if (cu && whole && snapc.snaps.empty()) cu.reset();
+    if (cu) {
+      cu->ops = [obl, at = ext.offset, whole](librados::ObjectWriteOperation& o) {
+        if (whole)
+          o.write_full(obl);
+        else
+          o.write(at, obl);
+      };
+      op.assert_exists();
+      cu->ops(op);
+    } else if (whole) {
       op.write_full(obl);
-    else
+    } else {
       op.write(ext.offset, obl);
+    }
     submit_object_write(req, m_data, object_name(h.object_prefix, ext.object_no), &op, snapc, false,
-                        map_steps(ext.object_no, object_map::EXISTS));
+                        map_steps(ext.object_no, object_map::EXISTS), std::move(cu));
   }
   req->sent_one();
   req->put();
@@ -638,12 +688,42 @@ void ImageImpl::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   req->lock_ref = std::move(*lock);
   req->write_seq = m_writes.begin();
   const uint64_t os = h->layout.object_size;
+  const uint64_t overlap = h->overlap_at(cls::NOSNAP);
+  if (overlap && !link_parent(*req, *h)) req->fail(EIO);
   for (const auto& ext : map_extent(h->layout, off, len)) {
     librados::ObjectWriteOperation op;
     uint64_t valid = object_valid_length(h->layout, ext.object_no, h->size);
     uint64_t end = ext.offset + ext.length;
+    const bool whole = ext.offset == 0 && (ext.length == os || end >= valid);
     MapSteps steps;
-    if (ext.offset == 0 && (ext.length == os || end >= valid)) {
+    // A clone's object with parent data under the range is never removed
+    // (that would show the parent's data again): it is zeroed or truncated,
+    // copied up first where it is absent, as librbd does (reference §4.5).
+    if (overlap && req->parent &&
+        ext.offset < object_valid_length(h->layout, ext.object_no, overlap)) {
+      std::unique_ptr<Copyup> cu;
+      if (whole && h->snapc.snaps.empty()) {
+        op.create(false);  // an empty object hides the parent
+        op.truncate(0);
+      } else {
+        cu = copyup_for(*h, ext.object_no);
+        cu->create = true;
+        cu->ops = [at = ext.offset, n = ext.length, tail = end >= valid,
+                   os](librados::ObjectWriteOperation& o) {
+          o.set_alloc_hint(os, os);  // see below
+          if (tail)
+            o.truncate(at);
+          else
+            o.zero(at, n);
+        };
+        op.assert_exists();
+        cu->ops(op);
+      }
+      submit_object_write(req, m_data, object_name(h->object_prefix, ext.object_no), &op, h->snapc,
+                          false, map_steps(ext.object_no, object_map::EXISTS), std::move(cu));
+      continue;
+    }
+    if (whole) {
       op.remove();
       steps = map_steps(ext.object_no, object_map::PENDING, object_map::NONEXISTENT);
     } else {

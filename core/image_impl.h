@@ -34,6 +34,7 @@
 namespace rbdfs::core {
 
 struct ImageRequest;
+struct Copyup;
 
 class ImageImpl final : public Image, public std::enable_shared_from_this<ImageImpl> {
  public:
@@ -70,8 +71,7 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
 
   // A clone's read of this image as its parent (core/parent.h): as
   // aio_read; `slotless` when the child's object request holds the slot.
-  void read_for_child(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless,
-                      ReadCallback cb);
+  void read_for_child(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless, ReadCallback cb);
   void set_foreign_write_hook(std::function<void()> hook) override;
 
  private:
@@ -131,6 +131,11 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   // A new image request on this image.
   std::shared_ptr<ImageRequest> new_request();
   void read_impl(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless, ReadCallback cb);
+  // Clones: what copies object `objno` up before a write to it (the
+  // caller adds the data ops), or null when it has no parent data.
+  std::unique_ptr<Copyup> copyup_for(const ImageHeader& h, uint64_t objno);
+  // Sets the request's parent for copy-ups (false: the parent is not open).
+  bool link_parent(ImageRequest& req, const ImageHeader& h) const;
   // Clones: the parent of `h` (opened by open() and refresh()), or null.
   std::shared_ptr<ImageImpl> parent_of(const ImageHeader& h) const;
   Status open_parent_of(const ImageHeader& h);

@@ -2,6 +2,10 @@
 
 #include "core/image_impl.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
 #include <vector>
 
 namespace rbdfs::core {
@@ -65,8 +69,7 @@ void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id
   const uint64_t span_off = runs.front().image_offset;
   const uint64_t span = runs.back().image_offset + runs.back().length - span_off;
   parent->read_for_child(
-      snap_id, span_off, span, slotless,
-      [runs, span_off, cb = std::move(cb)](Result<ReadData> r) {
+      snap_id, span_off, span, slotless, [runs, span_off, cb = std::move(cb)](Result<ReadData> r) {
         if (!r.ok()) {
           cb(r.err());
           return;
@@ -88,7 +91,18 @@ void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id
 namespace {
 
 struct ObjectRequest {
-  enum class State { START, PRE_OBJECT_MAP, OBJECT, PARENT, POST_OBJECT_MAP, DONE };
+  enum class State {
+    START,
+    PRE_OBJECT_MAP,
+    OBJECT,
+    PARENT,
+    COPYUP_READ,
+    COPYUP_MAPS,
+    COPYUP_DEEP,
+    COPYUP,
+    POST_OBJECT_MAP,
+    DONE
+  };
   State state = State::START;
   std::shared_ptr<ImageRequest> req;
   librados::AioCompletion* completion = nullptr;
@@ -105,12 +119,30 @@ struct ObjectRequest {
   std::vector<librados::snap_t> snaps;  // descending; empty: no snapshots
   MapSteps steps;
   bool counts_when_sent = true;  // false: counted as ordered once queued in the map
+  // clones
+  std::unique_ptr<Copyup> copyup;
+  librados::bufferlist copyup_data;  // empty: the parent has only zeros here
+  bool deep_sent = false;
+  std::atomic<size_t> maps_left{0};
 
   // OBJECT -> POST_OBJECT_MAP or DONE: RADOS answered.
   static void object_done(librados::completion_t, void* arg) {
     auto* o = static_cast<ObjectRequest*>(arg);
     int r = o->completion->get_return_value();
     o->completion->release();
+    if (o->copyup && o->state == State::OBJECT && r == -ENOENT) {
+      o->copyup_read();
+      return;
+    }
+    if (o->state == State::COPYUP_DEEP) {
+      if (r < 0) {
+        o->finish(r);
+        return;
+      }
+      o->deep_sent = true;
+      o->send_copyup();
+      return;
+    }
     if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
       o->state = State::POST_OBJECT_MAP;
       // the object is gone whatever the map step comes to (a failed one
@@ -190,6 +222,85 @@ struct ObjectRequest {
     if (r < 0) send_failed(r);  // else `this` may be gone already
     if (count) image_req->sent_one();
   }
+  // OBJECT -> COPYUP_READ: the object is absent; the parent's data for the
+  // whole object (this request holds the slot).
+  void copyup_read() {
+    state = State::COPYUP_READ;
+    read_parent_runs(req->parent, req->parent_snap, copyup->runs, true,
+                     [this](Result<librados::bufferlist> r) {
+                       if (!r.ok()) {
+                         finish(-r.error());
+                         return;
+                       }
+                       if (!r->is_zero()) copyup_data = std::move(*r);
+                       if (copyup_data.length() && !copyup->snap_maps.empty() && copyup->md)
+                         update_snap_maps();
+                       else
+                         send_copyup();
+                     });
+  }
+  // -> COPYUP_MAPS: the snapshots' maps first, all at once (no
+  // assert_locked: snapshot maps are not the lock owner's; a map that is
+  // gone, with its snapshot, is fine).
+  struct MapUpdate {
+    ObjectRequest* o;
+    librados::AioCompletion* c = nullptr;
+    std::string oid;
+  };
+  void update_snap_maps() {
+    state = State::COPYUP_MAPS;
+    const size_t n = copyup->snap_maps.size();
+    maps_left = n;
+    for (size_t i = 0; i < n; ++i) {
+      auto st = i == 0 || !copyup->fast_diff ? object_map::EXISTS : object_map::EXISTS_CLEAN;
+      librados::ObjectWriteOperation mop;
+      librados::bufferlist in;
+      in.append(object_map::enc_update(copyup->objno, copyup->objno + 1, st));
+      mop.exec("rbd", "object_map_update", in);
+      auto* u = new MapUpdate{this, nullptr, copyup->snap_maps[i]};
+      u->c = librados::Rados::aio_create_completion(u, &ObjectRequest::snap_map_done);
+      int r = copyup->md->aio_operate(u->oid, u->c, &mop);
+      if (r < 0) {
+        u->c->release();
+        u->c = nullptr;
+        snap_map_done(nullptr, u);  // counted as done
+      }
+    }
+  }
+  static void snap_map_done(librados::completion_t, void* arg) {
+    auto* u = static_cast<MapUpdate*>(arg);
+    ObjectRequest* o = u->o;
+    int r = u->c ? u->c->get_return_value() : -EIO;
+    if (u->c) u->c->release();
+    if (r < 0 && r != -ENOENT)  // fast-diff of that snapshot may miss the object
+      spdlog::warn("object map {}: copy-up update of object {} failed: {}", u->oid,
+                   o->copyup->objno, strerror(-r));
+    delete u;
+    if (o->maps_left.fetch_sub(1) == 1) o->send_copyup();
+  }
+  // -> COPYUP_DEEP or COPYUP
+  void send_copyup() {
+    librados::ObjectWriteOperation cop;
+    const bool deep = copyup_data.length() && !snaps.empty() && !deep_sent;
+    completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
+    int r;
+    if (deep) {
+      state = State::COPYUP_DEEP;
+      cop.exec("rbd", "copyup", copyup_data);
+      std::vector<librados::snap_t> none;
+      r = io->aio_operate(oid, completion, &cop, 0, none);
+    } else {
+      state = State::COPYUP;
+      if (copyup_data.length() && !deep_sent) cop.exec("rbd", "copyup", copyup_data);
+      if (copyup->create) cop.create(false);
+      copyup->ops(cop);
+      if (snap_seq == 0 && snaps.empty())
+        r = io->aio_operate(oid, completion, &cop);
+      else
+        r = io->aio_operate(oid, completion, &cop, snap_seq, snaps);
+    }
+    if (r < 0) send_failed(r);
+  }
   // Sending failed: the completion will never fire.
   void send_failed(int r) {
     completion->release();
@@ -226,9 +337,11 @@ void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCt
 
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                          const std::string& oid, librados::ObjectWriteOperation* op,
-                         const cls::SnapContext& snapc, bool ignore_enoent, const MapSteps& steps) {
+                         const cls::SnapContext& snapc, bool ignore_enoent, const MapSteps& steps,
+                         std::unique_ptr<Copyup> copyup) {
   auto* o = new ObjectRequest;
   o->req = req;
+  o->copyup = std::move(copyup);
   o->ignore_enoent = ignore_enoent;
   o->io = &data;
   o->oid = oid;

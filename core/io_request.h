@@ -14,7 +14,20 @@
 //           (the map steps only with an object map that needs them: EXISTS
 //            before a write; PENDING before and NONEXISTENT after a
 //            removal; ENOENT ignored for discard/trim)
-//   (to come with clones: OBJECT -> COPYUP -> OBJECT)
+//   write to an object of a clone that may still lack the parent's data
+//   (reference §4.4), the first op guarded by assert_exists:
+//           ... OBJECT --ok--> DONE
+//                 |ENOENT
+//                 v
+//           COPYUP_READ --parent's data for the whole object--> COPYUP_MAPS
+//              --snapshots' maps updated (only with data, an object map
+//                and snapshots that see it)--> COPYUP_DEEP --> COPYUP --> DONE
+//           COPYUP_DEEP: [copyup(data)] with an empty snap context, only with
+//           data and snapshots (they then keep the parent's data: the write
+//           that follows makes the OSD clone the object for them);
+//           COPYUP: [copyup(data) unless sent deep, create for discards,
+//           the data ops] with the write's snap context. All-zero parent
+//           data is not copied (the object reads as zeros either way).
 //
 // Internal to core/.
 #pragma once
@@ -92,6 +105,20 @@ struct ImageRequest {
   librados::bufferlist* part_reply(size_t i);
 };
 
+// Clones: what an object request needs to copy an object up (above).
+struct Copyup {
+  std::vector<ImageRun> runs;  // the object's parent data: image extents below the overlap
+  uint64_t objno = 0;
+  // The object maps of the snapshots that see the parent's data in this
+  // object, oldest first (object-map images only): the oldest gets EXISTS,
+  // the newer ones EXISTS_CLEAN with fast-diff (they inherit the data).
+  std::vector<std::string> snap_maps;
+  bool fast_diff = false;
+  librados::IoCtx* md = nullptr;  // where the maps are
+  bool create = false;            // discards: the object must exist after (it hides the parent)
+  std::function<void(librados::ObjectWriteOperation&)> ops;  // the data ops, built again
+};
+
 // Clones: reads `runs` (image extents of one child object, in object
 // order, contiguous there) from the parent at `snap_id`; `cb` gets their
 // bytes concatenated, zeros where the parent has none. `slotless`: on
@@ -107,9 +134,11 @@ void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id
 void submit_object_read(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                         const std::string& oid, size_t part, uint64_t snap_id,
                         HeadObjectMap* map = nullptr);
+// With `copyup` (req->parent set): `op` is guarded by assert_exists, and
+// ENOENT copies the object up (above).
 void submit_object_write(const std::shared_ptr<ImageRequest>& req, librados::IoCtx& data,
                          const std::string& oid, librados::ObjectWriteOperation* op,
                          const cls::SnapContext& snapc, bool ignore_enoent,
-                         const MapSteps& steps = {});
+                         const MapSteps& steps = {}, std::unique_ptr<Copyup> copyup = nullptr);
 
 }  // namespace rbdfs::core

@@ -3,7 +3,10 @@
 # different layouts on each level, three levels deep, v1 (protected) and
 # v2 clones, snapshots of clones with their own overlap, and a child
 # resized smaller then larger; every read through the mount equals `rbd
-# export` of the same image (librbd, the oracle).
+# export` of the same image (librbd, the oracle). Writes and punches copy
+# up, on clones with and without their own snapshots and an object map:
+# `rbd export` of the child and its snapshots equal a model, the parents
+# stay unchanged, `rbd object-map check` stays clean.
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -12,7 +15,7 @@ P=rbd
 A=$(uniq cl-a)  # 4 MiB objects, plain
 B=$(uniq cl-b)  # clone of A@s: 1 MiB objects, 64K x 4 striping (v2)
 C=$(uniq cl-c)  # clone of B@s: 2 MiB objects (v1: protected parent)
-D=$(uniq cl-d)  # clone of A@s: default features (v2)
+D=$(uniq cl-d)  # clone of A@s: default features (v2; a clone's features are its parent's unless given)
 CLEANUP+=("for cl_img in $D $C - $B $A; do [ \$cl_img = - ] && rbd snap unprotect $P/$B@s >/dev/null 2>&1; rbd snap purge $P/\$cl_img >/dev/null 2>&1; rbd rm $P/\$cl_img >/dev/null 2>&1; done")
 rbd create --size 10M --image-feature layering "$P/$A"
 /usr/bin/python3 - "$CEPH_CONF" "$P" "$A" <<'PY'
@@ -37,7 +40,7 @@ with rados.Rados(conffile=sys.argv[1]) as c, c.open_ioctx(sys.argv[2]) as io, rb
 rbd snap create "$P/$B@s" >/dev/null
 rbd snap protect "$P/$B@s"
 rbd clone --rbd-default-clone-format 1 --image-feature layering --object-size 2M "$P/$B@s" "$P/$C" >/dev/null
-rbd clone --rbd-default-clone-format 2 "$P/$A@s" "$P/$D" >/dev/null
+rbd clone --rbd-default-clone-format 2 --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten "$P/$A@s" "$P/$D" >/dev/null
 /usr/bin/python3 -c '
 import sys, rados, rbd
 with rados.Rados(conffile=sys.argv[1]) as c, c.open_ioctx(sys.argv[2]) as io, rbd.Image(io, sys.argv[3]) as img:
@@ -90,7 +93,91 @@ assert os.lseek(fd, 0, os.SEEK_DATA) == 0
 assert os.lseek(fd, 4096, os.SEEK_HOLE) == size, os.lseek(fd, 4096, os.SEEK_HOLE)  # overlap = size
 PY
 
-step "clones are readable but not yet writable (copy-up to come)"
-expect_fail "Read-only file system" dd if=/dev/zero of="$M/$P/$B" bs=4096 count=1 conv=notrunc status=none
-same_as_rbd "$B" "$M/$P/$B"
-pass "clones read through the mount equal rbd export"
+objmap_clean() {  # <spec>: rbd object-map check finds nothing, no flag says invalid
+  local out
+  out=$(rbd object-map check --no-progress "$P/$1" 2>&1) || fail "rbd object-map check $1: $out"
+  ! grep -qiE "error|invalid|marked as|should be" <<<"$out" || fail "rbd object-map check $1: $out"
+  ! rbd info "$P/$1" | grep -qi "flags:.*invalid" || fail "$1: $(rbd info "$P/$1" | grep flags)"
+}
+
+# writes at object and stripe-unit edges, inside and past the overlap,
+# punched holes, snapshots taken by rbd in between: after each round `rbd
+# export` of the child and of every snapshot taken equal the model
+write_rounds() {  # <image> <object size> <seed>
+  /usr/bin/python3 - "$CEPH_CONF" "$P" "$1" "$M/$P/$1" "$2" "$3" <<'PY' || fail "writes to clone $1"
+import os, random, subprocess, sys
+conf, pool, name, path, osz, seed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+rnd = random.Random(seed)
+def export(spec):
+    return subprocess.run(["rbd", "-c", conf, "export", "--no-progress", spec, "-"], check=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+model = bytearray(export(pool + "/" + name))
+size = len(model)
+snaps = {}
+fd = os.open(path, os.O_RDWR)
+for rnd_no in range(4):
+    for _ in range(12):
+        edge = rnd.randrange(1, size // osz) * osz
+        off = max(0, min(size - 1, edge + rnd.randrange(-6000, 6000)))
+        n = min(size - off, rnd.choice((1, 512, 4096, 9000, osz // 2, osz + 123)))
+        if rnd.random() < 0.2:
+            r = subprocess.run(["fallocate", "-p", "-o", str(off), "-l", str(n), path])
+            if r.returncode: sys.exit("punch %d+%d failed" % (off, n))
+            model[off:off + n] = bytes(n)
+        else:
+            data = rnd.randbytes(n)
+            os.pwrite(fd, data, off)
+            model[off:off + n] = data
+    os.fsync(fd)
+    got = export(pool + "/" + name)
+    if got != model:
+        bad = next(i for i in range(size) if got[i] != model[i])
+        sys.exit("round %d: rbd export differs from the model at %d" % (rnd_no, bad))
+    if os.pread(fd, size, 0) != model:
+        sys.exit("round %d: the mount reads back something else" % rnd_no)
+    if rnd_no < 2:  # the child's own snapshots: later copy-ups are deep
+        sn = "w%d" % rnd_no
+        subprocess.run(["rbd", "-c", conf, "snap", "create", "%s/%s@%s" % (pool, name, sn)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        snaps[sn] = bytes(model)
+for sn, want in snaps.items():
+    if export("%s/%s@%s" % (pool, name, sn)) != want:
+        sys.exit("snapshot %s of the clone changed" % sn)
+PY
+}
+
+step "writes to a v2 clone (4M objects under a striped parent's child), grown past the overlap"
+E=$(uniq cl-e)
+F=$(uniq cl-f)
+CLEANUP+=("for cl_img in $E $F; do rbd snap purge $P/\$cl_img >/dev/null 2>&1; rbd rm $P/\$cl_img >/dev/null 2>&1; done")
+rbd_export "$A@s" "$TMP/a-s.before"
+rbd_export "$B@s" "$TMP/b-s.before"
+rbd clone --rbd-default-clone-format 2 --image-feature layering "$P/$B@s" "$P/$E" >/dev/null
+rbd resize --no-progress --size 14M "$P/$E"
+write_rounds "$E" $((4 << 20)) 1
+step "writes to a default-features clone (object map, fast-diff) with 1M objects striped 256K x 2"
+rbd clone --rbd-default-clone-format 2 --object-size 1M --stripe-unit 262144 --stripe-count 2 \
+  --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten "$P/$A@s" "$P/$F" >/dev/null
+write_rounds "$F" $((1 << 20)) 2
+objmap_clean "$F"
+for s in w0 w1; do objmap_clean "$F@$s"; done
+step "the parents' snapshots are unchanged"
+rbd_export "$A@s" "$TMP/a-s.after" && cmp "$TMP/a-s.before" "$TMP/a-s.after" || fail "parent A@s changed"
+rbd_export "$B@s" "$TMP/b-s.after" && cmp "$TMP/b-s.before" "$TMP/b-s.after" || fail "parent B@s changed"
+
+step "a whole-object punch inside the overlap reads zeros, in the mount and in rbd export"
+G=$(uniq cl-g)
+CLEANUP+=("rbd rm $P/$G >/dev/null 2>&1")
+rbd clone --rbd-default-clone-format 2 --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten "$P/$A@s" "$P/$G" >/dev/null
+fallocate -p -o $((4 << 20)) -l $((4 << 20)) "$M/$P/$G"
+fallocate -p -o 100 -l 5000 "$M/$P/$G"
+rbd_export "$A@s" "$TMP/g.model"
+/usr/bin/python3 -c '
+import sys
+f = open(sys.argv[1], "r+b")
+for off, n in ((4 << 20, 4 << 20), (100, 5000)):
+    f.seek(off); f.write(bytes(n))' "$TMP/g.model"
+cmp "$M/$P/$G" "$TMP/g.model" || fail "punched clone reads back wrong through the mount"
+rbd_export "$G" "$TMP/g.rbd" && cmp "$TMP/g.rbd" "$TMP/g.model" || fail "punched clone: rbd export differs"
+objmap_clean "$G"
+pass "clones read and write through the mount as rbd export says"
