@@ -204,30 +204,54 @@ class Bench:
             sh("rbd rm %s/%s >/dev/null 2>&1; rbd create --size %dM %s/%s"
                % (self.pool, n, size, self.pool, n), env=self.env)
         dfile = os.path.join(m, self.pool, dnames["rbdfs"])
+        # filled like the layering-only twins, so both measure the same
+        # workload (writes to objects that exist); the first writes to a
+        # fresh default-feature image are the cp/qemu-img rows below
+        sh(["dd", "if=/dev/zero", "of=" + dfile, "bs=4M", "count=%d" % (size // 4),
+            "oflag=direct", "conv=notrunc", "status=none"])
+        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+            "--rbdname=" + dnames["librbd"], "--rw=write", "--bs=4M", "--iodepth=16",
+            "--size=%dM" % size, "--output-format=terse"], capture=True, env=self.env)
         dspecs = [("seq write 4M qd16 [default features]", ("write", "4M", 16)),
                   ("rand write 4K qd32 [default features]", ("randwrite", "4k", 32))]
+        # rbdfs on its layering-only twin again, right before or after each
+        # default-feature run (alternating): the ratio of the two is what the
+        # lock and the object map cost, without the drift of a whole run between
+        self.paired = {}
         for run in range(self.a.runs):
             for row, spec in dspecs:
-                for t in ("librbd", "rbdfs"):
+                order = ("librbd", "rbdfs", "rbdfs-layering") if run % 2 == 0 else ("librbd", "rbdfs-layering", "rbdfs")
+                for t in order:
                     if t == "librbd":
                         extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
                                  "--rbdname=" + dnames[t]]
                     else:
-                        extra = ["--ioengine=libaio", "--direct=1", "--filename=" + dfile]
+                        extra = ["--ioengine=libaio", "--direct=1",
+                                 "--filename=" + (dfile if t == "rbdfs" else files["rbdfs"])]
                     mbs, iops, _ = self.fio(t, spec, extra)
-                    self.add(row, t, mbs if spec[1] == "4M" else iops, "MB/s" if spec[1] == "4M" else "IOPS")
-                    print("  run %d %-40s %-9s %10.1f %s" % (run + 1, row, t,
-                          mbs if spec[1] == "4M" else iops, self.units[row]), flush=True)
-            self.settle()  # as for the layering-only dd row: no leftover OSD work
-            t0 = time.monotonic()
-            sh(["dd", "if=/dev/zero", "of=" + dfile, "bs=4M", "count=%d" % (size // 4),
-                "conv=fsync,notrunc", "status=none"])
-            self.add("dd write 4M buffered+fsync [default features]", "rbdfs",
-                     size * 2**20 / 1e6 / (time.monotonic() - t0), "MB/s")
+                    v = mbs if spec[1] == "4M" else iops
+                    if t == "rbdfs-layering":
+                        self.paired.setdefault(row, []).append(v)
+                    else:
+                        self.add(row, t, v, "MB/s" if spec[1] == "4M" else "IOPS")
+                    print("  run %d %-40s %-14s %10.1f %s" % (run + 1, row, t, v, self.units[row]), flush=True)
+            drow = "dd write 4M buffered+fsync [default features]"
+            for f in ((dfile, files["rbdfs"]) if run % 2 == 0 else (files["rbdfs"], dfile)):
+                self.settle()  # as for the layering-only dd row: no leftover OSD work
+                t0 = time.monotonic()
+                sh(["dd", "if=/dev/zero", "of=" + f, "bs=4M", "count=%d" % (size // 4),
+                    "conv=fsync,notrunc", "status=none"])
+                v = size * 2**20 / 1e6 / (time.monotonic() - t0)
+                if f == dfile:
+                    self.add(drow, "rbdfs", v, "MB/s")
+                else:
+                    self.paired.setdefault(drow, []).append(v)
         self.results["dd write 4M buffered+fsync [default features]"]["librbd"] = list(
             self.results["seq write 4M qd16 [default features]"]["librbd"])
         self.default_feature_rows = [("seq write 4M qd16 [default features]", "seq write 4M qd16"),
-                                     ("rand write 4K qd32 [default features]", "rand write 4K qd32")]
+                                     ("rand write 4K qd32 [default features]", "rand write 4K qd32"),
+                                     ("dd write 4M buffered+fsync [default features]",
+                                      "dd write 4M buffered+fsync")]
         for n in dnames.values():
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
 
@@ -350,17 +374,18 @@ for i in range(int(sys.argv[3])):
                 self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"
                                   % (n, r.returncode, shown, errors))
         self.umount(fm2)
-        # what the lock and the object map cost rbdfs: the same workload on
-        # a default-features image against a layering-only one
-        rows = self.default_feature_rows + [("dd write 4M buffered+fsync [default features]",
-                                             "dd write 4M buffered+fsync")]
+        # what the lock and the object map cost rbdfs: each default-feature
+        # run against the layering-only run paired with it (same workload,
+        # both images filled, back to back); median of the per-pair ratios
         parts = []
-        for drow, lrow in rows:
-            d, l = self.results.get(drow, {}).get("rbdfs"), self.results.get(lrow, {}).get("rbdfs")
-            if d and l and statistics.median(l) > 0:
-                parts.append("%s %.2fx" % (lrow, statistics.median(d) / statistics.median(l)))
+        for drow, lrow in self.default_feature_rows:
+            d, l = self.results.get(drow, {}).get("rbdfs", []), self.paired.get(drow, [])
+            ratios = [x / y for x, y in zip(d, l) if y > 0]
+            if ratios:
+                parts.append("%s %.2fx (%.2f-%.2f)" % (lrow, statistics.median(ratios), min(ratios), max(ratios)))
         self.notes.append("rbdfs on default-feature images (exclusive lock, object map, fast-diff) "
-                          "against layering-only images, same workload: " + ", ".join(parts))
+                          "against layering-only images, same workload, paired runs (median of "
+                          "per-pair ratios, min-max): " + ", ".join(parts))
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
