@@ -173,6 +173,8 @@ Status ImageImpl::refresh() {
 void ImageImpl::set_cached_size(uint64_t size) {
   auto next = std::make_shared<ImageHeader>(*m_header);
   next->size = size;
+  // set_size shrinks a clone's overlap with it (cls_rbd); growing leaves it
+  next->parent_overlap = std::min(next->parent_overlap, size);
   m_header = std::move(next);
   ++m_header_gen;
 }

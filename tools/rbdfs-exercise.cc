@@ -8,6 +8,7 @@
 //                  [--target core | --target mount:/MNT/POOL/IMAGE]
 //                  [-c CONF] [--id ID] [--model-dir DIR]
 //                  [--max-len BYTES] [--max-size BYTES] [--no-snaps] [--no-direct]
+//                  [--from-image]
 //                  [--op-timeout S] [-v]
 //
 //   --seed N         the run: the same seed (and image layout and starting
@@ -29,6 +30,8 @@
 //   --max-size B     no operation reaches past this (default 24M)
 //   --no-snaps       no snapshot operations
 //   --no-direct      no O_DIRECT second descriptor (mount) / aligned writer
+//   --from-image     the image need not hold zeros: the model starts as `rbd
+//                    export` of it (a clone: its parent's data)
 //   --op-timeout S   an operation or check that takes longer than S seconds
 //                    is reported as a hang and ends the run (default 300, 0:
 //                    none)
@@ -116,6 +119,8 @@ Options parse_args(int argc, char** argv) {
       o.snaps = false;
     } else if (a == "--no-direct") {
       o.direct = false;
+    } else if (a == "--from-image") {
+      o.from_image = true;
     } else if (a == "-v") {
       o.verbose = true;
     } else if (a == "--op-timeout") {

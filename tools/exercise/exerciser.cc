@@ -1,5 +1,7 @@
 #include "tools/exercise/exerciser.h"
 
+#include <algorithm>
+
 #include "tools/exercise/core_target.h"
 #include "tools/exercise/mount_target.h"
 
@@ -97,7 +99,10 @@ Op Exerciser::generate(uint64_t n) {
     Kind kind;
     uint64_t w;
   };
-  std::vector<Weight> ws = {{Kind::WRITE, 28}, {Kind::READ, 14}, {Kind::TRUNCATE, 6},
+  // A clone's data below its overlap is what copy-up is about, and every
+  // shrink cuts the overlap for good: clones are truncated rarely.
+  const uint64_t truncates = m_o.from_image ? 1 : 6;
+  std::vector<Weight> ws = {{Kind::WRITE, 28}, {Kind::READ, 14}, {Kind::TRUNCATE, truncates},
                             {Kind::PUNCH, 6},  {Kind::ZERO, 6},  {Kind::ALLOCATE, 2},
                             {Kind::SEEK, 2},   {Kind::FSYNC, 4}, {Kind::REOPEN, 2}};
   if (m_o.snaps) {
@@ -147,7 +152,7 @@ Op Exerciser::generate(uint64_t n) {
       op.off = pick_point(maxs);
       break;
     case Kind::REOPEN:
-      op.trunc = chance(10);
+      op.trunc = chance(m_o.from_image ? 2 : 10);
       break;
     case Kind::DIRECT_WRITE:
     case Kind::DIRECT_READ: {
@@ -577,6 +582,9 @@ std::string Exerciser::report_text(const Failure& f, uint64_t op,
          std::to_string(m_layout.stripe_count) + ", starting size " + std::to_string(m_start_size) +
          "\n";
   if (m_model) out += "  model kept: " + m_model->path() + "\n";
+  if (m_o.from_image)
+    out += "  the image started as a clone of " + m_parent +
+           " (its model: rbd export of it); replay on a fresh clone of it with the same layout\n";
   std::string create = "rbd create --size " + std::to_string(m_start_size) + "B --object-size " +
                        std::to_string(m_layout.object_size) + "B";
   if (m_layout.stripe_count != 1 || m_layout.stripe_unit != m_layout.object_size)
@@ -589,6 +597,28 @@ std::string Exerciser::report_text(const Failure& f, uint64_t op,
   out += "  replay on a fresh image (" + create + " " + m_spec + "):\n    " +
          replay_command(std::max<uint64_t>(op, 1)) + "\n";
   return out;
+}
+
+// --from-image: the model starts as the image's contents (`rbd export`),
+// holes left sparse; a clone's parent is named in the report.
+void Exerciser::load_model_from_image() {
+  std::string info = m_rbd.run("info --format json " + shell_quote(m_spec));
+  auto at = info.find("\"parent\":");
+  if (at != std::string::npos) m_parent = info.substr(at + 9, info.find('}', at) - at - 8);
+  std::string cmd = m_rbd.command("export --no-progress " + shell_quote(m_spec) + " -");
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) sys_fail("popen(" + cmd + ")", errno);
+  m_buf_a.resize(CHUNK);
+  uint64_t off = 0;
+  for (size_t n; (n = std::fread(m_buf_a.data(), 1, CHUNK, f)) > 0; off += n)
+    if (std::any_of(m_buf_a.begin(), m_buf_a.begin() + static_cast<long>(n),
+                    [](char c) { return c != 0; }))
+      m_model->write(off, m_buf_a.data(), n);
+  RbdCli::close_pipe(f, cmd);
+  if (off != m_start_size)
+    throw Failure{"rbd export of " + m_spec + " gave " + num(off) + " bytes, the image has " +
+                      num(m_start_size),
+                  ""};
 }
 
 int Exerciser::run() {
@@ -617,9 +647,10 @@ int Exerciser::run() {
     if (m_max_size == 0) usage("--max-size 0");
     m_model = std::make_unique<Model>(m_dir, "model");
     m_model->truncate(m_start_size);
+    if (m_o.from_image) load_model_from_image();
     phase = "(initial check)";
     arm_watchdog(0, phase);
-    // The image must start as zeros: one look through the target and rbd.
+    // The image must start as the model: one look through the target and rbd.
     check(false);
     for (n = 1; n <= m_o.ops; ++n) {
       current = generate(n);

@@ -182,6 +182,7 @@ struct Options {
   uint64_t max_size = 24 * MiB;
   bool snaps = true;
   bool direct = true;
+  bool from_image = false;  // the model starts as `rbd export` of the image (a clone)
   bool verbose = false;
   uint64_t op_timeout = 300;  // seconds; 0: none
   std::vector<std::string> argv;
@@ -197,6 +198,8 @@ class Exerciser {
   int run();
 
  private:
+  void load_model_from_image();
+  std::string m_parent;  // --from-image: the clone's parent, as rbd info says
   struct Snap {
     std::string name;
     std::unique_ptr<Model> model;
