@@ -27,7 +27,7 @@ struct ImageHeader {
   int64_t data_pool_id = -1;
   cls::SnapContext snapc;
   std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
-  cls::ParentSpec parent;  // kept after a flatten while snapshots still use it
+  cls::ParentSpec parent;                    // kept after a flatten while snapshots still use it
   // How much of the image reads through to the parent (image bytes below
   // it), at the head and at each snapshot; 0: nothing (no parent there).
   uint64_t parent_overlap = 0;

@@ -115,6 +115,7 @@ Result<std::shared_ptr<ImageImpl>> ImageImpl::open(std::shared_ptr<Cluster> clus
       return io.err();
     }
     img->m_data = std::move(*io);
+    img->m_data.set_namespace(img->m_md.get_namespace());  // data objects share it
   } else {
     img->m_data.dup(img->m_md);
   }
@@ -410,17 +411,21 @@ void ImageImpl::read_impl(uint64_t snap_id, uint64_t off, uint64_t len, bool slo
   }
   len = std::min(len, size - off);
   if (snap_id == cls::NOSNAP) send_held(off, len);  // acknowledged data first
+  const uint64_t overlap = h->overlap_at(snap_id);
+  std::shared_ptr<ImageImpl> parent = overlap ? parent_of(*h) : nullptr;
+  if (overlap && !parent) {  // never zeros for the parent's data
+    spdlog::error("image {}: its parent is not open: cannot read", h->name);
+    cb(Errno(EIO));
+    return;
+  }
   auto req = new_request();
   req->read_cb = std::move(cb);
   req->slotless = slotless;
-  req->image_offset = off;
-  if (uint64_t overlap = h->overlap_at(snap_id)) {
-    req->parent = parent_of(*h);
-    if (req->parent) {
-      req->parent_snap = h->parent.snap_id;
-      req->overlap = overlap;
-      req->layout = h->layout;
-    }
+  if (overlap) {
+    req->parent = std::move(parent);
+    req->parent_snap = h->parent.snap_id;
+    req->overlap = overlap;
+    req->layout = h->layout;
   }
   // Every part exists before the first submit: completions write into
   // them while later parts are still being submitted.
@@ -504,7 +509,12 @@ void ImageImpl::send_write(const ImageHeader& h, const cls::SnapContext& snapc, 
   req->lock_ref = std::move(lock);
   req->write_seq = m_writes.begin();
   const bool clone = h.overlap_at(cls::NOSNAP) != 0;
-  if (clone && !link_parent(*req, h)) req->fail(EIO);
+  if (clone && !link_parent(*req, h)) {  // nothing written: it could hide the parent's data
+    req->fail(EIO);
+    req->sent_one();
+    req->put();
+    return;
+  }
   for (const auto& ext : map_extent(h.layout, off, len)) {
     librados::ObjectWriteOperation op;
     bufferlist obl;
@@ -691,7 +701,12 @@ void ImageImpl::aio_discard(uint64_t off, uint64_t len, IoCallback cb) {
   req->write_seq = m_writes.begin();
   const uint64_t os = h->layout.object_size;
   const uint64_t overlap = h->overlap_at(cls::NOSNAP);
-  if (overlap && !link_parent(*req, *h)) req->fail(EIO);
+  if (overlap && !link_parent(*req, *h)) {  // nothing written: it could show the parent's data
+    req->fail(EIO);
+    leave_submit();
+    req->put();
+    return;
+  }
   for (const auto& ext : map_extent(h->layout, off, len)) {
     librados::ObjectWriteOperation op;
     uint64_t valid = object_valid_length(h->layout, ext.object_no, h->size);

@@ -146,6 +146,8 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   void set_cached_size(uint64_t size);  // m_header_mu held
   // resize() while holding the lock and the size-change token.
   Status resize_now(uint64_t new_size);
+  // Clones with snapshots: before shrinking below the overlap.
+  Status copy_up_before_shrink(uint64_t new_size);
   // The background grow (grow_async), a state machine under m_size_mu:
   //   IDLE --grow_async--> SENDING(t) --landed, target > t--> SENDING(target)
   //                            |--landed or failed--> IDLE

@@ -64,6 +64,7 @@ Status ImageImpl::resize_now(uint64_t new_size) {
   // Trim first (so a crash never leaves data past the recorded end that a
   // later grow would expose), then record the size.
   RBDFS_TRY(drain());
+  RBDFS_TRY(copy_up_before_shrink(new_size));
   // the trims are writes: inside the submit gate, with the header (snap
   // context) read there, as every write
   enter_submit();
@@ -108,6 +109,45 @@ Status ImageImpl::resize_now(uint64_t new_size) {
   RBDFS_TRY(refresh());
   notify_header_update();
   return {};
+}
+
+Status ImageImpl::copy_up_before_shrink(uint64_t new_size) {
+  // set_size cuts the head's overlap, not the snapshots': the parent's data
+  // the snapshots still see past the new size must be in their own clones
+  // of the objects before the trims below (with the snap context) make
+  // them. Absent objects holding such data are copied up (deep).
+  enter_submit();
+  auto h = header();
+  const uint64_t overlap = h->overlap_at(cls::NOSNAP);
+  if (overlap <= new_size || h->snapc.snaps.empty()) {
+    leave_submit();
+    return {};
+  }
+  auto req = new_request();
+  std::promise<Status> p;
+  auto f = p.get_future();
+  req->io_cb = [&p](Status s) { p.set_value(s); };
+  req->write_seq = m_writes.begin();
+  if (link_parent(*req, *h)) {
+    const Layout& l = h->layout;
+    for (uint64_t objno = (new_size / l.period()) * l.stripe_count;
+         objno < object_count(l, overlap); ++objno) {
+      if (object_valid_length(l, objno, overlap) <= object_valid_length(l, objno, new_size))
+        continue;  // no parent data past the new size here
+      auto cu = copyup_for(*h, objno);
+      cu->copy_only = true;
+      cu->ops = [](librados::ObjectWriteOperation&) {};
+      librados::ObjectWriteOperation op;
+      op.assert_exists();  // an object that exists has its own data already
+      submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, false,
+                          map_steps(objno, std::nullopt), std::move(cu));
+    }
+  } else {
+    req->fail(EIO);
+  }
+  leave_submit();
+  req->put();
+  return f.get();
 }
 
 Status ImageImpl::grow_to(uint64_t size) {

@@ -66,26 +66,41 @@ void ImageRequest::sent_one() {
 void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id,
                       const std::vector<ImageRun>& runs, bool slotless,
                       std::function<void(Result<librados::bufferlist>)> cb) {
-  const uint64_t span_off = runs.front().image_offset;
-  const uint64_t span = runs.back().image_offset + runs.back().length - span_off;
-  parent->read_for_child(
-      snap_id, span_off, span, slotless, [runs, span_off, cb = std::move(cb)](Result<ReadData> r) {
-        if (!r.ok()) {
-          cb(r.err());
-          return;
-        }
-        uint64_t total = 0;
-        for (const auto& run : runs) total += run.length;
-        ceph::bufferptr bp = ceph::buffer::create(static_cast<unsigned>(total));
-        uint64_t at = 0;
-        for (const auto& run : runs) {
-          r->copy_range(run.image_offset - span_off, run.length, bp.c_str() + at);
-          at += run.length;
-        }
-        librados::bufferlist bl;
-        bl.append(std::move(bp));
-        cb(std::move(bl));
-      });
+  // One parent read per run (never the span between them: with fancy
+  // striping that is stripe_count times the data), each into its place.
+  struct Join {
+    ceph::bufferptr bp;
+    std::atomic<size_t> left;
+    std::atomic<int> error{0};
+    std::function<void(Result<librados::bufferlist>)> cb;
+  };
+  uint64_t total = 0;
+  for (const auto& run : runs) total += run.length;
+  auto j = std::make_shared<Join>();
+  j->bp = ceph::buffer::create(static_cast<unsigned>(total));
+  j->left = runs.size();
+  j->cb = std::move(cb);
+  uint64_t at = 0;
+  for (const auto& run : runs) {
+    parent->read_for_child(snap_id, run.image_offset, run.length, slotless,
+                           [j, at, len = run.length](Result<ReadData> r) {
+                             if (r.ok()) {
+                               r->copy_range(0, len, j->bp.c_str() + at);
+                             } else {
+                               int expected = 0;
+                               j->error.compare_exchange_strong(expected, r.error());
+                             }
+                             if (j->left.fetch_sub(1) != 1) return;
+                             if (int e = j->error.load()) {
+                               j->cb(Errno(e));
+                               return;
+                             }
+                             librados::bufferlist bl;
+                             bl.append(std::move(j->bp));
+                             j->cb(std::move(bl));
+                           });
+    at += run.length;
+  }
 }
 
 namespace {
@@ -123,7 +138,9 @@ struct ObjectRequest {
   std::unique_ptr<Copyup> copyup;
   librados::bufferlist copyup_data;  // empty: the parent has only zeros here
   bool deep_sent = false;
+  bool head_mapped = false;
   std::atomic<size_t> maps_left{0};
+  std::atomic<int> maps_error{0};
 
   // OBJECT -> POST_OBJECT_MAP or DONE: RADOS answered.
   static void object_done(librados::completion_t, void* arg) {
@@ -140,7 +157,10 @@ struct ObjectRequest {
         return;
       }
       o->deep_sent = true;
-      o->send_copyup();
+      if (o->copyup->copy_only)
+        o->finish(0);
+      else
+        o->send_copyup();
       return;
     }
     if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
@@ -169,8 +189,8 @@ struct ObjectRequest {
                                      std::min(ext.length, inside - ext.offset));
     read_parent_runs(req->parent, req->parent_snap, runs, true,
                      [this](Result<librados::bufferlist> r) {
-                       if (!r.ok()) {
-                         finish(-r.error());
+                       if (!r.ok()) {  // never "absent": that would read as zeros
+                         finish(r.error() == ENOENT ? -EIO : -r.error());
                          return;
                        }
                        read_into->claim_append(*r);
@@ -213,12 +233,12 @@ struct ObjectRequest {
     std::shared_ptr<ImageRequest> image_req = req;  // `this` may be gone once sent
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
     state = State::OBJECT;
+    const bool count = counts_when_sent;  // read now: `this` may be gone once sent
     int r;
     if (snap_seq == 0 && snaps.empty())
       r = io->aio_operate(oid, completion, &op);
     else
       r = io->aio_operate(oid, completion, &op, snap_seq, snaps);
-    bool count = counts_when_sent;
     if (r < 0) send_failed(r);  // else `this` may be gone already
     if (count) image_req->sent_one();
   }
@@ -229,7 +249,7 @@ struct ObjectRequest {
     read_parent_runs(req->parent, req->parent_snap, copyup->runs, true,
                      [this](Result<librados::bufferlist> r) {
                        if (!r.ok()) {
-                         finish(-r.error());
+                         finish(r.error() == ENOENT ? -EIO : -r.error());
                          return;
                        }
                        if (!r->is_zero()) copyup_data = std::move(*r);
@@ -272,14 +292,37 @@ struct ObjectRequest {
     ObjectRequest* o = u->o;
     int r = u->c ? u->c->get_return_value() : -EIO;
     if (u->c) u->c->release();
-    if (r < 0 && r != -ENOENT)  // fast-diff of that snapshot may miss the object
+    if (r < 0 && r != -ENOENT) {  // a map that would miss the object: nothing written (librbd)
       spdlog::warn("object map {}: copy-up update of object {} failed: {}", u->oid,
                    o->copyup->objno, strerror(-r));
+      int expected = 0;
+      o->maps_error.compare_exchange_strong(expected, r);
+    }
     delete u;
-    if (o->maps_left.fetch_sub(1) == 1) o->send_copyup();
+    if (o->maps_left.fetch_sub(1) != 1) return;
+    if (int e = o->maps_error.load())
+      o->finish(e);
+    else
+      o->send_copyup();
   }
   // -> COPYUP_DEEP or COPYUP
   void send_copyup() {
+    if (copyup->copy_only && (!copyup_data.length() || snaps.empty())) {
+      finish(0);  // nothing the snapshots would miss
+      return;
+    }
+    if (copyup->copy_only && steps.map && !head_mapped) {
+      // the head object is about to exist: its map entry first (a write's
+      // pre-step did it already)
+      head_mapped = true;
+      steps.map->update(copyup->objno, object_map::EXISTS, std::nullopt, [this](int go) {
+        if (go < 0)
+          finish(go);
+        else
+          send_copyup();
+      });
+      return;
+    }
     librados::ObjectWriteOperation cop;
     const bool deep = copyup_data.length() && !snaps.empty() && !deep_sent;
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);

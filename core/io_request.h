@@ -76,7 +76,6 @@ struct ImageRequest {
   uint64_t parent_snap = 0;
   uint64_t overlap = 0;  // image bytes below it come from the parent
   Layout layout;
-  uint64_t image_offset = 0;  // of the request (reads)
   // Part of a child's object request that holds a slot for it: takes none
   // (waiting for one on a librados thread could wait forever).
   bool slotless = false;
@@ -116,6 +115,9 @@ struct Copyup {
   bool fast_diff = false;
   librados::IoCtx* md = nullptr;  // where the maps are
   bool create = false;            // discards: the object must exist after (it hides the parent)
+  // No data ops: only the copy for the snapshots (deep), before a shrink
+  // cuts the overlap (reference §4.4; librbd's TrimRequest copies up too).
+  bool copy_only = false;
   std::function<void(librados::ObjectWriteOperation&)> ops;  // the data ops, built again
 };
 

@@ -180,4 +180,23 @@ for off, n in ((4 << 20, 4 << 20), (100, 5000)):
 cmp "$M/$P/$G" "$TMP/g.model" || fail "punched clone reads back wrong through the mount"
 rbd_export "$G" "$TMP/g.rbd" && cmp "$TMP/g.rbd" "$TMP/g.model" || fail "punched clone: rbd export differs"
 objmap_clean "$G"
+step "shrinking a clone that has snapshots keeps the snapshots' data (copied up first, as librbd does)"
+H=$(uniq cl-h)
+CLEANUP+=("rbd snap purge $P/$H >/dev/null 2>&1; rbd rm $P/$H >/dev/null 2>&1")
+rbd clone --rbd-default-clone-format 2 --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten \
+  "$P/$A@s" "$P/$H" >/dev/null
+rbd snap create "$P/$H@s1" >/dev/null 2>&1
+rbd_export "$H@s1" "$TMP/h-s1.before"
+truncate -s $((6 << 20)) "$M/$P/$H"  # object 1 ([4M, 8M)) absent, cut in the middle
+dd if=/dev/urandom of="$M/$P/$H" bs=4096 count=1 seek=1024 conv=notrunc,fsync status=none
+truncate -s $((12 << 20)) "$M/$P/$H"
+dd if=/dev/urandom of="$M/$P/$H" bs=4096 count=1 seek=$((9 << 8)) conv=notrunc,fsync status=none
+rbd_export "$H@s1" "$TMP/h-s1.after"
+cmp "$TMP/h-s1.before" "$TMP/h-s1.after" || fail "the clone's snapshot changed when the clone was shrunk"
+cmp -n $((4 << 20)) "$TMP/h-s1.before" "$M/$P/$H" || fail "the shrunk clone lost data"
+cmp -i $(((4 << 20) + 4096)) -n $(((2 << 20) - 4096)) "$TMP/h-s1.before" "$M/$P/$H" ||
+  fail "the shrunk clone lost data next to the write"
+cmp -i $((6 << 20)) -n $((3 << 20)) /dev/zero "$M/$P/$H" || fail "past the shrink the clone reads the parent"
+objmap_clean "$H"
+objmap_clean "$H@s1"
 pass "clones read and write through the mount as rbd export says"
