@@ -84,6 +84,47 @@ std::string enc_create(uint64_t size, uint8_t order, uint64_t features,
   return std::move(e).bytes();
 }
 
+std::string enc_parent_attach(const ParentSpec& parent, uint64_t overlap, bool reattach) {
+  Encoder e;
+  size_t t = e.start_struct(1, 1);
+  e.i64(parent.pool_id);
+  e.str(parent.pool_namespace);
+  e.str(parent.image_id);
+  e.u64(parent.snap_id);
+  e.end_struct(t);
+  e.u64(overlap);
+  e.u8(reattach ? 1 : 0);
+  return std::move(e).bytes();
+}
+
+std::string enc_op_features_set(uint64_t op_features, uint64_t mask) {
+  Encoder e;
+  e.u64(op_features);
+  e.u64(mask);
+  return std::move(e).bytes();
+}
+
+std::string enc_child_attach(uint64_t snap_id, int64_t child_pool, std::string_view child_id,
+                             std::string_view child_namespace) {
+  Encoder e;
+  e.u64(snap_id);
+  size_t t = e.start_struct(2, 1);
+  e.i64(child_pool);
+  e.str(child_id);
+  e.str(child_namespace);
+  e.end_struct(t);
+  return std::move(e).bytes();
+}
+
+std::string enc_remove_child(const ParentSpec& parent, std::string_view child_id) {
+  Encoder e;
+  e.i64(parent.pool_id);
+  e.str(parent.image_id);
+  e.u64(parent.snap_id);
+  e.str(child_id);
+  return std::move(e).bytes();
+}
+
 std::string enc_dir_add_image(std::string_view name, std::string_view id) {
   Encoder e;
   e.str(name);

@@ -99,6 +99,22 @@ std::string enc_snapshot_rename(uint64_t snap_id, std::string_view new_name);
 std::string enc_trash_add(std::string_view id, const TrashSpec& spec);
 std::string enc_trash_state_set(std::string_view id, uint8_t state, uint8_t expect_state);
 std::string enc_trash_list(std::string_view start_after, uint64_t max_return);
+// Clones (reference §4.1-4.2, §4.7):
+// parent_attach: ParentImageSpec (versioned), overlap, reattach.
+std::string enc_parent_attach(const ParentSpec& parent, uint64_t overlap, bool reattach);
+// op_features_set: (op_features & mask) set, the rest of mask cleared.
+std::string enc_op_features_set(uint64_t op_features, uint64_t mask);
+// child_attach / child_detach on the parent's header: the parent snapshot
+// and ChildImageSpec {pool_id, image_id, pool_namespace} (versioned 2,1).
+std::string enc_child_attach(uint64_t snap_id, int64_t child_pool, std::string_view child_id,
+                             std::string_view child_namespace);
+// remove_child on rbd_children (v1 clones): the parent's pool, image and
+// snapshot, then the child's id (no namespace: v1 has none).
+std::string enc_remove_child(const ParentSpec& parent, std::string_view child_id);
+inline constexpr uint64_t OP_FEATURE_CLONE_PARENT = 1;
+inline constexpr uint64_t OP_FEATURE_CLONE_CHILD = 2;
+inline constexpr const char* RBD_CHILDREN = "rbd_children";
+
 // set_flags: (old & ~mask) | (flags & mask), on the head or a snapshot.
 std::string enc_set_flags(uint64_t flags, uint64_t mask, uint64_t snap_id = NOSNAP);
 

@@ -69,6 +69,10 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data) override;
   void notify_header_update() override;
 
+  // A snapshot in the snapshot trash whose last clone has gone (see
+  // Pool::detach_from_parent): removed as snap_remove removes one.
+  Status snap_remove_trashed(uint64_t snap_id);
+
   // A clone's read of this image as its parent (core/parent.h): as
   // aio_read; `slotless` when the child's object request holds the slot.
   void read_for_child(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless, ReadCallback cb);
@@ -146,6 +150,8 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   void set_cached_size(uint64_t size);  // m_header_mu held
   // resize() while holding the lock and the size-change token.
   Status resize_now(uint64_t new_size);
+  // snap_remove and snap_remove_trashed, with the lock held.
+  Status remove_snap(const ImageHeader& h, const cls::SnapshotInfo& s);
   // Clones with snapshots: before shrinking below the overlap.
   Status copy_up_before_shrink(uint64_t new_size);
   // The background grow (grow_async), a state machine under m_size_mu:

@@ -111,10 +111,37 @@ Status ImageImpl::snap_remove(const std::string& name) {
   if (!lock.ok()) return lock.err();
   const cls::SnapshotInfo* s = h->find_snap(name);
   if (!s) return Errno(ENOENT);
-  uint64_t id = s->id;
-  auto prot = snap_protected(id);
+  auto prot = snap_protected(s->id);
   if (!prot.ok()) return prot.err();
-  if (*prot || s->child_count > 0) return Errno(EBUSY);
+  if (*prot) return Errno(EBUSY);  // a v1 clone's parent: rbd snap unprotect first
+  if (s->child_count > 0) {
+    // v2 clones still read it: to the snapshot trash, as librbd does; the
+    // last clone to go removes it (Pool::detach_from_parent)
+    RBDFS_TRY(cls_write(m_md, m_header_oid, "snapshot_trash_add", cls::enc_snap_id(s->id)));
+    RBDFS_TRY(refresh());
+    notify_header_update();
+    spdlog::info("image {}/{}: snapshot {} (id {}) moved to the snapshot trash: {} clone(s) use it",
+                 h->pool, h->name, name, s->id, s->child_count);
+    return {};
+  }
+  return remove_snap(*h, *s);
+}
+
+Status ImageImpl::snap_remove_trashed(uint64_t snap_id) {
+  RBDFS_TRY(refresh());
+  auto h = header();
+  auto lock = prepare_write(&h);  // held to the end
+  if (!lock.ok()) return lock.err();
+  const cls::SnapshotInfo* s = h->find_snap_id(snap_id);
+  if (!s || s->ns_type != cls::SNAP_NS_TRASH) return Errno(ENOENT);
+  if (s->child_count > 0) return Errno(EBUSY);
+  return remove_snap(*h, *s);
+}
+
+Status ImageImpl::remove_snap(const ImageHeader& hdr, const cls::SnapshotInfo& s) {
+  const ImageHeader* h = &hdr;
+  const std::string name = s.name;
+  uint64_t id = s.id;
   if (m_map) {
     std::optional<uint64_t> next;  // the next newer snapshot, or the head
     for (const auto& o : h->snapshots)

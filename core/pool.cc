@@ -105,6 +105,11 @@ Result<std::string> Pool::generate_image_id() {
 }
 
 Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
+  auto id = create(name, spec);
+  return id.ok() ? Status() : Status(id.err());
+}
+
+Result<std::string> Pool::create(const std::string& name, const CreateSpec& spec) {
   if (!valid_rbd_name(name)) return Errno(EINVAL);
   if (spec.order < 12 || spec.order > 25) return Errno(EINVAL);
   uint64_t features = spec.features;
@@ -164,10 +169,99 @@ Status Pool::create_image(const std::string& name, const CreateSpec& spec) {
     if (s.error() != EEXIST) m_io->io.remove(id_object(name));
     (void)cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image",
                    cls::enc_dir_remove_image(name, *id));
-    return s;
+    return s.err();
   }
   spdlog::info("pool {}: created image {} (id {}, {} bytes, order {})", m_name, name, *id,
                spec.size, spec.order);
+  return *id;
+}
+
+Status Pool::clone_image(const std::string& name, Pool& parent_pool, const ImageHeader& parent,
+                         uint64_t snap_id, int64_t data_pool_id) {
+  const cls::SnapshotInfo* snap = parent.find_snap_id(snap_id);
+  if (!(parent.features & FEATURE_LAYERING) || !snap || snap->ns_type != cls::SNAP_NS_USER)
+    return Errno(EINVAL);
+  // As librbd's CloneRequest/CreateRequest: the parent's layout and
+  // features, less those a new image gets only implicitly (create_image
+  // adds striping and the data pool back where they apply).
+  CreateSpec spec;
+  spec.size = snap->image_size;
+  spec.order = parent.order;
+  if (parent.layout.stripe_count != 1 || parent.layout.stripe_unit != parent.layout.object_size) {
+    spec.stripe_unit = parent.layout.stripe_unit;
+    spec.stripe_count = parent.layout.stripe_count;
+  }
+  spec.features = parent.features & ~(FEATURE_STRIPINGV2 | FEATURE_DATA_POOL | FEATURE_OPERATIONS |
+                                      FEATURE_MIGRATING | FEATURE_NON_PRIMARY |
+                                      FEATURE_DIRTY_CACHE | FEATURE_JOURNALING);
+  spec.data_pool_id = data_pool_id;
+  // no format-1 image of that name (librbd checks it too)
+  if (m_io->io.stat(name + ".rbd", nullptr, nullptr) == 0) return Errno(EEXIST);
+  auto id = create(name, spec);
+  if (!id.ok()) return id.err();
+  librados::IoCtx& pio = ioctx(parent_pool);
+  cls::ParentSpec ps;
+  ps.pool_id = pio.get_id();
+  ps.pool_namespace = pio.get_namespace();
+  ps.image_id = parent.id;
+  ps.snap_id = snap_id;
+  const std::string header = header_object(*id);
+  // the child's header first (its parent, then CLONE_CHILD), then the
+  // parent's books: a failure before the last step leaves nothing behind
+  Status s =
+      cls_exec(m_io->io, header, "parent_attach", cls::enc_parent_attach(ps, spec.size, false));
+  if (s.ok())
+    s = cls_exec(pio, header_object(parent.id), "child_attach",
+                 cls::enc_child_attach(snap_id, m_io->io.get_id(), *id, m_io->io.get_namespace()));
+  if (s.ok())
+    s = cls_exec(
+        m_io->io, header, "op_features_set",
+        cls::enc_op_features_set(cls::OP_FEATURE_CLONE_CHILD, cls::OP_FEATURE_CLONE_CHILD));
+  if (!s.ok()) {
+    spdlog::error("pool {}: cloning {}/{}@{} as {} failed: {}", m_name, parent.pool, parent.name,
+                  snap->name, name, s.err().message());
+    (void)remove_image(name);  // detaches what was attached
+    return s;
+  }
+  spdlog::info("pool {}: cloned {}/{}@{} as {} (id {})", m_name, parent.pool, parent.name,
+               snap->name, name, *id);
+  return {};
+}
+
+Status Pool::detach_from_parent(const ImageHeader& child) {
+  const cls::ParentSpec& ps = child.parent;
+  bufferlist out;
+  uint64_t op_features = 0;
+  if (cls_exec(m_io->io, header_object(child.id), "op_features_get", "", &out).ok()) {
+    if (auto f = cls::dec_u64(view(out)); f.ok()) op_features = *f;
+  }
+  if (!(op_features & cls::OP_FEATURE_CLONE_CHILD)) {  // v1
+    Status s =
+        cls_exec(m_io->io, cls::RBD_CHILDREN, "remove_child", cls::enc_remove_child(ps, child.id));
+    return s.ok() || s.error() == ENOENT ? Status() : s;
+  }
+  auto pio = open_ioctx(*m_cluster, ps.pool_id);
+  if (!pio.ok()) return pio.error() == ENOENT ? Status() : Status(pio.err());
+  pio->set_namespace(ps.pool_namespace);
+  Status s = cls_exec(
+      *pio, header_object(ps.image_id), "child_detach",
+      cls::enc_child_attach(ps.snap_id, m_io->io.get_id(), child.id, m_io->io.get_namespace()));
+  if (!s.ok() && s.error() != ENOENT) return s;
+  // The parent snapshot, removed while it still had clones, waits in the
+  // snapshot trash for the last of them: gone with it now.
+  std::string pool_name;
+  if (rados(*m_cluster).pool_reverse_lookup(ps.pool_id, &pool_name) < 0) return {};
+  Image::OpenOptions o;
+  o.id = ps.image_id;
+  auto parent = ImageImpl::open(m_cluster, std::move(*pio), pool_name, ps.image_id, o);
+  if (!parent.ok()) return {};
+  const cls::SnapshotInfo* snap = (*parent)->header()->find_snap_id(ps.snap_id);
+  if (snap && snap->ns_type == cls::SNAP_NS_TRASH && snap->child_count == 0) {
+    Status r = (*parent)->snap_remove_trashed(ps.snap_id);
+    if (!r.ok())
+      spdlog::warn("pool {}: removing the trashed snapshot {} of parent {} failed: {}", m_name,
+                   ps.snap_id, ps.image_id, r.err().message());
+  }
   return {};
 }
 
@@ -218,6 +312,7 @@ Status Pool::remove_image(const std::string& name) {
   std::list<obj_watch_t> watchers;
   if (m_io->io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
   RBDFS_TRY(remove_data_objects(*h));
+  if (h->parent.exists()) RBDFS_TRY(detach_from_parent(*h));
   int r = m_io->io.remove(header);
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   r = m_io->io.remove(id_object(name));

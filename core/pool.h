@@ -54,6 +54,13 @@ class Pool {
   // As `rbd create`: EEXIST, EINVAL (name, order, striping), ENOSYS
   // (features the OSD does not know).
   Status create_image(const std::string& name, const CreateSpec& spec);
+  // As `rbd clone` on a Mimic+ cluster (a v2 clone: no protection), with
+  // cls calls only (reference §4.7): image `name` in this pool, a clone of
+  // snapshot `snap_id` of `parent` (in `parent_pool`), with the parent's
+  // layout and features (data pool: `data_pool_id`). EINVAL when the
+  // parent lacks layering or the snapshot is not a user snapshot; EEXIST.
+  Status clone_image(const std::string& name, Pool& parent_pool, const ImageHeader& parent,
+                     uint64_t snap_id, int64_t data_pool_id = -1);
   // As `rbd rm`: ENOTEMPTY with snapshots, EBUSY when another client
   // watches the header.
   Status remove_image(const std::string& name);
@@ -74,6 +81,12 @@ class Pool {
  private:
   Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name);
   Result<std::string> generate_image_id();
+  // create_image, giving the new image's id.
+  Result<std::string> create(const std::string& name, const CreateSpec& spec);
+  // A clone being removed leaves its parent's books (v2: child_detach on
+  // the parent's header, and a trashed parent snapshot with no child left
+  // is removed, as librbd does; v1: rbd_children).
+  Status detach_from_parent(const ImageHeader& child);
   Status remove_data_objects(const ImageHeader& h);
 
   std::shared_ptr<Cluster> m_cluster;

@@ -122,6 +122,8 @@ class Filesystem {
   void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+  // ln <pool>/.snap/<image>/<snap> <pool2>/<name>: a v2 clone of the snapshot.
+  void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
   void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned flags);
   void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -287,6 +287,59 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   reply_status(req, s);
 }
 
+void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Node src, dst;
+  if (!resolve(req, ino, &src) || !resolve(req, newparent, &dst)) return;
+  const std::string name = newname;
+  // Only a snapshot links, into a pool: that is a clone. Hard links
+  // anywhere else are not a thing images have.
+  if (src.kind != NodeKind::SNAP || dst.kind != NodeKind::POOL) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (m_opts.read_only) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  if (name == SNAP_DIR || !core::valid_rbd_name(name)) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  auto from = pool(src.pool);
+  auto to = from.ok() ? pool(dst.pool) : from;
+  auto h = to.ok() ? image_header(src.pool, src.image)
+                   : core::Result<std::shared_ptr<const core::ImageHeader>>(to.err());
+  if (!h.ok()) {
+    fuse_reply_err(req, h.error());
+    return;
+  }
+  const core::cls::SnapshotInfo* snap = (*h)->find_snap(src.snap);
+  if (!snap) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  int64_t data_pool = -1;
+  if (!m_create_data_pool.empty()) {
+    auto dp = cluster()->pool_id(m_create_data_pool);
+    if (!dp.ok()) {
+      fuse_reply_err(req, dp.error());
+      return;
+    }
+    data_pool = *dp;
+  }
+  Status s = (*to)->clone_image(name, **from, **h, snap->id, data_pool);
+  if (!s.ok()) {
+    spdlog::warn("ln {}/.snap/{}/{} {}/{}: {}", src.pool, src.image, src.snap, dst.pool, name,
+                 s.err().message());
+    fuse_reply_err(req, s.error());
+    return;
+  }
+  invalidate_listing(dst.pool);
+  forget_header(dst.pool, name);
+  forget_header(src.pool, src.image);  // its snapshot has a child now
+  reply_entry(req, Node{NodeKind::IMAGE, dst.pool, name, "", ""});
+}
+
 void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t newparent,
                         const char* newname_c, unsigned flags) {
   Node p, np;

@@ -118,7 +118,9 @@ void op_rmdir(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPE
 void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
   fuse_reply_err(req, EPERM);
 }
-void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  guard(req, "link", [&](Filesystem* fs) { fs->link(req, ino, newparent, newname); });
+}
 
 }  // namespace
 

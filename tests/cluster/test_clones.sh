@@ -199,4 +199,52 @@ cmp -i $(((4 << 20) + 4096)) -n $(((2 << 20) - 4096)) "$TMP/h-s1.before" "$M/$P/
 cmp -i $((6 << 20)) -n $((3 << 20)) /dev/zero "$M/$P/$H" || fail "past the shrink the clone reads the parent"
 objmap_clean "$H"
 objmap_clean "$H@s1"
+step "ln of a snapshot makes a v2 clone: rbd info names its parent, librbd reads and writes it"
+L=$(uniq cl-l)
+CLEANUP+=("rbd rm $P/$L >/dev/null 2>&1")
+ln "$M/$P/.snap/$A/s" "$M/$P/$L" || fail "ln of a snapshot"
+info=$(rbd info --format json "$P/$L")
+expect_eq "$(/usr/bin/python3 -c 'import json,sys; p=json.loads(sys.argv[1])["parent"]; print("%s/%s@%s %d" % (p["pool"], p["image"], p["snapshot"], p["overlap"]))' "$info")" \
+  "$P/$A@s $((10 << 20))" "rbd info parent of the ln clone"
+grep -q clone-child <<<"$(rbd info "$P/$L")" || fail "the ln clone lacks op feature clone-child"
+rbd children "$P/$A@s" | grep -qx "$P/$L" || fail "rbd children does not list the ln clone"
+rbd_export "$A@s" "$TMP/a-s.now"
+cmp "$M/$P/$L" "$TMP/a-s.now" || fail "the ln clone does not read as its snapshot"
+/usr/bin/python3 -c '
+import sys, rados, rbd
+with rados.Rados(conffile=sys.argv[1]) as c, c.open_ioctx(sys.argv[2]) as io, rbd.Image(io, sys.argv[3]) as img:
+    assert img.read(0, 5000) == open(sys.argv[4], "rb").read(5000), "librbd reads the clone wrong"
+    img.write(b"librbd" * 1000, (4 << 20) + 10)
+' "$CEPH_CONF" "$P" "$L" "$TMP/a-s.now" || fail "librbd on the ln clone"
+rbd_export "$L" "$TMP/l.rbd"
+cmp "$M/$P/$L" "$TMP/l.rbd" || fail "the mount does not see librbd's write to the ln clone"
+expect_fail "Operation not permitted" ln "$M/$P/$A" "$M/$P/$L-2"
+expect_fail "Operation not permitted" ln "$M/$P/.snap/$A/s" "$M/$P/.snap/$A/s2"
+
+step "rm of a snapshot with v2 clones moves it to the snapshot trash; the clones read on"
+rbd snap create "$P/$L@t" >/dev/null 2>&1
+T=$(uniq cl-t)
+CLEANUP+=("rbd rm $P/$T >/dev/null 2>&1")
+sleep 1.2
+ln "$M/$P/.snap/$L/t" "$M/$P/$T" || fail "ln of a clone's snapshot"
+rbd_export "$L@t" "$TMP/l-t.rbd"
+rm "$M/$P/.snap/$L/t" || fail "rm of a snapshot with a clone"
+[ ! -e "$M/$P/.snap/$L/t" ] || fail "the trashed snapshot still shows in .snap"
+rbd snap ls --all "$P/$L" | grep -q "trash (t)" || fail "rbd snap ls --all: $(rbd snap ls --all "$P/$L")"
+cmp "$M/$P/$T" "$TMP/l-t.rbd" || fail "the clone of a trashed snapshot reads wrong"
+step "rm (--delete remove) of the last clone of a trashed snapshot removes the snapshot, as librbd does"
+M2=$TMP/mnt-remove
+mount_rbdfs "$M2" --delete remove
+rm "$M2/$P/$T" || fail "rm of a clone"
+[ -z "$(rbd snap ls --all "$P/$L" | grep trash)" ] || fail "the trashed snapshot stayed: $(rbd snap ls --all "$P/$L")"
+step "rm (--delete remove) of a v2 and of a v1 clone leave their parents' books straight"
+rm "$M2/$P/$L" || fail "rm of the ln clone"
+! rbd children "$P/$A@s" | grep -qx "$P/$L" || fail "rbd children still lists the removed clone"
+expect_fail "Device or resource busy" rm "$M/$P/.snap/$B/s"  # protected: v1 clone C uses it
+V1=$(uniq cl-v1)
+rbd clone --rbd-default-clone-format 1 --image-feature layering "$P/$B@s" "$P/$V1" >/dev/null
+sleep 1.2
+rm "$M2/$P/$V1" || fail "rm of a v1 clone"
+! rbd children "$P/$B@s" | grep -qx "$P/$V1" || fail "rbd children still lists the removed v1 clone"
+rbd children "$P/$B@s" | grep -qx "$P/$C" || fail "rbd children lost the other v1 clone"
 pass "clones read and write through the mount as rbd export says"

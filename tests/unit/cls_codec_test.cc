@@ -159,3 +159,45 @@ TEST_CASE("parent_overlap_get: an overlap, or none", "[codec]") {
   CHECK(*none == 0);
   CHECK(cls::dec_optional_u64(std::string(1, '\2')).error() == EIO);
 }
+
+TEST_CASE("clone encoders: the bytes cls_rbd decodes", "[codec]") {
+  cls::ParentSpec p;
+  p.pool_id = 2;
+  p.image_id = "ab";
+  p.snap_id = 7;
+  // parent_attach: ENCODE_START(1,1) {s64 pool, ns, image, u64 snap}, u64 overlap, bool
+  std::string a = cls::enc_parent_attach(p, 4096, false);
+  REQUIRE(a.size() == 6 + 8 + 4 + 4 + 2 + 8 + 8 + 1);
+  Decoder d(a);
+  uint8_t v = 0, compat = 0;
+  Decoder b = d.start_struct(&v, &compat);
+  CHECK(v == 1);
+  CHECK(compat == 1);
+  CHECK(b.i64() == 2);
+  CHECK(b.str() == "");
+  CHECK(b.str() == "ab");
+  CHECK(b.u64() == 7);
+  CHECK(d.u64() == 4096);
+  CHECK(d.u8() == 0);
+  CHECK(d.at_end());
+  // child_attach: u64 snap, then ENCODE_START(2,1) {s64 pool, image id, ns}
+  std::string c = cls::enc_child_attach(7, 3, "cid", "");
+  Decoder dc(c);
+  CHECK(dc.u64() == 7);
+  Decoder bc = dc.start_struct(&v, &compat);
+  CHECK(v == 2);
+  CHECK(compat == 1);
+  CHECK(bc.i64() == 3);
+  CHECK(bc.str() == "cid");
+  CHECK(bc.str() == "");
+  CHECK(dc.at_end());
+  // remove_child (v1): pool, image, snap, child id; op_features_set: two u64
+  std::string rc = cls::enc_remove_child(p, "cid");
+  Decoder dr(rc);
+  CHECK(dr.i64() == 2);
+  CHECK(dr.str() == "ab");
+  CHECK(dr.u64() == 7);
+  CHECK(dr.str() == "cid");
+  CHECK(dr.at_end());
+  CHECK(cls::enc_op_features_set(2, 2).size() == 16);
+}
