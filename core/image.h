@@ -140,6 +140,11 @@ class Image {
   virtual Status snap_rename(const std::string& from, const std::string& to) = 0;
   virtual Result<bool> snap_protected(uint64_t snap_id) = 0;
 
+  // As `rbd flatten`: a clone copies up every object that still reads
+  // through to its parent, then leaves it (its snapshots too with
+  // deep-flatten). EINVAL for an image with no parent.
+  virtual Status flatten() = 0;
+
   // lseek SEEK_DATA (data = true) / SEEK_HOLE at `snap_id` from `off`, at
   // stripe-unit granularity: looks only at the objects from `off` on, in
   // parallel batches that double in size (64 .. 4096 objects). ENXIO past

@@ -66,6 +66,7 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   Status snap_remove(const std::string& name) override;
   Status snap_rename(const std::string& from, const std::string& to) override;
   Result<bool> snap_protected(uint64_t snap_id) override;
+  Status flatten() override;
   Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data) override;
   void notify_header_update() override;
 
@@ -154,6 +155,10 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   Status remove_snap(const ImageHeader& h, const cls::SnapshotInfo& s);
   // Clones with snapshots: before shrinking below the overlap.
   Status copy_up_before_shrink(uint64_t new_size);
+  // Copies up objects [first, end) where they hold parent data past image
+  // offset `keep` (the rest reads the same from the child), at most
+  // `batch` at a time; inside the submit gate per batch.
+  Status copy_up_objects(uint64_t first, uint64_t end, uint64_t keep, uint64_t batch);
   // The background grow (grow_async), a state machine under m_size_mu:
   //   IDLE --grow_async--> SENDING(t) --landed, target > t--> SENDING(target)
   //                            |--landed or failed--> IDLE

@@ -307,15 +307,19 @@ struct ObjectRequest {
   }
   // -> COPYUP_DEEP or COPYUP
   void send_copyup() {
-    if (copyup->copy_only && (!copyup_data.length() || snaps.empty())) {
-      finish(0);  // nothing the snapshots would miss
+    if (copyup->copy_only && !copyup_data.length()) {
+      finish(0);  // the parent has only zeros here: the object reads the same absent
       return;
     }
     if (copyup->copy_only && steps.map && !head_mapped) {
       // the head object is about to exist: its map entry first (a write's
       // pre-step did it already)
       head_mapped = true;
-      steps.map->update(copyup->objno, object_map::EXISTS, std::nullopt, [this](int go) {
+      // with fast-diff, data the snapshots share is no change of the head
+      // (librbd: copy-on-read and flatten copy-ups leave it EXISTS_CLEAN)
+      const auto st = copyup->fast_diff && !copyup->snap_maps.empty() ? object_map::EXISTS_CLEAN
+                                                                      : object_map::EXISTS;
+      steps.map->update(copyup->objno, st, std::nullopt, [this](int go) {
         if (go < 0)
           finish(go);
         else

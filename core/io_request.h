@@ -115,8 +115,8 @@ struct Copyup {
   bool fast_diff = false;
   librados::IoCtx* md = nullptr;  // where the maps are
   bool create = false;            // discards: the object must exist after (it hides the parent)
-  // No data ops: only the copy for the snapshots (deep), before a shrink
-  // cuts the overlap (reference §4.4; librbd's TrimRequest copies up too).
+  // No data ops: only the copy (deep with snapshots), before a shrink cuts
+  // the overlap (librbd's TrimRequest copies up too) and for a flatten.
   bool copy_only = false;
   std::function<void(librados::ObjectWriteOperation&)> ops;  // the data ops, built again
 };

@@ -8,11 +8,14 @@
 // parent the same way, to any depth. Internal to core/.
 #pragma once
 
+#include <rados/librados.hpp>
+
 #include <memory>
 #include <string>
 
 #include "core/cls_rbd.h"
 #include "core/cluster.h"
+#include "core/header.h"
 #include "core/result.h"
 
 namespace rbdfs::core {
@@ -24,5 +27,14 @@ class ImageImpl;
 Result<std::shared_ptr<ImageImpl>> open_parent(const std::shared_ptr<Cluster>& cluster,
                                                const cls::ParentSpec& spec,
                                                const std::string& child);
+
+// A clone leaves its parent's books (removal, flatten): v2: child_detach on
+// the parent's header, and a parent snapshot in the snapshot trash goes
+// with its last clone, as librbd does; v1: remove_child on rbd_children.
+Status detach_from_parent(const std::shared_ptr<Cluster>& cluster, librados::IoCtx& child_md,
+                          const ImageHeader& child);
+
+// "pool[/namespace]/image@snapshot" of `spec` (ids where names are gone).
+Result<std::string> parent_name(Cluster& cluster, const cls::ParentSpec& spec);
 
 }  // namespace rbdfs::core

@@ -14,6 +14,7 @@
 #include "core/names.h"
 #include "core/object_usage.h"
 #include "core/object_map_codec.h"
+#include "core/parent.h"
 #include "core/striper.h"
 
 namespace rbdfs::core {
@@ -229,40 +230,11 @@ Status Pool::clone_image(const std::string& name, Pool& parent_pool, const Image
 }
 
 Status Pool::detach_from_parent(const ImageHeader& child) {
-  const cls::ParentSpec& ps = child.parent;
-  bufferlist out;
-  uint64_t op_features = 0;
-  if (cls_exec(m_io->io, header_object(child.id), "op_features_get", "", &out).ok()) {
-    if (auto f = cls::dec_u64(view(out)); f.ok()) op_features = *f;
-  }
-  if (!(op_features & cls::OP_FEATURE_CLONE_CHILD)) {  // v1
-    Status s =
-        cls_exec(m_io->io, cls::RBD_CHILDREN, "remove_child", cls::enc_remove_child(ps, child.id));
-    return s.ok() || s.error() == ENOENT ? Status() : s;
-  }
-  auto pio = open_ioctx(*m_cluster, ps.pool_id);
-  if (!pio.ok()) return pio.error() == ENOENT ? Status() : Status(pio.err());
-  pio->set_namespace(ps.pool_namespace);
-  Status s = cls_exec(
-      *pio, header_object(ps.image_id), "child_detach",
-      cls::enc_child_attach(ps.snap_id, m_io->io.get_id(), child.id, m_io->io.get_namespace()));
-  if (!s.ok() && s.error() != ENOENT) return s;
-  // The parent snapshot, removed while it still had clones, waits in the
-  // snapshot trash for the last of them: gone with it now.
-  std::string pool_name;
-  if (rados(*m_cluster).pool_reverse_lookup(ps.pool_id, &pool_name) < 0) return {};
-  Image::OpenOptions o;
-  o.id = ps.image_id;
-  auto parent = ImageImpl::open(m_cluster, std::move(*pio), pool_name, ps.image_id, o);
-  if (!parent.ok()) return {};
-  const cls::SnapshotInfo* snap = (*parent)->header()->find_snap_id(ps.snap_id);
-  if (snap && snap->ns_type == cls::SNAP_NS_TRASH && snap->child_count == 0) {
-    Status r = (*parent)->snap_remove_trashed(ps.snap_id);
-    if (!r.ok())
-      spdlog::warn("pool {}: removing the trashed snapshot {} of parent {} failed: {}", m_name,
-                   ps.snap_id, ps.image_id, r.err().message());
-  }
-  return {};
+  return core::detach_from_parent(m_cluster, m_io->io, child);
+}
+
+Result<std::string> Pool::parent_name(const ImageHeader& h) {
+  return core::parent_name(*m_cluster, h.parent);
 }
 
 Result<librados::IoCtx> data_ioctx(Pool& p, const ImageHeader& h) {

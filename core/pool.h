@@ -61,6 +61,8 @@ class Pool {
   // parent lacks layering or the snapshot is not a user snapshot; EEXIST.
   Status clone_image(const std::string& name, Pool& parent_pool, const ImageHeader& parent,
                      uint64_t snap_id, int64_t data_pool_id = -1);
+  // "pool/image@snapshot" of a clone's parent ("" for none).
+  Result<std::string> parent_name(const ImageHeader& h);
   // As `rbd rm`: ENOTEMPTY with snapshots, EBUSY when another client
   // watches the header.
   Status remove_image(const std::string& name);

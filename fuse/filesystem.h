@@ -132,6 +132,9 @@ class Filesystem {
   void statfs(fuse_req_t req, fuse_ino_t ino);
   void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
   void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  // Only user.rbdfs.flatten (any value) on a clone: flattens it (as `rbd
+  // flatten`); the user.rbd.* attributes are read-only (EPERM).
+  void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name);
 
  private:
   struct PoolEntry {

@@ -26,9 +26,9 @@ void reply_xattr_value(fuse_req_t req, const std::string& v, size_t size) {
     fuse_reply_buf(req, v.data(), v.size());
 }
 const char* const IMAGE_XATTRS[] = {
-    "user.rbd.id",          "user.rbd.features",           "user.rbd.object_size",
-    "user.rbd.stripe_unit", "user.rbd.stripe_count",       "user.rbd.block_name_prefix",
-    "user.rbd.parent",      "user.rbdfs.read_only_reason",
+    "user.rbd.id",          "user.rbd.features",     "user.rbd.object_size",
+    "user.rbd.stripe_unit", "user.rbd.stripe_count", "user.rbd.block_name_prefix",
+    "user.rbd.parent",      "user.rbd.overlap",      "user.rbdfs.read_only_reason",
 };
 const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
 }  // namespace
@@ -62,11 +62,23 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
     v = std::to_string(hdr.layout.stripe_count);
   else if (name == "user.rbd.block_name_prefix")
     v = hdr.object_prefix;
-  else if (name == "user.rbd.parent")
-    v = hdr.parent.exists() ? std::to_string(hdr.parent.pool_id) + "/" + hdr.parent.image_id + "@" +
-                                  std::to_string(hdr.parent.snap_id)
-                            : "";
-  else if (name == "user.rbdfs.read_only_reason")
+  else if (name == "user.rbd.parent" || name == "user.rbd.overlap") {
+    const uint64_t snap_id = n.kind == NodeKind::SNAP && hdr.find_snap(n.snap)
+                                 ? hdr.find_snap(n.snap)->id
+                                 : core::cls::NOSNAP;
+    const uint64_t overlap = hdr.overlap_at(snap_id);
+    if (name == "user.rbd.overlap") {
+      v = std::to_string(overlap);
+    } else if (overlap) {  // as rbd info: none once flattened
+      auto pl = pool(n.pool);
+      auto pn = pl.ok() ? (*pl)->parent_name(hdr) : core::Result<std::string>(pl.err());
+      if (!pn.ok()) {
+        fuse_reply_err(req, pn.error());
+        return;
+      }
+      v = *pn;
+    }
+  } else if (name == "user.rbdfs.read_only_reason")
     v = hdr.read_only_reason;
   else if (n.kind == NodeKind::SNAP && name == "user.rbd.snap_id") {
     const auto* s = hdr.find_snap(n.snap);
@@ -98,6 +110,24 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
     return;
   }
   reply_xattr_value(req, v, size);
+}
+
+void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c) {
+  Node n;
+  if (!resolve(req, ino, &n)) return;
+  if (std::string(name_c) != "user.rbdfs.flatten" || n.kind != NodeKind::IMAGE) {
+    fuse_reply_err(req, EPERM);  // the user.rbd.* attributes are read-only
+    return;
+  }
+  if (m_opts.read_only) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  auto img = open_image(n.pool, n.image);
+  Status s = img.ok() ? (*img)->flatten() : Status(img.err());
+  if (!s.ok()) spdlog::warn("flatten {}/{}: {}", n.pool, n.image, s.err().message());
+  forget_header(n.pool, n.image);
+  reply_status(req, s);
 }
 
 void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {

@@ -109,8 +109,8 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   guard(req, "listxattr", [&](Filesystem* fs) { fs->listxattr(req, ino, size); });
 }
-void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-  fuse_reply_err(req, EPERM);  // the user.rbd.* attributes are read-only
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*, size_t, int) {
+  guard(req, "setxattr", [&](Filesystem* fs) { fs->setxattr(req, ino, name); });
 }
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
 void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EPERM); }

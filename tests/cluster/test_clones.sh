@@ -199,6 +199,49 @@ cmp -i $(((4 << 20) + 4096)) -n $(((2 << 20) - 4096)) "$TMP/h-s1.before" "$M/$P/
 cmp -i $((6 << 20)) -n $((3 << 20)) /dev/zero "$M/$P/$H" || fail "past the shrink the clone reads the parent"
 objmap_clean "$H"
 objmap_clean "$H@s1"
+step "user.rbd.parent and user.rbd.overlap, on clones and their snapshots"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.parent "$M/$P/$C")" "$P/$B@s" "user.rbd.parent of C"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.overlap "$M/$P/$C")" 3145728 "user.rbd.overlap of C"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.overlap "$M/$P/.snap/$C/before")" $((10 << 20)) "user.rbd.overlap of C@before"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.parent "$M/$P/$A")" "" "user.rbd.parent of a non-clone"
+
+step "rbd flatten from outside while the clone is open in the mount keeps its contents"
+K=$(uniq cl-k)
+CLEANUP+=("rbd snap purge $P/$K >/dev/null 2>&1; rbd rm $P/$K >/dev/null 2>&1")
+rbd clone --rbd-default-clone-format 2 --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten \
+  "$P/$A@s" "$P/$K" >/dev/null
+exec 7<>"$M/$P/$K"
+dd if=/dev/urandom of="$M/$P/$K" bs=4096 count=2 seek=300 conv=notrunc,fsync status=none  # rbdfs owns the lock
+rbd_export "$K" "$TMP/k.before"
+rbd flatten --no-progress "$P/$K" || fail "rbd flatten while rbdfs holds the clone"
+rbd info "$P/$K" | grep -q "parent:" && fail "rbd flatten left a parent"
+cmp "$M/$P/$K" "$TMP/k.before" || fail "the flattened clone reads differently through the mount"
+dd if=/dev/urandom of="$M/$P/$K" bs=4096 count=1 seek=1500 conv=notrunc,fsync status=none
+exec 7>&-
+rbd_export "$K" "$TMP/k.rbd" && cmp "$M/$P/$K" "$TMP/k.rbd" || fail "after flatten: mount and rbd export differ"
+objmap_clean "$K"
+
+step "setfattr user.rbdfs.flatten flattens a clone as rbd flatten does (snapshots keep their data)"
+K2=$(uniq cl-k2)
+CLEANUP+=("rbd snap purge $P/$K2 >/dev/null 2>&1; rbd rm $P/$K2 >/dev/null 2>&1")
+rbd clone --rbd-default-clone-format 2 --object-size 1M --stripe-unit 262144 --stripe-count 2 \
+  --image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten "$P/$A@s" "$P/$K2" >/dev/null
+dd if=/dev/urandom of="$M/$P/$K2" bs=4096 count=3 seek=700 conv=notrunc,fsync status=none
+rbd snap create "$P/$K2@s1" >/dev/null 2>&1
+rbd_export "$K2@s1" "$TMP/k2-s1.before"
+rbd_export "$K2" "$TMP/k2.before"
+setfattr -n user.rbdfs.flatten -v 1 "$M/$P/$K2" || fail "setfattr user.rbdfs.flatten"
+rbd info "$P/$K2" | grep -q "parent:" && fail "flatten left a parent: $(rbd info "$P/$K2" | grep parent)"
+! rbd children "$P/$A@s" | grep -qx "$P/$K2" || fail "the flattened clone is still the parent's child"
+rbd_export "$K2" "$TMP/k2.after" && cmp "$TMP/k2.before" "$TMP/k2.after" || fail "flatten changed the clone"
+rbd_export "$K2@s1" "$TMP/k2-s1.after" && cmp "$TMP/k2-s1.before" "$TMP/k2-s1.after" || fail "flatten changed its snapshot"
+cmp "$M/$P/$K2" "$TMP/k2.before" || fail "the flattened clone reads differently through the mount"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.parent "$M/$P/$K2")" "" "user.rbd.parent after flatten"
+objmap_clean "$K2"
+objmap_clean "$K2@s1"
+expect_fail "Invalid argument" setfattr -n user.rbdfs.flatten -v 1 "$M/$P/$A"
+expect_fail "Operation not permitted" setfattr -n user.rbd.parent -v x "$M/$P/$K2"
+
 step "ln of a snapshot makes a v2 clone: rbd info names its parent, librbd reads and writes it"
 L=$(uniq cl-l)
 CLEANUP+=("rbd rm $P/$L >/dev/null 2>&1")
