@@ -290,4 +290,38 @@ sleep 1.2
 rm "$M2/$P/$V1" || fail "rm of a v1 clone"
 ! rbd children "$P/$B@s" | grep -qx "$P/$V1" || fail "rbd children still lists the removed v1 clone"
 rbd children "$P/$B@s" | grep -qx "$P/$C" || fail "rbd children lost the other v1 clone"
+step "losetup + mount + write on a clone of an ext4 golden image; qemu-img writes a new filesystem over another; e2fsck clean"
+mkdir -p "$TMP/gold" "$TMP/gold2"
+head -c 2000000 /dev/urandom >"$TMP/gold/base"
+head -c 1500000 /dev/urandom >"$TMP/gold2/other"
+mkfs.ext4 -q -F -d "$TMP/gold" "$TMP/gold.img" 32M
+mkfs.ext4 -q -F -d "$TMP/gold2" "$TMP/gold2.img" 32M
+GI=$(uniq cl-gold)
+Q1=$(uniq cl-q1)
+Q2=$(uniq cl-q2)
+CLEANUP+=("rbd rm $P/$Q1 >/dev/null 2>&1; rbd rm $P/$Q2 >/dev/null 2>&1; rbd snap purge $P/$GI >/dev/null 2>&1; rbd rm $P/$GI >/dev/null 2>&1")
+rbd import --no-progress "$TMP/gold.img" "$P/$GI" >/dev/null
+rbd snap create "$P/$GI@v1" >/dev/null 2>&1
+sleep 1.2
+ln "$M/$P/.snap/$GI/v1" "$M/$P/$Q1" || fail "ln of the golden snapshot"
+ln "$M/$P/.snap/$GI/v1" "$M/$P/$Q2" || fail "ln of the golden snapshot"
+dev=$(losetup -f --show "$M/$P/$Q1") || fail "losetup of a clone"
+CLEANUP+=("losetup -d $dev 2>/dev/null")
+mkdir -p "$TMP/fs"
+mount "$dev" "$TMP/fs" || fail "mounting the clone's ext4"
+CLEANUP+=("umount '$TMP/fs' 2>/dev/null")
+cmp "$TMP/fs/base" "$TMP/gold/base" || fail "the golden file reads wrong through the clone"
+head -c 3000000 /dev/urandom >"$TMP/payload"
+cp "$TMP/payload" "$TMP/fs/payload"
+rm "$TMP/fs/base"
+umount "$TMP/fs" || fail "umount of the clone's ext4"
+losetup -d "$dev"
+rbd_export "$Q1" "$TMP/q1.img"
+e2fsck -fn "$TMP/q1.img" >"$TMP/fsck" 2>&1 || { cat "$TMP/fsck"; fail "e2fsck: errors in the clone's ext4"; }
+debugfs -R "cat /payload" "$TMP/q1.img" 2>/dev/null | cmp - "$TMP/payload" || fail "the file written into the clone differs"
+qemu-img convert -n -f raw -O raw -t none "$TMP/gold2.img" "$M/$P/$Q2" || fail "qemu-img convert onto a clone"
+rbd_export "$Q2" "$TMP/q2.img"
+cmp "$TMP/q2.img" "$TMP/gold2.img" || fail "qemu-img's filesystem on the clone differs"
+e2fsck -fn "$TMP/q2.img" >"$TMP/fsck" 2>&1 || { cat "$TMP/fsck"; fail "e2fsck: errors in qemu-img's filesystem"; }
+rbd_export "$GI@v1" "$TMP/gi.img" && cmp "$TMP/gi.img" "$TMP/gold.img" || fail "the golden snapshot changed"
 pass "clones read and write through the mount as rbd export says"
