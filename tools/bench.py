@@ -138,11 +138,12 @@ class Bench:
     def peak_rss_mb(self):
         return self.status_mib("VmHWM")
 
-    def fio(self, target, spec, extra):
+    def fio(self, target, spec, extra, timed=True):
         rw, bs, qd = spec
         args = ["fio", "--name=b", "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % qd,
-                "--runtime=%d" % self.a.runtime, "--time_based", "--ramp_time=1",
                 "--output-format=json", "--size=%dM" % self.a.size_mb, "--randrepeat=0"] + extra
+        if timed:
+            args += ["--runtime=%d" % self.a.runtime, "--time_based", "--ramp_time=1"]
         r = sh(args, capture=True, env=self.env, timeout=self.a.runtime * 10 + 120)
         j = json.loads(r.stdout[r.stdout.index("{"):])
         job = j["jobs"][0]
@@ -254,6 +255,51 @@ class Bench:
                                       "dd write 4M buffered+fsync")]
         for n in dnames.values():
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
+
+        # clones of a filled image's snapshot: 4K random reads of an untouched
+        # clone (every read goes to the parent) and 4K writes that each copy
+        # an object up (one per object, on a fresh clone each run: 4 MiB of
+        # the parent read and written per write), rbdfs against librbd on a
+        # twin clone
+        par = "img-parent"
+        sh("rbd snap purge %s/%s >/dev/null 2>&1; rbd rm %s/%s >/dev/null 2>&1; "
+           "rbd create --size %dM --image-feature layering %s/%s"
+           % (self.pool, par, self.pool, par, size, self.pool, par), env=self.env)
+        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+            "--rbdname=" + par, "--rw=write", "--bs=4M", "--iodepth=16",
+            "--size=%dM" % size, "--output-format=terse"], capture=True, env=self.env)
+        sh("rbd snap create %s/%s@s >/dev/null" % (self.pool, par), env=self.env)
+        clones = []
+
+        def clone(name):
+            sh("rbd rm %s/%s >/dev/null 2>&1; rbd clone --rbd-default-clone-format 2 %s/%s@s %s/%s"
+               % (self.pool, name, self.pool, par, self.pool, name), env=self.env)
+            clones.append(name)
+            return name
+        rrow, wrow = "clone rand read 4K qd32 (from the parent)", "clone write 4K qd32 (a copy-up each)"
+        reader = {"rbdfs": clone("clone-rbdfs-r"), "librbd": clone("clone-librbd-r")}
+        nobj = size // 4
+        for run in range(self.a.runs):
+            for t in (("librbd", "rbdfs") if run % 2 == 0 else ("rbdfs", "librbd")):
+                if t == "librbd":
+                    extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool]
+                else:
+                    extra = ["--ioengine=libaio", "--direct=1"]
+                target = (lambda n: ["--rbdname=" + n] if t == "librbd"
+                          else ["--filename=" + os.path.join(m, self.pool, n)])
+                _, iops, _ = self.fio(t, ("randread", "4k", 32), extra + target(reader[t]))
+                self.add(rrow, t, iops, "IOPS")
+                w = clone("clone-%s-w%d" % (t, run))
+                self.settle()
+                _, iops, _ = self.fio(t, ("randwrite", "4k", 32), extra + target(w) + [
+                    "--blockalign=4M", "--number_ios=%d" % nobj], timed=False)
+                self.add(wrow, t, iops, "IOPS")
+                print("  run %d clone rows %-9s read %8.0f IOPS, copy-up writes %6.0f IOPS"
+                      % (run + 1, t, self.results[rrow][t][-1], iops), flush=True)
+        for n in clones:
+            sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
+        sh("rbd snap purge %s/%s >/dev/null 2>&1; rbd rm --no-progress %s/%s >/dev/null 2>&1"
+           % (self.pool, par, self.pool, par), check=False, env=self.env)
 
         # buffered dd write with fsync, and cold cp read, through each mount
         dd_mb = size

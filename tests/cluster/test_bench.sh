@@ -21,7 +21,8 @@ for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand rea
   "dd write 4M buffered+fsync" "cp read (cold)" "cp file in (new image)" \
   "qemu-img convert in (new image)" "ls -l 20 images (10 GiB, default features)" \
   "seq write 4M qd16 [default features]" "rand write 4K qd32 [default features]" \
-  "dd write 4M buffered+fsync [default features]"; do
+  "dd write 4M buffered+fsync [default features]" "clone rand read 4K qd32 (from the parent)" \
+  "clone write 4K qd32 (a copy-up each)"; do
   contains -F "| $row |" <"$OUT/results.md" || fail "row '$row' missing from results.md"
 done
 /usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
@@ -38,11 +39,14 @@ for row in ("cp file in (new image)", "qemu-img convert in (new image)"):
     for t in ("rbdfs", "librbd"):
         assert j["results"][row][t][0] > 0, (row, t)
 assert j["results"]["ls -l 20 images (10 GiB, default features)"]["rbdfs"][0] > 0
+for row in ("clone rand read 4K qd32 (from the parent)", "clone write 4K qd32 (a copy-up each)"):
+    for t in ("rbdfs", "librbd"):
+        assert j["results"][row][t][0] > 0, (row, t)
 for row in ("seq write 4M qd16 [default features]", "rand write 4K qd32 [default features]"):
     for t in ("rbdfs", "librbd"):
         assert j["results"][row][t][0] > 0, (row, t)
 notes = " ".join(j["notes"])
-assert "against layering-only images, same workload: seq write 4M qd16" in notes, notes
+assert "against layering-only images, same workload, paired runs (median of per-pair ratios, min-max): seq write 4M qd16" in notes, notes
 assert "per GiB moved" in notes, notes
 assert "stated bound 256 MiB: holds" in notes, notes   # memory, not speed: it may be asserted
 PY
