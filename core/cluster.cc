@@ -200,6 +200,32 @@ Result<librados::IoCtx> open_ioctx(Cluster& c, int64_t id) {
   return io;
 }
 
+void Cluster::copyup_begin(std::function<void()> start) {
+  {
+    std::lock_guard<std::mutex> l(m_copyup_mu);
+    if (m_copyups >= MAX_COPYUPS) {
+      m_copyup_wait.push_back(std::move(start));
+      return;
+    }
+    ++m_copyups;
+  }
+  start();
+}
+
+void Cluster::copyup_end() {
+  std::function<void()> next;
+  {
+    std::lock_guard<std::mutex> l(m_copyup_mu);
+    if (m_copyup_wait.empty()) {
+      --m_copyups;
+      return;
+    }
+    next = std::move(m_copyup_wait.front());  // its turn: the count stays
+    m_copyup_wait.pop_front();
+  }
+  next();
+}
+
 std::shared_ptr<void> Cluster::find_shared(const std::string& key) {
   std::lock_guard<std::mutex> l(m_shared_mu);
   auto it = m_shared.find(key);

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <memory>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -120,6 +122,13 @@ class Cluster {
   // For short deferred work (the idle flush of combined writes).
   Timer& timer() { return m_timer; }
 
+  // Copy-ups (clones) in flight process-wide, each holding up to an object
+  // of the parent's data twice: at most MAX_COPYUPS; `start` runs now or,
+  // queued, when one ends (never blocking: callers are librados threads).
+  static constexpr unsigned MAX_COPYUPS = 8;
+  void copyup_begin(std::function<void()> start);
+  void copyup_end();
+
   // Objects shared process-wide by key while someone uses them (the
   // parent images of clones, core/parent.h): the live one, or null.
   std::shared_ptr<void> find_shared(const std::string& key);
@@ -174,6 +183,9 @@ class Cluster {
   bool m_connected = false;
   std::atomic<bool> m_blocklisted{false};
   Timer m_timer;
+  std::mutex m_copyup_mu;
+  unsigned m_copyups = 0;                           // GUARDED_BY(m_copyup_mu)
+  std::deque<std::function<void()>> m_copyup_wait;  // GUARDED_BY(m_copyup_mu)
   std::mutex m_shared_mu;
   std::map<std::string, std::weak_ptr<void>> m_shared;  // GUARDED_BY(m_shared_mu)
 };

@@ -139,6 +139,7 @@ struct ObjectRequest {
   librados::bufferlist copyup_data;  // empty: the parent has only zeros here
   bool deep_sent = false;
   bool head_mapped = false;
+  bool copyup_counted = false;  // holds one of Cluster::MAX_COPYUPS
   std::atomic<size_t> maps_left{0};
   std::atomic<int> maps_error{0};
 
@@ -176,7 +177,7 @@ struct ObjectRequest {
   // OBJECT -> PARENT: an absent object of a clone reads the parent's data
   // below the overlap, by image extents (the parent's layout may differ);
   // zeros past it.
-  void read_parent() {
+  void read_through() {
     parent_tried = true;
     const ObjectExtent& ext = req->part_extent(part);
     uint64_t inside = object_valid_length(req->layout, ext.object_no, req->overlap);
@@ -199,7 +200,7 @@ struct ObjectRequest {
   }
   void finish(int r) {
     if (is_read && r == -ENOENT && req->overlap && !parent_tried) {
-      read_parent();
+      read_through();
       return;
     }
     state = State::DONE;
@@ -210,6 +211,7 @@ struct ObjectRequest {
       req->fail(-r);
     }
     if (r == -ESHUTDOWN) req->cluster->note_blocklisted();
+    if (copyup_counted) req->cluster->copyup_end();  // may start a queued one here
     if (!req->slotless) req->cluster->release_slot();
     auto image_req = std::move(req);
     delete this;
@@ -246,6 +248,12 @@ struct ObjectRequest {
   // whole object (this request holds the slot).
   void copyup_read() {
     state = State::COPYUP_READ;
+    req->cluster->copyup_begin([this] {
+      copyup_counted = true;
+      copyup_parent_data();
+    });
+  }
+  void copyup_parent_data() {
     read_parent_runs(req->parent, req->parent_snap, copyup->runs, true,
                      [this](Result<librados::bufferlist> r) {
                        if (!r.ok()) {

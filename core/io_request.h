@@ -19,7 +19,8 @@
 //           ... OBJECT --ok--> DONE
 //                 |ENOENT
 //                 v
-//           COPYUP_READ --parent's data for the whole object--> COPYUP_MAPS
+//           COPYUP_READ --(one of Cluster::MAX_COPYUPS; queued for it)
+//              parent's data for the whole object--> COPYUP_MAPS
 //              --snapshots' maps updated (only with data, an object map
 //                and snapshots that see it)--> COPYUP_DEEP --> COPYUP --> DONE
 //           COPYUP_DEEP: [copyup(data)] with an empty snap context, only with

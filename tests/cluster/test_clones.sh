@@ -46,6 +46,10 @@ import sys, rados, rbd
 with rados.Rados(conffile=sys.argv[1]) as c, c.open_ioctx(sys.argv[2]) as io, rbd.Image(io, sys.argv[3]) as img:
     img.write(b"C" * 5000, (2 << 20) - 2500)
 ' "$CEPH_CONF" "$P" "$C"
+P2=$(uniq clpool)  # clones across pools
+ceph osd pool create "$P2" 8 >/dev/null 2>&1
+rbd pool init "$P2"
+CLEANUP+=("ceph osd pool rm $P2 $P2 --yes-i-really-really-mean-it >/dev/null 2>&1")
 mount_rbdfs "$M"
 
 same_as_rbd() {  # <image[@snap]> <file>
@@ -264,6 +268,17 @@ cmp "$M/$P/$L" "$TMP/l.rbd" || fail "the mount does not see librbd's write to th
 expect_fail "Operation not permitted" ln "$M/$P/$A" "$M/$P/$L-2"
 expect_fail "Operation not permitted" ln "$M/$P/.snap/$A/s" "$M/$P/.snap/$A/s2"
 
+step "ln across pools, as rbd clone does"
+X=$(uniq cl-x)
+CLEANUP+=("rbd rm $P2/$X >/dev/null 2>&1")
+ln "$M/$P/.snap/$A/s" "$M/$P2/$X" || fail "ln into another pool"
+expect_eq "$(getfattr --absolute-names --only-values -n user.rbd.parent "$M/$P2/$X")" "$P/$A@s" "parent of the clone in $P2"
+rbd children "$P/$A@s" | grep -qx "$P2/$X" || fail "rbd children does not list the clone in $P2"
+cmp "$M/$P2/$X" "$TMP/a-s.now" || fail "the clone in $P2 does not read as its snapshot"
+dd if=/dev/urandom of="$M/$P2/$X" bs=4096 count=1 seek=10 conv=notrunc,fsync status=none
+rbd_export "$P2/$X" "$TMP/x.rbd"
+cmp "$M/$P2/$X" "$TMP/x.rbd" || fail "the clone in $P2: mount and rbd export differ"
+
 step "rm of a snapshot with v2 clones moves it to the snapshot trash; the clones read on"
 rbd snap create "$P/$L@t" >/dev/null 2>&1
 T=$(uniq cl-t)
@@ -283,6 +298,8 @@ rm "$M2/$P/$T" || fail "rm of a clone"
 step "rm (--delete remove) of a v2 and of a v1 clone leave their parents' books straight"
 rm "$M2/$P/$L" || fail "rm of the ln clone"
 ! rbd children "$P/$A@s" | grep -qx "$P/$L" || fail "rbd children still lists the removed clone"
+rm "$M2/$P2/$X" || fail "rm of the clone in $P2"
+! rbd children "$P/$A@s" | grep -qx "$P2/$X" || fail "rbd children still lists the removed clone in $P2"
 expect_fail "Device or resource busy" rm "$M/$P/.snap/$B/s"  # protected: v1 clone C uses it
 V1=$(uniq cl-v1)
 rbd clone --rbd-default-clone-format 1 --image-feature layering "$P/$B@s" "$P/$V1" >/dev/null
