@@ -293,10 +293,11 @@ Result<uint64_t> dec_u64(std::string_view in) {
   return finish(d, v);
 }
 
-Result<uint64_t> dec_optional_u64(std::string_view in) {
+Result<std::optional<uint64_t>> dec_optional_u64(std::string_view in) {
   Decoder d(in);
   uint8_t present = d.u8();
-  uint64_t v = present ? d.u64() : 0;
+  std::optional<uint64_t> v;
+  if (present) v = d.u64();
   if (present > 1) return Errno(EIO);
   return finish(d, v);
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -130,8 +131,8 @@ Result<ParentSpec> dec_parent(std::string_view in);
 Result<int64_t> dec_i64(std::string_view in);
 Result<uint64_t> dec_u64(std::string_view in);
 // parent_overlap_get: optional<u64> (u8 present, then the value); nullopt
-// (0) when the image has no parent at that snapshot or at the head.
-Result<uint64_t> dec_optional_u64(std::string_view in);
+// when the image has no parent at that snapshot or at the head.
+Result<std::optional<uint64_t>> dec_optional_u64(std::string_view in);
 Result<uint8_t> dec_u8(std::string_view in);
 Result<UTime> dec_utime(std::string_view in);
 Result<TrashSpec> dec_trash_spec(std::string_view in);

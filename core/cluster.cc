@@ -223,7 +223,22 @@ void Cluster::copyup_end() {
     next = std::move(m_copyup_wait.front());  // its turn: the count stays
     m_copyup_wait.pop_front();
   }
+  // A start that ends at once (an error) comes back here: run such
+  // successors in a loop on this thread, not one stack frame each.
+  static thread_local bool running = false;
+  static thread_local std::deque<std::function<void()>> later;
+  if (running) {
+    later.push_back(std::move(next));
+    return;
+  }
+  running = true;
   next();
+  while (!later.empty()) {
+    auto f = std::move(later.front());
+    later.pop_front();
+    f();
+  }
+  running = false;
 }
 
 std::shared_ptr<void> Cluster::find_shared(const std::string& key) {

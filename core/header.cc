@@ -191,10 +191,12 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
         if (ov[i].rval < 0) return Errno::from_rados(ov[i].rval);
         auto o = decoded(cls::dec_optional_u64(view(ov[i].out)), "parent_overlap_get", oid);
         if (!o) return Errno(EIO);
-        if (i == 0)
-          h.parent_overlap = *o;
-        else
-          h.snap_parent_overlap[h.snapshots[i - 1].id] = *o;
+        if (i == 0) {
+          h.parent_at_head = o->has_value();
+          h.parent_overlap = o->value_or(0);
+        } else if (o->has_value()) {
+          h.snap_parent_overlap[h.snapshots[i - 1].id] = **o;
+        }
       }
       if (raced) {
         if (attempt < 5) continue;

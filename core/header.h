@@ -29,9 +29,11 @@ struct ImageHeader {
   std::vector<cls::SnapshotInfo> snapshots;  // ascending by id
   cls::ParentSpec parent;                    // kept after a flatten while snapshots still use it
   // How much of the image reads through to the parent (image bytes below
-  // it), at the head and at each snapshot; 0: nothing (no parent there).
-  uint64_t parent_overlap = 0;
-  std::map<uint64_t, uint64_t> snap_parent_overlap;
+  // it), at the head and at each snapshot that has the parent (a flatten
+  // leaves the parent to the snapshots that still use it).
+  bool parent_at_head = false;
+  uint64_t parent_overlap = 0;                       // at the head (0 without)
+  std::map<uint64_t, uint64_t> snap_parent_overlap;  // only snapshots with the parent
   cls::UTime create_timestamp;
   cls::UTime modify_timestamp;
   std::string read_only_reason;   // empty: writable

@@ -181,7 +181,12 @@ void ImageImpl::set_cached_size(uint64_t size) {
 }
 
 Status ImageImpl::open_parent_of(const ImageHeader& h) {
-  if (!h.parent.exists()) return {};
+  if (!h.parent.exists()) {  // flattened: let it go
+    std::lock_guard<std::mutex> l(m_header_mu);
+    m_parent.reset();
+    m_parent_spec = {};
+    return {};
+  }
   {
     std::lock_guard<std::mutex> l(m_header_mu);
     const auto& p = m_parent_spec;

@@ -141,7 +141,9 @@ Status ImageImpl::copy_up_objects(uint64_t first, uint64_t end, uint64_t keep, u
           continue;  // no parent data past `keep` here
         auto cu = copyup_for(*h, objno);
         cu->copy_only = true;
-        cu->ops = [](librados::ObjectWriteOperation&) {};
+        cu->ops = [os = h->layout.object_size](librados::ObjectWriteOperation& o) {
+          o.set_alloc_hint(os, os);  // a change without data (see aio_discard)
+        };
         librados::ObjectWriteOperation op;
         op.assert_exists();  // an object that exists has its own data already
         submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, false,

@@ -144,6 +144,14 @@ Status ImageImpl::remove_snap(const ImageHeader& hdr, const cls::SnapshotInfo& s
   const ImageHeader* h = &hdr;
   const std::string name = s.name;
   uint64_t id = s.id;
+  // A flattened clone whose last snapshot using the parent goes: off the
+  // parent's books first, while CLONE_CHILD still says how (cls drops the
+  // parent with the snapshot; librbd's SnapshotRemoveRequest does the same)
+  if (h->parent.exists() && !h->parent_at_head &&
+      std::none_of(h->snapshots.begin(), h->snapshots.end(), [&](const cls::SnapshotInfo& o) {
+        return o.id != id && h->snap_parent_overlap.count(o.id);
+      }))
+    RBDFS_TRY(detach_from_parent(m_cluster, m_md, *h));
   if (m_map) {
     std::optional<uint64_t> next;  // the next newer snapshot, or the head
     for (const auto& o : h->snapshots)
@@ -192,7 +200,7 @@ Status ImageImpl::flatten() {
   auto h = header();
   auto lock = prepare_write(&h);  // held to the end (librbd: a maintenance op under the lock)
   if (!lock.ok()) return lock.err();
-  if (!h->parent.exists()) return Errno(EINVAL);
+  if (!h->parent.exists() || !h->parent_at_head) return Errno(EINVAL);
   // 1. every object that still reads through to the parent, copied up
   // (deep where the image has snapshots: they keep the parent's data too)
   if (uint64_t overlap = h->overlap_at(cls::NOSNAP))
@@ -203,7 +211,7 @@ Status ImageImpl::flatten() {
   const bool snaps_need_parent =
       !(h->features & FEATURE_DEEP_FLATTEN) &&
       std::any_of(h->snapshots.begin(), h->snapshots.end(),
-                  [&](const cls::SnapshotInfo& s) { return h->overlap_at(s.id) > 0; });
+                  [&](const cls::SnapshotInfo& s) { return h->snap_parent_overlap.count(s.id); });
   if (!snaps_need_parent) RBDFS_TRY(detach_from_parent(m_cluster, m_md, *h));
   // 3. the header: no parent at the head (cls keeps it for snapshots that
   // still use it and clears CLONE_CHILD when none does)

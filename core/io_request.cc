@@ -158,10 +158,7 @@ struct ObjectRequest {
         return;
       }
       o->deep_sent = true;
-      if (o->copyup->copy_only)
-        o->finish(0);
-      else
-        o->send_copyup();
+      o->send_copyup();
       return;
     }
     if ((r == 0 || (r == -ENOENT && o->ignore_enoent)) && o->steps.post) {
@@ -323,11 +320,9 @@ struct ObjectRequest {
       // the head object is about to exist: its map entry first (a write's
       // pre-step did it already)
       head_mapped = true;
-      // with fast-diff, data the snapshots share is no change of the head
-      // (librbd: copy-on-read and flatten copy-ups leave it EXISTS_CLEAN)
-      const auto st = copyup->fast_diff && !copyup->snap_maps.empty() ? object_map::EXISTS_CLEAN
-                                                                      : object_map::EXISTS;
-      steps.map->update(copyup->objno, st, std::nullopt, [this](int go) {
+      // EXISTS, as librbd's flatten copy-up (its empty write) leaves it: the
+      // op below changes the head after the snapshots, whoever else writes
+      steps.map->update(copyup->objno, object_map::EXISTS, std::nullopt, [this](int go) {
         if (go < 0)
           finish(go);
         else

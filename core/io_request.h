@@ -116,8 +116,10 @@ struct Copyup {
   bool fast_diff = false;
   librados::IoCtx* md = nullptr;  // where the maps are
   bool create = false;            // discards: the object must exist after (it hides the parent)
-  // No data ops: only the copy (deep with snapshots), before a shrink cuts
-  // the overlap (librbd's TrimRequest copies up too) and for a flatten.
+  // Only the copy, before a shrink cuts the overlap (librbd's TrimRequest
+  // copies up too) and for a flatten: nothing at all where the parent has
+  // only zeros; `ops` is then a change without data (librbd: an empty
+  // write), so the head map is EXISTS, set before the object is made.
   bool copy_only = false;
   std::function<void(librados::ObjectWriteOperation&)> ops;  // the data ops, built again
 };

@@ -59,10 +59,11 @@ Status detach_from_parent(const std::shared_ptr<Cluster>& cluster, librados::IoC
                           const ImageHeader& child) {
   const cls::ParentSpec& ps = child.parent;
   bufferlist out;
-  uint64_t op_features = 0;
-  if (cls_exec(child_md, header_object(child.id), "op_features_get", "", &out).ok()) {
-    if (auto f = cls::dec_u64(view(out)); f.ok()) op_features = *f;
-  }
+  // only a read op_features says v1 or v2 (a guess would leak the record)
+  RBDFS_TRY(cls_exec(child_md, header_object(child.id), "op_features_get", "", &out));
+  auto f = cls::dec_u64(view(out));
+  if (!f.ok()) return f.err();
+  const uint64_t op_features = *f;
   if (!(op_features & cls::OP_FEATURE_CLONE_CHILD)) {  // v1
     Status s =
         cls_exec(child_md, cls::RBD_CHILDREN, "remove_child", cls::enc_remove_child(ps, child.id));
@@ -76,7 +77,12 @@ Status detach_from_parent(const std::shared_ptr<Cluster>& cluster, librados::IoC
       cls::enc_child_attach(ps.snap_id, child_md.get_id(), child.id, child_md.get_namespace()));
   if (!s.ok() && s.error() != ENOENT) return s;
   // The parent snapshot, removed while it still had clones, waits in the
-  // snapshot trash for the last of them: gone with it now.
+  // snapshot trash for the last of them: gone with it now (the parent is
+  // opened only then, as librbd's DetachChildRequest looks first).
+  bufferlist sin = detail::to_bl(cls::enc_snap_id(ps.snap_id)), sout;
+  if (pio->exec(header_object(ps.image_id), "rbd", "snapshot_get", sin, sout) < 0) return {};
+  auto si = cls::dec_snapshot_info(view(sout));
+  if (!si.ok() || si->ns_type != cls::SNAP_NS_TRASH || si->child_count != 0) return {};
   std::string pool_name;
   if (rados(*cluster).pool_reverse_lookup(ps.pool_id, &pool_name) < 0) return {};
   Image::OpenOptions o;

@@ -207,17 +207,18 @@ Status Pool::clone_image(const std::string& name, Pool& parent_pool, const Image
   ps.image_id = parent.id;
   ps.snap_id = snap_id;
   const std::string header = header_object(*id);
-  // the child's header first (its parent, then CLONE_CHILD), then the
-  // parent's books: a failure before the last step leaves nothing behind
+  // the child's header first (its parent, then CLONE_CHILD, as librbd's
+  // AttachChildRequest), then the parent's books: the unwind (remove_image)
+  // then knows a v2 clone and detaches whatever was attached
   Status s =
       cls_exec(m_io->io, header, "parent_attach", cls::enc_parent_attach(ps, spec.size, false));
-  if (s.ok())
-    s = cls_exec(pio, header_object(parent.id), "child_attach",
-                 cls::enc_child_attach(snap_id, m_io->io.get_id(), *id, m_io->io.get_namespace()));
   if (s.ok())
     s = cls_exec(
         m_io->io, header, "op_features_set",
         cls::enc_op_features_set(cls::OP_FEATURE_CLONE_CHILD, cls::OP_FEATURE_CLONE_CHILD));
+  if (s.ok())
+    s = cls_exec(pio, header_object(parent.id), "child_attach",
+                 cls::enc_child_attach(snap_id, m_io->io.get_id(), *id, m_io->io.get_namespace()));
   if (!s.ok()) {
     spdlog::error("pool {}: cloning {}/{}@{} as {} failed: {}", m_name, parent.pool, parent.name,
                   snap->name, name, s.err().message());

@@ -104,12 +104,13 @@ class Bench:
 
     def settle(self, quiet=0.15, longest=20.0):
         """wait until the machine is quiet (both cores under `quiet` busy for
-        two samples in a row): the OSD finishes the deletes and compaction the
-        previous run left, so no target pays for its predecessor"""
+        two samples in a row, time waiting for the disk counted as busy): the
+        OSD finishes the deletes, compaction and deferred writes the previous
+        run left, so no target pays for its predecessor"""
         def busy_idle():
             with open("/proc/stat") as f:
                 v = [int(x) for x in f.readline().split()[1:]]
-            return sum(v) - v[3] - v[4], v[3] + v[4]
+            return sum(v) - v[3], v[3]
         end, calm = time.monotonic() + longest, 0
         b0, i0 = busy_idle()
         while calm < 2 and time.monotonic() < end:

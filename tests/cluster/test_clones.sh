@@ -246,6 +246,21 @@ objmap_clean "$K2@s1"
 expect_fail "Invalid argument" setfattr -n user.rbdfs.flatten -v 1 "$M/$P/$A"
 expect_fail "Operation not permitted" setfattr -n user.rbd.parent -v x "$M/$P/$K2"
 
+step "a clone flattened without deep-flatten stays its parent's child while a snapshot uses it; removing that snapshot ends it"
+N=$(uniq cl-n)
+CLEANUP+=("rbd snap purge $P/$N >/dev/null 2>&1; rbd rm $P/$N >/dev/null 2>&1")
+rbd clone --rbd-default-clone-format 2 --image-feature layering "$P/$A@s" "$P/$N" >/dev/null
+dd if=/dev/urandom of="$M/$P/$N" bs=4096 count=1 seek=5 conv=notrunc,fsync status=none
+rbd snap create "$P/$N@s1" >/dev/null 2>&1
+rbd_export "$N@s1" "$TMP/n-s1.before"
+setfattr -n user.rbdfs.flatten -v 1 "$M/$P/$N" || fail "flatten without deep-flatten"
+expect_fail "Invalid argument" setfattr -n user.rbdfs.flatten -v 1 "$M/$P/$N"
+rbd children "$P/$A@s" | grep -qx "$P/$N" || fail "its snapshot still reads the parent: it must stay a child"
+rbd_export "$N@s1" "$TMP/n-s1.after" && cmp "$TMP/n-s1.before" "$TMP/n-s1.after" || fail "flatten changed the snapshot"
+sleep 1.2
+rm "$M/$P/.snap/$N/s1" || fail "rm of the flattened clone's last snapshot"
+! rbd children "$P/$A@s" | grep -qx "$P/$N" || fail "the clone stayed on its parent's books after its last snapshot went"
+
 step "ln of a snapshot makes a v2 clone: rbd info names its parent, librbd reads and writes it"
 L=$(uniq cl-l)
 CLEANUP+=("rbd rm $P/$L >/dev/null 2>&1")
