@@ -322,7 +322,7 @@ sleep 1.2
 rm "$M2/$P/$V1" || fail "rm of a v1 clone"
 ! rbd children "$P/$B@s" | grep -qx "$P/$V1" || fail "rbd children still lists the removed v1 clone"
 rbd children "$P/$B@s" | grep -qx "$P/$C" || fail "rbd children lost the other v1 clone"
-step "losetup + mount + write on a clone of an ext4 golden image; qemu-img writes a new filesystem over another; e2fsck clean"
+step "losetup + mount + write on a clone of an ext4 golden image; qemu-img writes a new filesystem over another; mkfs on a third; e2fsck clean"
 mkdir -p "$TMP/gold" "$TMP/gold2"
 head -c 2000000 /dev/urandom >"$TMP/gold/base"
 head -c 1500000 /dev/urandom >"$TMP/gold2/other"
@@ -355,5 +355,18 @@ qemu-img convert -n -f raw -O raw -t none "$TMP/gold2.img" "$M/$P/$Q2" || fail "
 rbd_export "$Q2" "$TMP/q2.img"
 cmp "$TMP/q2.img" "$TMP/gold2.img" || fail "qemu-img's filesystem on the clone differs"
 e2fsck -fn "$TMP/q2.img" >"$TMP/fsck" 2>&1 || { cat "$TMP/fsck"; fail "e2fsck: errors in qemu-img's filesystem"; }
+Q3=$(uniq cl-q3)
+CLEANUP+=("rbd rm $P/$Q3 >/dev/null 2>&1")
+ln "$M/$P/.snap/$GI/v1" "$M/$P/$Q3" || fail "ln of the golden snapshot"
+dev=$(losetup -f --show "$M/$P/$Q3") || fail "losetup of a clone"
+CLEANUP+=("losetup -d $dev 2>/dev/null")
+mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 on a clone's loop device"
+mount "$dev" "$TMP/fs" || fail "mounting the new ext4 on a clone"
+cp "$TMP/payload" "$TMP/fs/again"
+umount "$TMP/fs" || fail "umount of the new ext4"
+losetup -d "$dev"
+rbd_export "$Q3" "$TMP/q3.img"
+e2fsck -fn "$TMP/q3.img" >"$TMP/fsck" 2>&1 || { cat "$TMP/fsck"; fail "e2fsck: errors in mkfs's filesystem on a clone"; }
+debugfs -R "cat /again" "$TMP/q3.img" 2>/dev/null | cmp - "$TMP/payload" || fail "the file written after mkfs on a clone differs"
 rbd_export "$GI@v1" "$TMP/gi.img" && cmp "$TMP/gi.img" "$TMP/gold.img" || fail "the golden snapshot changed"
 pass "clones read and write through the mount as rbd export says"
