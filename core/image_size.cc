@@ -111,54 +111,6 @@ Status ImageImpl::resize_now(uint64_t new_size) {
   return {};
 }
 
-Status ImageImpl::copy_up_before_shrink(uint64_t new_size) {
-  // set_size cuts the head's overlap, not the snapshots': the parent's data
-  // the snapshots still see past the new size must be in their own clones
-  // of the objects before the trims below (with the snap context) make
-  // them. Absent objects holding such data are copied up (deep).
-  auto h = header();
-  const uint64_t overlap = h->overlap_at(cls::NOSNAP);
-  if (overlap <= new_size || h->snapc.snaps.empty()) return {};
-  const Layout& l = h->layout;
-  return copy_up_objects((new_size / l.period()) * l.stripe_count, object_count(l, overlap),
-                         new_size, 256);
-}
-
-Status ImageImpl::copy_up_objects(uint64_t first, uint64_t end, uint64_t keep, uint64_t batch) {
-  for (uint64_t start = first; start < end; start += batch) {
-    enter_submit();
-    auto h = header();  // the snap context of now, as every write
-    const uint64_t overlap = h->overlap_at(cls::NOSNAP);
-    auto req = new_request();
-    std::promise<Status> p;
-    auto f = p.get_future();
-    req->io_cb = [&p](Status s) { p.set_value(s); };
-    req->write_seq = m_writes.begin();
-    if (overlap && link_parent(*req, *h)) {
-      const Layout& l = h->layout;
-      for (uint64_t objno = start; objno < std::min(end, start + batch); ++objno) {
-        if (object_valid_length(l, objno, overlap) <= object_valid_length(l, objno, keep))
-          continue;  // no parent data past `keep` here
-        auto cu = copyup_for(*h, objno);
-        cu->copy_only = true;
-        cu->ops = [os = h->layout.object_size](librados::ObjectWriteOperation& o) {
-          o.set_alloc_hint(os, os);  // a change without data (see aio_discard)
-        };
-        librados::ObjectWriteOperation op;
-        op.assert_exists();  // an object that exists has its own data already
-        submit_object_write(req, m_data, object_name(h->object_prefix, objno), &op, h->snapc, false,
-                            map_steps(objno, std::nullopt), std::move(cu));
-      }
-    } else if (overlap) {
-      req->fail(EIO);
-    }
-    leave_submit();
-    req->put();
-    RBDFS_TRY(f.get());
-  }
-  return {};
-}
-
 Status ImageImpl::grow_to(uint64_t size) {
   // A header change like any other (the object map is resized with it).
   auto h = header();

@@ -195,33 +195,4 @@ Status ImageImpl::snap_rename(const std::string& from, const std::string& to) {
   return {};
 }
 
-Status ImageImpl::flatten() {
-  RBDFS_TRY(refresh());
-  auto h = header();
-  auto lock = prepare_write(&h);  // held to the end (librbd: a maintenance op under the lock)
-  if (!lock.ok()) return lock.err();
-  if (!h->parent.exists() || !h->parent_at_head) return Errno(EINVAL);
-  // 1. every object that still reads through to the parent, copied up
-  // (deep where the image has snapshots: they keep the parent's data too)
-  if (uint64_t overlap = h->overlap_at(cls::NOSNAP))
-    RBDFS_TRY(copy_up_objects(0, object_count(h->layout, overlap), 0, 16));
-  // 2. off the parent's books, unless snapshots still read through to it
-  // (without deep-flatten their copies were not made by this image)
-  h = header();
-  const bool snaps_need_parent =
-      !(h->features & FEATURE_DEEP_FLATTEN) &&
-      std::any_of(h->snapshots.begin(), h->snapshots.end(),
-                  [&](const cls::SnapshotInfo& s) { return h->snap_parent_overlap.count(s.id); });
-  if (!snaps_need_parent) RBDFS_TRY(detach_from_parent(m_cluster, m_md, *h));
-  // 3. the header: no parent at the head (cls keeps it for snapshots that
-  // still use it and clears CLONE_CHILD when none does)
-  Status s = cls_write(m_md, m_header_oid, "parent_detach", "");
-  if (!s.ok() && s.error() == EOPNOTSUPP) s = cls_write(m_md, m_header_oid, "remove_parent", "");
-  RBDFS_TRY(s);
-  RBDFS_TRY(refresh());
-  notify_header_update();
-  spdlog::info("image {}/{}: flattened", h->pool, h->name);
-  return {};
-}
-
 }  // namespace rbdfs::core

@@ -16,6 +16,17 @@ using detail::cls_exec;
 using detail::view;
 using librados::bufferlist;
 
+namespace {
+// An image's name from its id (rbd_directory), or the id when it has none.
+std::string image_name(librados::IoCtx& io, const std::string& id) {
+  librados::bufferlist in = detail::to_bl(cls::enc_string(id)), out;
+  if (io.exec(RBD_DIRECTORY, "rbd", "dir_get_name", in, out) == 0) {
+    if (auto n = cls::dec_string(detail::view(out)); n.ok()) return *n;
+  }
+  return id;
+}
+}  // namespace
+
 Result<std::shared_ptr<ImageImpl>> open_parent(const std::shared_ptr<Cluster>& cluster,
                                                const cls::ParentSpec& spec,
                                                const std::string& child) {
@@ -32,12 +43,7 @@ Result<std::shared_ptr<ImageImpl>> open_parent(const std::shared_ptr<Cluster>& c
   auto io = open_ioctx(*cluster, spec.pool_id);
   if (!io.ok()) return io.err();
   io->set_namespace(spec.pool_namespace);
-  // the parent's name, for the log only
-  std::string name = spec.image_id;
-  librados::bufferlist in = detail::to_bl(cls::enc_string(spec.image_id)), out;
-  if (io->exec(RBD_DIRECTORY, "rbd", "dir_get_name", in, out) == 0) {
-    if (auto n = cls::dec_string(detail::view(out)); n.ok()) name = *n;
-  }
+  const std::string name = image_name(*io, spec.image_id);  // for the log only
   Image::OpenOptions o;
   o.read_only = true;
   o.watch = false;  // a snapshot does not change
@@ -107,11 +113,8 @@ Result<std::string> parent_name(Cluster& cluster, const cls::ParentSpec& spec) {
   auto io = open_ioctx(cluster, spec.pool_id);
   if (!io.ok()) return io.err();
   io->set_namespace(spec.pool_namespace);
-  std::string name = spec.image_id, snap = std::to_string(spec.snap_id);
-  librados::bufferlist in = detail::to_bl(cls::enc_string(spec.image_id)), out;
-  if (io->exec(RBD_DIRECTORY, "rbd", "dir_get_name", in, out) == 0) {
-    if (auto n = cls::dec_string(detail::view(out)); n.ok()) name = *n;
-  }
+  const std::string name = image_name(*io, spec.image_id);
+  std::string snap = std::to_string(spec.snap_id);
   librados::bufferlist sin = detail::to_bl(cls::enc_snap_id(spec.snap_id)), sout;
   if (io->exec(header_object(spec.image_id), "rbd", "snapshot_get", sin, sout) == 0) {
     if (auto si = cls::dec_snapshot_info(detail::view(sout)); si.ok()) snap = si->name;

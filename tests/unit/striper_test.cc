@@ -167,7 +167,7 @@ TEST_CASE("object_image_extents inverts the byte model", "[striper]") {
       const auto& r = runs[i];
       REQUIRE(r.length > 0);
       REQUIRE(r.object_offset == expect_off);  // contiguous, in object order
-      if (i > 0) {  // merged wherever the image is contiguous
+      if (i > 0) {                             // merged wherever the image is contiguous
         REQUIRE(runs[i - 1].image_offset + runs[i - 1].length < r.image_offset);
       }
       for (uint64_t k = 0; k < r.length; k += 1 + rng() % 97) {
