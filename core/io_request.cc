@@ -91,8 +91,8 @@ void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id
                                j->error.compare_exchange_strong(expected, r.error());
                              }
                              if (j->left.fetch_sub(1) != 1) return;
-                             if (int e = j->error.load()) {
-                               j->cb(Errno(e));
+                             if (int e = j->error.load()) {  // never "absent": that reads as zeros
+                               j->cb(Errno(e == ENOENT ? EIO : e));
                                return;
                              }
                              librados::bufferlist bl;
@@ -187,8 +187,8 @@ struct ObjectRequest {
                                      std::min(ext.length, inside - ext.offset));
     read_parent_runs(req->parent, req->parent_snap, runs, true,
                      [this](Result<librados::bufferlist> r) {
-                       if (!r.ok()) {  // never "absent": that would read as zeros
-                         finish(r.error() == ENOENT ? -EIO : -r.error());
+                       if (!r.ok()) {
+                         finish(-r.error());
                          return;
                        }
                        read_into->claim_append(*r);
@@ -254,7 +254,7 @@ struct ObjectRequest {
     read_parent_runs(req->parent, req->parent_snap, copyup->runs, true,
                      [this](Result<librados::bufferlist> r) {
                        if (!r.ok()) {
-                         finish(r.error() == ENOENT ? -EIO : -r.error());
+                         finish(-r.error());
                          return;
                        }
                        if (!r->is_zero()) copyup_data = std::move(*r);

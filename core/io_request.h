@@ -126,7 +126,8 @@ struct Copyup {
 
 // Clones: reads `runs` (image extents of one child object, in object
 // order, contiguous there) from the parent at `snap_id`; `cb` gets their
-// bytes concatenated, zeros where the parent has none. `slotless`: on
+// bytes concatenated, zeros where the parent has none; a failure is never
+// ENOENT (EIO instead: "absent" would read as zeros). `slotless`: on
 // behalf of an object request that holds a slot.
 void read_parent_runs(const std::shared_ptr<ImageImpl>& parent, uint64_t snap_id,
                       const std::vector<ImageRun>& runs, bool slotless,
