@@ -52,7 +52,9 @@ std::string dec_addr(Decoder* d) {
     b.u32();  // type
     nonce = b.u32();
     uint32_t elen = b.u32();
-    if (elen >= 2) {
+    if (elen > b.remaining()) {  // never read (or allocate) past the reply
+      b.fail();
+    } else if (elen >= 2) {
       uint8_t lo = b.u8();
       uint8_t hi = b.u8();
       family = static_cast<uint16_t>(lo | (hi << 8));  // LE

@@ -283,3 +283,16 @@ TEST_CASE("set_flags input: flags, mask, snap id", "[cls]") {
   std::string snap = rbdfs::core::cls::enc_set_flags(1, 1, 4);
   CHECK(snap.substr(16) == std::string("\x04\0\0\0\0\0\0\0", 8));
 }
+
+TEST_CASE("an entity address longer than the reply fails at once", "[lock]") {
+  // found by the decoder fuzzer (its first byte, which picks the decoder,
+  // dropped): an address length of ~2^32 made the decoder append that many
+  // bytes (out of memory) before failing
+  const unsigned char in[] = {0x01, 0x01, 0x2c, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00,
+                              0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1b, 0x00, 0x00,
+                              0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+                              0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x73,
+                              0x19, 0xd9, 0x04, 0x00, 0x40, 0x60, 0x00};
+  auto r = cls_lock::dec_lock_info(std::string_view(reinterpret_cast<const char*>(in), sizeof in));
+  CHECK(r.error() == EIO);
+}
