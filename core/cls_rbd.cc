@@ -189,6 +189,26 @@ std::string enc_trash_list(std::string_view start_after, uint64_t max_return) {
   return enc_dir_list(start_after, max_return);
 }
 
+std::string enc_u8(uint8_t v) {
+  Encoder e;
+  e.u8(v);
+  return std::move(e).bytes();
+}
+
+std::string enc_metadata_set(const std::map<std::string, std::string>& kv) {
+  Encoder e;
+  e.u32(static_cast<uint32_t>(kv.size()));
+  for (const auto& [k, v] : kv) {
+    e.str(k);
+    e.str(v);  // a bufferlist: length, then bytes
+  }
+  return std::move(e).bytes();
+}
+
+std::string enc_metadata_list(std::string_view start_after, uint64_t max_return) {
+  return enc_dir_list(start_after, max_return);
+}
+
 std::string enc_set_flags(uint64_t flags, uint64_t mask, uint64_t snap_id) {
   Encoder e;
   e.u64(flags);
@@ -330,6 +350,15 @@ Result<std::map<std::string, TrashSpec>> dec_trash_list(std::string_view in) {
     TrashSpec s = dec_trash_spec_from(&d);
     out.emplace(std::move(id), std::move(s));
   }
+  return finish(d, std::move(out));
+}
+
+Result<std::vector<std::string>> dec_string_list(std::string_view in) {
+  Decoder d(in);
+  std::vector<std::string> out;
+  uint32_t n = d.u32();
+  if (n > MAX_ENTRIES || n > d.remaining() / 4) return Errno(EIO);
+  for (uint32_t i = 0; i < n && d.ok(); ++i) out.push_back(d.str());
   return finish(d, std::move(out));
 }
 

@@ -67,7 +67,14 @@ struct ParentSpec {
   bool exists() const { return pool_id >= 0; }
 };
 
-enum TrashSource : uint8_t { TRASH_SOURCE_USER = 0 };
+// Why an image is in the trash (cls_rbd_types.h TrashImageSource).
+enum TrashSource : uint8_t {
+  TRASH_SOURCE_USER = 0,
+  TRASH_SOURCE_MIRRORING = 1,
+  TRASH_SOURCE_MIGRATION = 2,
+  TRASH_SOURCE_REMOVING = 3,
+  TRASH_SOURCE_USER_PARENT = 4,
+};
 enum TrashState : uint8_t {
   TRASH_STATE_NORMAL = 0,
   TRASH_STATE_MOVING = 1,
@@ -100,6 +107,17 @@ std::string enc_snapshot_rename(uint64_t snap_id, std::string_view new_name);
 std::string enc_trash_add(std::string_view id, const TrashSpec& spec);
 std::string enc_trash_state_set(std::string_view id, uint8_t state, uint8_t expect_state);
 std::string enc_trash_list(std::string_view start_after, uint64_t max_return);
+// Namespaces (reference §5): namespace_add/namespace_remove take the name
+// (enc_string), namespace_list (start_after, max_return) answers a list of
+// names; dir_state_set/dir_state_assert on a namespace's rbd_directory.
+inline constexpr uint8_t DIR_STATE_READY = 0;
+inline constexpr uint8_t DIR_STATE_ADD_DISABLED = 1;
+std::string enc_u8(uint8_t v);
+// Image metadata (`rbd image-meta`): metadata_set takes a map of key ->
+// value, metadata_list (start_after, max_return) answers one;
+// metadata_remove takes the key (enc_string).
+std::string enc_metadata_set(const std::map<std::string, std::string>& kv);
+std::string enc_metadata_list(std::string_view start_after, uint64_t max_return);
 // Clones (reference §4.1-4.2, §4.7):
 // parent_attach: ParentImageSpec (versioned), overlap, reattach.
 std::string enc_parent_attach(const ParentSpec& parent, uint64_t overlap, bool reattach);
@@ -137,5 +155,7 @@ Result<uint8_t> dec_u8(std::string_view in);
 Result<UTime> dec_utime(std::string_view in);
 Result<TrashSpec> dec_trash_spec(std::string_view in);
 Result<std::map<std::string, TrashSpec>> dec_trash_list(std::string_view in);
+// namespace_list: a list of strings.
+Result<std::vector<std::string>> dec_string_list(std::string_view in);
 
 }  // namespace rbdfs::core::cls

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/cls_call.h"
 #include "core/features.h"
@@ -30,6 +31,28 @@ void add_exec(librados::ObjectReadOperation* op, const char* method, const std::
   bufferlist inbl = to_bl(in);
   op->exec("rbd", method, inbl, &e->out, &e->rval);
   if (failok) op->set_op_flags2(LIBRADOS_OP_FLAG_FAILOK);
+}
+
+// A metadata value as a number in `base`; nullopt (ignored) unless it is
+// one, whole, below 2^32.
+std::optional<uint32_t> parse_owner_value(const std::string& v, int base) {
+  if (v.empty() || v.size() > 11) return std::nullopt;
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v.c_str(), &end, base);
+  if (*end != '\0' || v[0] == '-' || n > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(n);
+}
+
+void read_owner(const std::map<std::string, std::string>& m, ImageHeader* h) {
+  for (const auto& [k, v] : m) {
+    if (k == OWNER_KEY_UID)
+      h->owner_uid = parse_owner_value(v, 10);
+    else if (k == OWNER_KEY_GID)
+      h->owner_gid = parse_owner_value(v, 10);
+    else if (k == OWNER_KEY_MODE)
+      h->owner_mode = parse_owner_value(v, 8);
+  }
+  if (h->owner_mode) *h->owner_mode &= 07777;
 }
 
 }  // namespace
@@ -110,7 +133,7 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     }
 
     // Second round trip: optional parts.
-    Exec stripe, data_pool, parent, ctime, mtime;
+    Exec stripe, data_pool, parent, ctime, mtime, meta;
     librados::ObjectReadOperation op2;
     bool want_stripe = h.features & FEATURE_STRIPINGV2;
     bool want_dp = h.features & FEATURE_DATA_POOL;
@@ -119,6 +142,8 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     add_exec(&op2, "parent_get", "", &parent, true);
     add_exec(&op2, "get_create_timestamp", "", &ctime, true);
     add_exec(&op2, "get_modify_timestamp", "", &mtime, true);
+    // rbdfs's own metadata keys sort together, right after the prefix
+    add_exec(&op2, "metadata_list", cls::enc_metadata_list(OWNER_KEY_PREFIX, 8), &meta, true);
     // snapshot records, in one go
     std::vector<Exec> snaps(h.snapc.snaps.size());
     for (size_t i = 0; i < snaps.size(); ++i)
@@ -154,6 +179,9 @@ Result<ImageHeader> read_header(librados::IoCtx& md, const std::string& pool,
     }
     if (mtime.rval == 0) {
       if (auto t = cls::dec_utime(view(mtime.out))) h.modify_timestamp = *t;
+    }
+    if (meta.rval == 0) {
+      if (auto m = cls::dec_string_map(view(meta.out)); m.ok()) read_owner(*m, &h);
     }
     bool raced = false;
     for (size_t i = 0; i < snaps.size(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,13 @@
 #include "core/striper.h"
 
 namespace rbdfs::core {
+
+// Image metadata keys (`rbd image-meta list` shows them; librbd ignores
+// them): decimal uid and gid, octal permission bits.
+inline constexpr const char* OWNER_KEY_PREFIX = "rbdfs.";
+inline constexpr const char* OWNER_KEY_UID = "rbdfs.uid";
+inline constexpr const char* OWNER_KEY_GID = "rbdfs.gid";
+inline constexpr const char* OWNER_KEY_MODE = "rbdfs.mode";
 
 struct ImageHeader {
   std::string pool;
@@ -36,6 +44,9 @@ struct ImageHeader {
   std::map<uint64_t, uint64_t> snap_parent_overlap;  // only snapshots with the parent
   cls::UTime create_timestamp;
   cls::UTime modify_timestamp;
+  // Image metadata under rbdfs's own keys (OWNER_KEY_*): who owns the file
+  // and its mode, where a chown or chmod through a mount stored them.
+  std::optional<uint32_t> owner_uid, owner_gid, owner_mode;
   std::string read_only_reason;   // empty: writable
   std::string unreadable_reason;  // non-empty: open() refuses (EOPNOTSUPP)
 

@@ -12,6 +12,7 @@
 #include "core/cls_call.h"
 #include "core/features.h"
 #include "core/names.h"
+#include "core/notify_message.h"
 #include "core/object_usage.h"
 #include "core/object_map_codec.h"
 #include "core/parent.h"
@@ -24,24 +25,22 @@ using detail::cls_write;
 using detail::view;
 using librados::bufferlist;
 
-namespace {
-
-constexpr const char* RBD_TRASH = "rbd_trash";
-
-}  // namespace
-
-Pool::Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name)
-    : m_cluster(std::move(c)), m_io(std::move(io)), m_name(std::move(name)) {}
+Pool::Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name, std::string ns)
+    : m_cluster(std::move(c)),
+      m_io(std::move(io)),
+      m_name(ns.empty() ? name : name + "/" + ns),
+      m_ns(std::move(ns)) {}
 
 Pool::~Pool() = default;
 
 Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
-                                         const std::string& name) {
+                                         const std::string& name, const std::string& ns) {
   auto io = open_ioctx(*cluster, name);
   if (!io.ok()) return io.err();
   auto handle = std::make_unique<Io>();
   handle->io = std::move(*io);
-  return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(handle), name));
+  handle->io.set_namespace(ns);
+  return std::shared_ptr<Pool>(new Pool(std::move(cluster), std::move(handle), name, ns));
 }
 
 Result<ImageHeader> Pool::read_header(const std::string& name, const std::string& id) {
@@ -147,8 +146,20 @@ Result<std::string> Pool::create(const std::string& name, const CreateSpec& spec
       "rbd_data." + (data_pool ? std::to_string(m_io->io.get_id()) + "." : std::string()) + *id;
 
   // Same order as librbd's CreateRequest: directory entry, id object,
-  // header, striping. Undo on failure.
-  RBDFS_TRY(cls_exec(m_io->io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
+  // header, striping. Undo on failure. In a namespace the directory must
+  // be READY (not being removed): asserted in the same operation.
+  if (m_ns.empty()) {
+    RBDFS_TRY(
+        cls_exec(m_io->io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, *id)));
+  } else {
+    librados::ObjectWriteOperation op;
+    bufferlist ready = detail::to_bl(cls::enc_u8(cls::DIR_STATE_READY));
+    bufferlist add = detail::to_bl(cls::enc_dir_add_image(name, *id));
+    op.exec("rbd", "dir_state_assert", ready);
+    op.exec("rbd", "dir_add_image", add);
+    int r = m_io->io.operate(RBD_DIRECTORY, &op);
+    if (r < 0) return Errno::from_rados(r);
+  }
   Status s = cls_write(m_io->io, id_object(name), "set_id", cls::enc_string(*id), true);
   if (s.ok())
     s = cls_write(m_io->io, header, "create",
@@ -234,6 +245,15 @@ Status Pool::detach_from_parent(const ImageHeader& child) {
   return core::detach_from_parent(m_cluster, m_io->io, child);
 }
 
+Status Pool::set_metadata(const std::string& id, const std::map<std::string, std::string>& kv) {
+  const std::string header = header_object(id);
+  RBDFS_TRY(cls_exec(m_io->io, header, "metadata_set", cls::enc_metadata_set(kv)));
+  // as librbd after an update: whoever has the image open refreshes
+  bufferlist payload = detail::to_bl(notify::enc_header_update()), reply;
+  (void)m_io->io.notify2(header, payload, 5000, &reply);
+  return {};
+}
+
 Result<std::string> Pool::parent_name(const ImageHeader& h) {
   return core::parent_name(*m_cluster, h.parent);
 }
@@ -274,21 +294,28 @@ Status Pool::remove_data_objects(const ImageHeader& h) {
   return {};
 }
 
+Status Pool::destroy(const ImageHeader& h) {
+  if (!h.snapshots.empty()) return Errno(ENOTEMPTY);
+  if (!h.read_only_reason.empty()) return Errno(EROFS);
+  const std::string header = header_object(h.id);
+  std::list<obj_watch_t> watchers;
+  if (m_io->io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
+  RBDFS_TRY(remove_data_objects(h));
+  if (h.parent.exists()) RBDFS_TRY(detach_from_parent(h));
+  int r = m_io->io.remove(object_map::map_object(h.id));
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  r = m_io->io.remove(header);
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  return {};
+}
+
 Status Pool::remove_image(const std::string& name) {
   auto id = image_id(name);
   if (!id.ok()) return id.err();
-  const std::string header = header_object(*id);
   auto h = core::read_header(m_io->io, m_name, name, *id);
   if (!h.ok()) return h.err();
-  if (!h->snapshots.empty()) return Errno(ENOTEMPTY);
-  if (!h->read_only_reason.empty()) return Errno(EROFS);
-  std::list<obj_watch_t> watchers;
-  if (m_io->io.list_watchers(header, &watchers) == 0 && !watchers.empty()) return Errno(EBUSY);
-  RBDFS_TRY(remove_data_objects(*h));
-  if (h->parent.exists()) RBDFS_TRY(detach_from_parent(*h));
-  int r = m_io->io.remove(header);
-  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  r = m_io->io.remove(id_object(name));
+  RBDFS_TRY(destroy(*h));
+  int r = m_io->io.remove(id_object(name));
   if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
   Status s =
       cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
@@ -320,77 +347,6 @@ Status Pool::rename_image(const std::string& from, const std::string& to) {
   m_io->io.remove("rbd_id." + from);
   spdlog::info("pool {}: renamed image {} to {}", m_name, from, to);
   return {};
-}
-
-Result<std::string> Pool::trash_move(const std::string& name) {
-  auto id = image_id(name);
-  if (!id.ok()) return id.err();
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now);
-  auto nsecs = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs);
-  cls::TrashSpec spec;
-  spec.source = cls::TRASH_SOURCE_USER;
-  spec.name = name;
-  spec.deletion_time = {static_cast<uint32_t>(secs.count()), static_cast<uint32_t>(nsecs.count())};
-  spec.deferment_end_time = spec.deletion_time;
-  spec.state = cls::TRASH_STATE_MOVING;
-  // As librbd's trash MoveRequest: trash entry (MOVING), id object,
-  // directory entry, then mark the entry NORMAL.
-  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_add", cls::enc_trash_add(*id, spec)));
-  int r = m_io->io.remove(id_object(name));
-  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
-  Status s =
-      cls_exec(m_io->io, RBD_DIRECTORY, "dir_remove_image", cls::enc_dir_remove_image(name, *id));
-  if (!s.ok() && s.error() != ENOENT) return s.err();
-  RBDFS_TRY(
-      cls_exec(m_io->io, RBD_TRASH, "trash_state_set",
-               cls::enc_trash_state_set(*id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_MOVING)));
-  spdlog::info("pool {}: moved image {} (id {}) to the trash", m_name, name, *id);
-  return *id;
-}
-
-Status Pool::trash_restore(const std::string& id, const std::string& new_name) {
-  bufferlist reply;
-  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_get", cls::enc_string(id), &reply));
-  auto spec = cls::dec_trash_spec(view(reply));
-  if (!spec.ok()) return Errno(EIO);
-  std::string name = new_name.empty() ? spec->name : new_name;
-  if (!valid_rbd_name(name)) return Errno(EINVAL);
-  RBDFS_TRY(
-      cls_exec(m_io->io, RBD_TRASH, "trash_state_set",
-               cls::enc_trash_state_set(id, cls::TRASH_STATE_RESTORING, cls::TRASH_STATE_NORMAL)));
-  Status s = cls_write(m_io->io, id_object(name), "set_id", cls::enc_string(id), true);
-  if (s.ok())
-    s = cls_exec(m_io->io, RBD_DIRECTORY, "dir_add_image", cls::enc_dir_add_image(name, id));
-  if (!s.ok()) {
-    (void)cls_exec(
-        m_io->io, RBD_TRASH, "trash_state_set",
-        cls::enc_trash_state_set(id, cls::TRASH_STATE_NORMAL, cls::TRASH_STATE_RESTORING));
-    return s;
-  }
-  RBDFS_TRY(cls_exec(m_io->io, RBD_TRASH, "trash_remove", cls::enc_string(id)));
-  return {};
-}
-
-Result<std::vector<std::pair<std::string, cls::TrashSpec>>> Pool::trash_list() {
-  std::vector<std::pair<std::string, cls::TrashSpec>> out;
-  std::string start;
-  const uint64_t page = 1024;
-  for (;;) {
-    bufferlist reply;
-    Status s =
-        cls_exec(m_io->io, RBD_TRASH, "trash_list", cls::enc_trash_list(start, page), &reply);
-    if (!s.ok()) {
-      if (s.error() == ENOENT) return out;
-      return s.err();
-    }
-    auto m = cls::dec_trash_list(view(reply));
-    if (!m.ok()) return m.err();
-    for (auto& [id, spec] : *m) out.emplace_back(id, spec);
-    if (m->size() < page) break;
-    start = m->rbegin()->first;
-  }
-  return out;
 }
 
 }  // namespace rbdfs::core

@@ -1,11 +1,15 @@
-// Pool: image-level administration of one RBD pool (list, create, remove,
-// rename, trash), as `rbd` does it, with cls "rbd" calls on rbd_directory,
-// rbd_id.<name>, rbd_header.<id> and rbd_trash. Stateless apart from the
-// ioctx; thread-safe.
+// Pool: image-level administration of one RBD pool, or of one namespace of
+// it (list, create, remove, rename, trash, namespaces), as `rbd` does it,
+// with cls "rbd" calls on rbd_directory, rbd_id.<name>, rbd_header.<id>,
+// rbd_trash and rbd_namespace. Stateless apart from the ioctx; thread-safe.
+//   pool.cc             images: list, create, clone, remove, rename
+//   pool_trash.cc       the trash: move, list, restore, remove for good
+//   pool_namespaces.cc  namespaces: list, create, remove
 //
 // Its librados ioctx is opaque here (core/rados.h completes it).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,15 +33,18 @@ struct CreateSpec {
 
 class Pool {
  public:
-  // ENOENT when the pool does not exist.
+  // ENOENT when the pool does not exist. With `ns`, the pool's RBD
+  // namespace of that name (not checked: see list_namespaces).
   static Result<std::shared_ptr<Pool>> open(std::shared_ptr<Cluster> cluster,
-                                            const std::string& name);
+                                            const std::string& name, const std::string& ns = "");
 
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
+  // "pool", or "pool/namespace" as `rbd` spells it.
   const std::string& name() const { return m_name; }
+  const std::string& namespace_name() const { return m_ns; }
   const std::shared_ptr<Cluster>& cluster() const { return m_cluster; }
   struct Io;
   Io& io_handle() { return *m_io; }
@@ -70,9 +77,29 @@ class Pool {
   Status rename_image(const std::string& from, const std::string& to);
   // As `rbd trash mv`: returns the image id.
   Result<std::string> trash_move(const std::string& name);
-  // As `rbd trash restore [--image NEW]`.
+  // As `rbd trash restore [--image NEW]`: EBUSY unless the entry is a
+  // user's (source USER or USER_PARENT) in state NORMAL; EEXIST.
   Status trash_restore(const std::string& id, const std::string& new_name);
+  // Every entry of the trash, by id.
   Result<std::vector<std::pair<std::string, cls::TrashSpec>>> trash_list();
+  // As `rbd trash rm [--force]`: EPERM before the entry's deferment end
+  // time (unless `force`), EBUSY while it is being moved or restored or
+  // another client has it open, ENOTEMPTY with snapshots; then the image's
+  // objects, its header and the entry go.
+  Status trash_remove(const std::string& id, bool force);
+
+  // Namespaces (a Pool of the default namespace only; reference §5).
+  // Sorted; none when the pool never had one.
+  Result<std::vector<std::string>> list_namespaces();
+  // As `rbd namespace create`: EEXIST, EINVAL for a name rbd would not take.
+  Status create_namespace(const std::string& ns);
+  // As `rbd namespace remove`: ENOTEMPTY while it holds images or trashed
+  // images, ENOENT.
+  Status remove_namespace(const std::string& ns);
+
+  // Sets image metadata keys of image `id` (`rbd image-meta set`; the
+  // cls call needs no lock) and tells its watchers the header changed.
+  Status set_metadata(const std::string& id, const std::map<std::string, std::string>& kv);
 
   // The header of image `id` (named `name`) as read_header gives it.
   Result<ImageHeader> read_header(const std::string& name, const std::string& id);
@@ -81,7 +108,7 @@ class Pool {
   Result<uint64_t> allocated_bytes(const ImageHeader& h, uint64_t snap_id, uint64_t size);
 
  private:
-  Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name);
+  Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name, std::string ns);
   Result<std::string> generate_image_id();
   // create_image, giving the new image's id.
   Result<std::string> create(const std::string& name, const CreateSpec& spec);
@@ -90,10 +117,16 @@ class Pool {
   // is removed, as librbd does; v1: rbd_children).
   Status detach_from_parent(const ImageHeader& child);
   Status remove_data_objects(const ImageHeader& h);
+  // The objects of image `h` (data, object map, header) and its parent's
+  // record of it; EBUSY while another client watches its header,
+  // ENOTEMPTY with snapshots. Its name (directory, id object) is the
+  // caller's.
+  Status destroy(const ImageHeader& h);
 
   std::shared_ptr<Cluster> m_cluster;
   std::unique_ptr<Io> m_io;
   std::string m_name;
+  std::string m_ns;
 };
 
 }  // namespace rbdfs::core

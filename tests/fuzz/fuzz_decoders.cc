@@ -52,6 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 11:
       (void)dec_trash_list(in);
+      (void)dec_string_list(in);
       break;
     case 12:
       (void)rbdfs::cls_lock::dec_lock_info(in);

@@ -124,6 +124,23 @@ TEST_CASE("trash spec round trip", "[codec]") {
   every_truncation_fails(rest, [](std::string_view v) { return cls::dec_trash_spec(v); });
 }
 
+TEST_CASE("namespace_list and image metadata", "[codec]") {
+  // list<string>{"a", "bc"}
+  std::string l = unhex("02000000") + unhex("01000000") + "a" + unhex("02000000") + "bc";
+  auto names = cls::dec_string_list(l);
+  REQUIRE(names.ok());
+  CHECK(*names == std::vector<std::string>{"a", "bc"});
+  every_truncation_fails(l, [](std::string_view v) { return cls::dec_string_list(v); });
+  CHECK(cls::enc_u8(cls::DIR_STATE_ADD_DISABLED) == unhex("01"));
+  // metadata_set: map<string, bufferlist>, sorted by key
+  CHECK(cls::enc_metadata_set({{"rbdfs.uid", "7"}, {"a", ""}}) ==
+        unhex("02000000") + unhex("01000000") + "a" + unhex("00000000") + unhex("09000000") +
+            "rbdfs.uid" + unhex("01000000") + "7");
+  auto m = cls::dec_string_map(cls::enc_metadata_set({{"k", "v"}}));
+  REQUIRE(m.ok());
+  CHECK(m->at("k") == "v");
+}
+
 TEST_CASE("create and snapshot_add inputs", "[codec]") {
   std::string c = cls::enc_create(1 << 20, 22, 1, "rbd_data.x", -1);
   CHECK(c == unhex("0000100000000000") + unhex("16") + unhex("0100000000000000") +
@@ -142,6 +159,7 @@ TEST_CASE("decoders survive random bytes", "[codec]") {
     (void)cls::dec_snapcontext(junk);
     (void)cls::dec_parent(junk);
     (void)cls::dec_trash_list(junk);
+    (void)cls::dec_string_list(junk);
   }
   SUCCEED("no crash, no out-of-bounds read (ASan build checks)");
 }
