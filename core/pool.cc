@@ -33,8 +33,8 @@ Pool::Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name,
 
 Pool::~Pool() = default;
 
-Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster,
-                                         const std::string& name, const std::string& ns) {
+Result<std::shared_ptr<Pool>> Pool::open(std::shared_ptr<Cluster> cluster, const std::string& name,
+                                         const std::string& ns) {
   auto io = open_ioctx(*cluster, name);
   if (!io.ok()) return io.err();
   auto handle = std::make_unique<Io>();

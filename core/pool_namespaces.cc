@@ -41,8 +41,8 @@ Result<std::vector<std::string>> Pool::list_namespaces() {
   const uint64_t page = 1024;
   for (;;) {
     bufferlist reply;
-    Status s = cls_exec(m_io->io, RBD_NAMESPACE, "namespace_list",
-                        cls::enc_dir_list(start, page), &reply);
+    Status s =
+        cls_exec(m_io->io, RBD_NAMESPACE, "namespace_list", cls::enc_dir_list(start, page), &reply);
     if (!s.ok()) {
       // no registry yet, or an OSD older than Nautilus: no namespaces
       if (s.error() == ENOENT || s.error() == EOPNOTSUPP) return out;

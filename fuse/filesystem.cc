@@ -34,8 +34,8 @@ Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
     core::parse_feature_list(m_opts.image_features, &m_create_features, &err);
   if (m_opts.object_size)
     m_create_order = static_cast<uint8_t>(__builtin_ctzll(m_opts.object_size));
-  m_uid = getuid();
-  m_gid = getgid();
+  m_uid = m_opts.uid >= 0 ? static_cast<uid_t>(m_opts.uid) : getuid();
+  m_gid = m_opts.gid >= 0 ? static_cast<gid_t>(m_opts.gid) : getgid();
   clock_gettime(CLOCK_REALTIME, &m_mount_time);
 }
 
@@ -123,10 +123,17 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
     if (it != m_pools.end() && it->second.pool && !it->second.pool->cluster()->blocklisted())
       return it->second.pool;
   }
+  // "pool" or "pool/namespace"
+  const auto [pool_name, ns] = split_pool_spec(name);
   auto names = pools();
   if (!names.ok()) return names.err();
-  if (std::find(names->begin(), names->end(), name) == names->end()) return Errno(ENOENT);
-  auto p = core::Pool::open(cluster(), name);
+  if (std::find(names->begin(), names->end(), pool_name) == names->end()) return Errno(ENOENT);
+  if (!ns.empty()) {
+    auto all = namespaces(pool_name, false);
+    if (!all.ok()) return all.err();
+    if (!std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
+  }
+  auto p = core::Pool::open(cluster(), pool_name, ns);
   if (!p.ok()) return p.err();
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[name];
@@ -276,9 +283,10 @@ std::shared_ptr<core::Image> Filesystem::image_of(Handle* h) {
 }
 
 Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& pool_name,
-                                                            const std::string& image) {
+                                                            const std::string& image,
+                                                            const std::string& known_id) {
   // open is where a file's view gets fresh: the name is looked up now
-  auto id = image_id(pool_name, image, true);
+  auto id = known_id.empty() ? image_id(pool_name, image, true) : Result<std::string>(known_id);
   if (!id.ok()) return id.err();
   std::string key = image_key(pool_name, *id);
   std::shared_ptr<core::Image> open;
@@ -440,29 +448,55 @@ void Filesystem::fill_common(struct stat* st) const {
 
 Status Filesystem::fill_attr(const Node& n, struct stat* st) {
   fill_common(st);
+  const mode_t dir_rw = 0777 & ~m_opts.umask, dir_ro = 0555 & ~m_opts.umask;
   switch (n.kind) {
     case NodeKind::ROOT:
-      st->st_mode = S_IFDIR | 0755;
+      st->st_mode = S_IFDIR | dir_rw;
       st->st_nlink = 2;
       return {};
     case NodeKind::POOL: {
       auto p = pool(n.pool);
       if (!p.ok()) return p.err();
-      st->st_mode = S_IFDIR | (m_opts.read_only ? 0555 : 0755);
+      if (auto [pl, ns] = split_pool_spec(n.pool); !ns.empty()) {
+        auto all = namespaces(pl, false);  // removed elsewhere: gone here
+        if (!all.ok()) return all.err();
+        if (!std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
+      }
+      st->st_mode = S_IFDIR | (m_opts.read_only ? dir_ro : dir_rw);
       st->st_nlink = 3;
       return {};
     }
     case NodeKind::SNAPROOT: {
       auto p = pool(n.pool);
       if (!p.ok()) return p.err();
-      st->st_mode = S_IFDIR | 0555;
+      st->st_mode = S_IFDIR | dir_ro;
       st->st_nlink = 2;
+      return {};
+    }
+    case NodeKind::TRASHDIR: {
+      auto p = pool(n.pool);
+      if (!p.ok()) return p.err();
+      st->st_mode = S_IFDIR | (m_opts.read_only ? dir_ro : dir_rw);
+      st->st_nlink = 2;
+      return {};
+    }
+    case NodeKind::TRASHED: {
+      auto e = trash_entry(n.pool, n.image, false);
+      auto p = e.ok() ? pool(n.pool) : Result<std::shared_ptr<core::Pool>>(e.err());
+      if (!p.ok()) return p.err();
+      auto h = (*p)->read_header(e->spec.name, e->id);
+      if (!h.ok()) return h.err();
+      st->st_nlink = 1;
+      st->st_size = static_cast<off_t>(h->size);
+      apply_owner(*h, false, st);
+      st->st_mtim = to_ts(h->modify_timestamp.sec ? h->modify_timestamp : h->create_timestamp);
+      st->st_ctim = st->st_atim = to_ts(e->spec.deletion_time);  // when it was trashed
       return {};
     }
     case NodeKind::SNAPDIR: {
       auto h = image_header(n.pool, n.image);
       if (!h.ok()) return h.err();
-      st->st_mode = S_IFDIR | ((*h)->read_only_reason.empty() ? 0755 : 0555);
+      st->st_mode = S_IFDIR | ((*h)->read_only_reason.empty() ? dir_rw : dir_ro);
       st->st_nlink = 2;
       st->st_mtim = st->st_ctim = to_ts((*h)->modify_timestamp);
       return {};
@@ -493,7 +527,7 @@ Status Filesystem::fill_file_attr(const std::shared_ptr<const core::ImageHeader>
   st->st_nlink = 1;
   st->st_blksize = static_cast<blksize_t>(std::min<uint64_t>(hdr.layout.object_size, 1u << 30));
   if (snap.empty()) {
-    st->st_mode = S_IFREG | (hdr.read_only_reason.empty() ? 0644 : 0444);
+    apply_owner(hdr, hdr.read_only_reason.empty(), st);
     st->st_size = static_cast<off_t>(hdr.size);
     st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(h, core::cls::NOSNAP, hdr.size));
     st->st_mtim = st->st_ctim = st->st_atim = to_ts(hdr.modify_timestamp);
@@ -502,7 +536,7 @@ Status Filesystem::fill_file_attr(const std::shared_ptr<const core::ImageHeader>
   }
   const core::cls::SnapshotInfo* s = hdr.find_snap(snap);
   if (!s) return Errno(ENOENT);
-  st->st_mode = S_IFREG | 0444;
+  apply_owner(hdr, false, st);  // a snapshot: its image's owner, read-only
   st->st_size = static_cast<off_t>(s->image_size);
   st->st_blocks = static_cast<blkcnt_t>(allocated_blocks(h, s->id, s->image_size));
   st->st_mtim = st->st_ctim = st->st_atim = to_ts(s->timestamp);

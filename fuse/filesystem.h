@@ -6,6 +6,9 @@
 //   fs_tree.cc     lookup, getattr/setattr, directories, unlink, rename, statfs
 //   fs_files.cc    open/create, read, write, flush/fsync, release, fallocate, lseek
 //   fs_xattr.cc    user.rbd.* attributes
+//   fs_namespaces.cc  namespaces: listing, mkdir, rmdir; pool directories
+//   fs_trash.cc    .trash/: listing, restore (rename out), purge (unlink)
+//   fs_owner.cc    permissions: stored owner and mode, chmod/chown
 //   node_table.*   inodes; work_queue.* helper threads
 //
 // TREE
@@ -13,6 +16,10 @@
 //   /<pool>/<image>            an RBD image as a sparse regular file
 //   /<pool>/.snap/             one directory per image
 //   /<pool>/.snap/<image>/<s>  a read-only file per user snapshot
+//   /<pool>/.trash/<image>     a read-only file per trashed image (by a
+//                              user), <image>@<id> where names repeat
+//   /<pool>/<ns>/...           a namespace: images, .snap/, .trash/ as
+//                              above (<ns>@ns when an image is named <ns>)
 //
 // INODES are allocated per path on lookup and freed on forget (NodeTable).
 // Paths are by name: an image renamed by another client is a new path.
@@ -135,13 +142,29 @@ class Filesystem {
   // Only user.rbdfs.flatten (any value) on a clone: flattens it (as `rbd
   // flatten`); the user.rbd.* attributes are read-only (EPERM).
   void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  // mkdir/rmdir in a pool's directory: create/remove an RBD namespace.
+  void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
 
  private:
-  struct PoolEntry {
+  // An entry of a trash directory: the name it shows, the image's id and
+  // its trash record.
+  struct TrashEntry {
+    std::string name;
+    std::string id;
+    core::cls::TrashSpec spec;
+  };
+  struct PoolEntry {  // by pool spec ("pool" or "pool/ns")
     std::shared_ptr<core::Pool> pool;
     std::chrono::steady_clock::time_point listed;
     std::vector<std::pair<std::string, std::string>> images;  // name, id
     bool have_listing = false;
+    std::chrono::steady_clock::time_point ns_listed;
+    std::vector<std::string> namespaces;  // default namespace's entry only
+    bool have_namespaces = false;
+    std::chrono::steady_clock::time_point trash_listed;
+    std::vector<TrashEntry> trash;
+    bool have_trash = false;
   };
 
   core::Result<std::vector<std::string>> pools();
@@ -149,6 +172,35 @@ class Filesystem {
   core::Result<std::vector<std::pair<std::string, std::string>>> images(const std::string& pool,
                                                                         bool fresh);
   void invalidate_listing(const std::string& pool);
+  // Namespaces of a pool (sorted), at most LISTING_TTL old unless fresh.
+  core::Result<std::vector<std::string>> namespaces(const std::string& pool, bool fresh);
+  // Entries of a pool's or namespace's .trash/ (user-trashed images, as
+  // `rbd trash ls` shows them), at most LISTING_TTL old unless fresh.
+  core::Result<std::vector<TrashEntry>> trash(const std::string& pool, bool fresh);
+  // The trash entry a name in .trash/ stands for: ENOENT.
+  core::Result<TrashEntry> trash_entry(const std::string& pool, const std::string& name,
+                                       bool fresh);
+  // The node `name` in pool directory `p` stands for (an image, a
+  // namespace, .snap or .trash); may ask the cluster.
+  Node pool_child(const Node& p, const std::string& name);
+  // The names a pool's directory lists beyond its images.
+  core::Status list_pool_extras(const Node& p,
+                                const std::vector<std::pair<std::string, std::string>>& images,
+                                DirListing* out);
+  // rename out of .trash/ (restore), unlink in it (remove for good).
+  void trash_restore(fuse_req_t req, const Node& trashdir, const std::string& name, const Node& to,
+                     const std::string& newname);
+  void trash_unlink(fuse_req_t req, const Node& trashdir, const std::string& name);
+  // Permission bits, owner and group of an image's file (after
+  // fill_common): stored ones, else the mount's defaults.
+  void apply_owner(const core::ImageHeader& h, bool writable, struct stat* st) const;
+  // chmod/chown of an image: stored in its metadata.
+  // A new image belongs to whoever made it: stored unless the mount's
+  // defaults already say so.
+  core::Status own_new_image(fuse_req_t req, const std::string& pool, const std::string& name,
+                             mode_t mode);
+  // `who`: the request's caller (chown(2)'s rules).
+  core::Status store_owner(const Node& n, const struct stat* attr, int to_set, const fuse_ctx* who);
   // Header of an image: from the open image if there is one, else read.
   core::Result<std::shared_ptr<const core::ImageHeader>> image_header(const std::string& pool,
                                                                       const std::string& image);
@@ -164,8 +216,10 @@ class Filesystem {
   void forget_blocks(const std::string& pool, const std::string& id);
   HeaderResult fetch_header(const std::string& pool, const std::string& image,
                             const std::string& id);
+  // `id` when known (a trashed image has no name to look up).
   core::Result<std::shared_ptr<core::Image>> open_image(const std::string& pool,
-                                                        const std::string& image);
+                                                        const std::string& image,
+                                                        const std::string& id = "");
   std::shared_ptr<core::Image> find_open(const std::string& pool, const std::string& image);
   // name -> id, from a lookup at most ID_TTL old (fresh: look it up now).
   core::Result<std::string> image_id(const std::string& pool, const std::string& image,

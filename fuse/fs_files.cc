@@ -19,16 +19,22 @@ namespace rbdfs::ll {
 void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Node n;
   if (!resolve(req, ino, &n)) return;
-  if (n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) {
+  if (n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP && n.kind != NodeKind::TRASHED) {
     fuse_reply_err(req, EISDIR);
     return;
   }
   bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY;
-  if (n.kind == NodeKind::SNAP && want_write) {
+  if ((n.kind == NodeKind::SNAP || n.kind == NodeKind::TRASHED) && want_write) {
     fuse_reply_err(req, EROFS);
     return;
   }
-  auto img = open_image(n.pool, n.image);
+  Result<std::shared_ptr<core::Image>> img = Errno(ENOENT);
+  if (n.kind == NodeKind::TRASHED) {  // read-only, by its id: it has no name
+    auto e = trash_entry(n.pool, n.image, true);
+    img = e.ok() ? open_image(n.pool, e->spec.name, e->id) : e.err();
+  } else {
+    img = open_image(n.pool, n.image);
+  }
   if (!img.ok()) {
     fuse_reply_err(req, img.error());
     return;
@@ -87,7 +93,7 @@ int Filesystem::reply_open(fuse_req_t req, const fuse_file_info* fi) {
 Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool excl,
                                   bool* created) {
   if (p.kind != NodeKind::POOL) return Errno(EPERM);
-  if (name == SNAP_DIR || !core::valid_rbd_name(name)) return Errno(EINVAL);
+  if (reserved_name(name) || !core::valid_rbd_name(name)) return Errno(EINVAL);
   if (m_opts.read_only) return Errno(EROFS);
   auto pl = pool(p.pool);
   if (!pl.ok()) return pl.err();
@@ -163,6 +169,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
   } else {
     bool created = false;
     Status s = create_in_pool(p, name, fi->flags & O_EXCL, &created);
+    if (created) s = own_new_image(req, p.pool, name, mode);
     auto img =
         s.ok() ? open_image(p.pool, name) : core::Result<std::shared_ptr<core::Image>>(s.err());
     if (!img.ok()) {
@@ -194,6 +201,7 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   // No devices, fifos or sockets; a regular mknod is a create without an open.
   bool created = false;
   Status s = S_ISREG(mode) ? create_in_pool(p, name, true, &created) : Status(Errno(EPERM));
+  if (created) s = own_new_image(req, p.pool, name, mode);
   if (!s.ok()) {
     fuse_reply_err(req, s.error());
     return;

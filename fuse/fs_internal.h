@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <utility>
 
 #include "core/names.h"
 #include "fuse/filesystem.h"
@@ -18,6 +19,11 @@ using core::Status;
 using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* SNAP_DIR = ".snap";
+inline constexpr const char* TRASH_DIR = ".trash";
+// A namespace that shares its name with an image of the pool's default
+// namespace is listed as <name>@ns (always reachable so): image names
+// cannot hold '@'.
+inline constexpr const char* NS_SUFFIX = "@ns";
 inline constexpr double ENTRY_TIMEOUT = 1.0;
 inline constexpr double ATTR_TIMEOUT = 1.0;
 inline constexpr auto LISTING_TTL = std::chrono::seconds(1);
@@ -28,6 +34,16 @@ inline constexpr auto ID_TTL = std::chrono::seconds(1);
 
 inline std::string image_key(const std::string& pool, const std::string& image) {
   return pool + '/' + image;
+}
+
+// Names the tree keeps for itself in a pool or namespace directory.
+inline bool reserved_name(const std::string& name) { return name == SNAP_DIR || name == TRASH_DIR; }
+
+// "pool/ns" -> ("pool", "ns"); "pool" -> ("pool", "").
+inline std::pair<std::string, std::string> split_pool_spec(const std::string& spec) {
+  auto slash = spec.find('/');
+  if (slash == std::string::npos) return {spec, ""};
+  return {spec.substr(0, slash), spec.substr(slash + 1)};
 }
 
 inline struct timespec to_ts(const core::cls::UTime& t) {

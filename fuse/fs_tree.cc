@@ -25,15 +25,18 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
     case NodeKind::ROOT:
       n.kind = NodeKind::POOL;
       n.pool = name;
+      if (name.find('/') != std::string::npos) {
+        fuse_reply_err(req, ENOENT);
+        return;
+      }
       break;
     case NodeKind::POOL:
+      n = pool_child(p, name);
+      break;
+    case NodeKind::TRASHDIR:
+      n.kind = NodeKind::TRASHED;
       n.pool = p.pool;
-      if (name == SNAP_DIR) {
-        n.kind = NodeKind::SNAPROOT;
-      } else {
-        n.kind = NodeKind::IMAGE;
-        n.image = name;
-      }
+      n.image = name;
       break;
     case NodeKind::SNAPROOT:
       n.kind = NodeKind::SNAPDIR;
@@ -64,16 +67,20 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   struct stat st;
   Status s;
   Handle* h =
-      fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) ? handle_of(fi) : nullptr;
+      fi && (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP || n.kind == NodeKind::TRASHED)
+          ? handle_of(fi)
+          : nullptr;
   if (h) {
     fill_common(&st);
     // by the descriptor's snapshot id: a later snapshot of that name is another file
     auto hdr = h->image()->header();
     const core::cls::SnapshotInfo* snap = hdr->find_snap_id(h->snap_id);
-    if (n.kind == NodeKind::SNAP && !snap)
+    if (n.kind == NodeKind::SNAP && !snap) {
       s = Errno(ENOENT);
-    else
+    } else {
       s = fill_file_attr(hdr, n.kind == NodeKind::SNAP ? snap->name : "", &st);
+      if (n.kind == NodeKind::TRASHED) st.st_mode &= ~static_cast<mode_t>(0222);
+    }
   } else {
     s = fill_attr(n, &st);
   }
@@ -116,14 +123,21 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       return;
     }
   }
-  // mode, owner and times are not stored: RBD has no place for them.
+  if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    Status s = store_owner(n, attr, to_set, fuse_req_ctx(req));
+    if (!s.ok()) {
+      fuse_reply_err(req, s.error());
+      return;
+    }
+  }
+  // times are not stored: librbd keeps the image's own
   getattr(req, ino);
 }
 
 void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Node n;
   if (!resolve(req, ino, &n)) return;
-  if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP) {
+  if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP || n.kind == NodeKind::TRASHED) {
     fuse_reply_err(req, ENOTDIR);
     return;
   }
@@ -141,12 +155,18 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto r = images(n.pool, true);
     if (r.ok()) {
       prefetch_headers(n.pool, *r);  // the lookups of `ls -l` follow
-      if (n.kind == NodeKind::POOL) entries->emplace_back(SNAP_DIR, NodeKind::SNAPROOT);
+      if (n.kind == NodeKind::POOL) s = list_pool_extras(n, *r, entries);
       for (auto& [name, id] : *r)
         entries->emplace_back(name, n.kind == NodeKind::POOL ? NodeKind::IMAGE : NodeKind::SNAPDIR);
     } else {
       s = r.err();
     }
+  } else if (n.kind == NodeKind::TRASHDIR) {
+    auto r = trash(n.pool, true);
+    if (r.ok())
+      for (const auto& e : *r) entries->emplace_back(e.name, NodeKind::TRASHED);
+    else
+      s = r.err();
   } else if (n.kind == NodeKind::SNAPDIR) {
     std::shared_ptr<const core::ImageHeader> h;
     if (auto img = find_open(n.pool, n.image)) {
@@ -195,12 +215,17 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     } else {
       const auto& e = (*entries)[i - 2];
       name = e.first;
-      st.st_mode = (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAP) ? S_IFREG : S_IFDIR;
+      const bool file = e.second == NodeKind::IMAGE || e.second == NodeKind::SNAP ||
+                        e.second == NodeKind::TRASHED;
+      st.st_mode = file ? S_IFREG : S_IFDIR;
       Node child = entries->dir;
       child.kind = e.second;
-      if (e.second == NodeKind::POOL)
+      if (e.second == NodeKind::POOL && entries->dir.kind == NodeKind::ROOT)
         child.pool = name;
-      else if (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAPDIR)
+      else if (e.second == NodeKind::POOL)  // a namespace
+        child = pool_child(entries->dir, name);
+      else if (e.second == NodeKind::IMAGE || e.second == NodeKind::SNAPDIR ||
+               e.second == NodeKind::TRASHED)
         child.image = name;
       else if (e.second == NodeKind::SNAP)
         child.snap = name;
@@ -244,11 +269,15 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
     fuse_reply_err(req, 0);
     return;
   }
+  if (p.kind == NodeKind::TRASHDIR) {
+    trash_unlink(req, p, name);
+    return;
+  }
   if (p.kind != NodeKind::POOL) {
     fuse_reply_err(req, EPERM);
     return;
   }
-  if (name == SNAP_DIR) {
+  if (reserved_name(name)) {
     fuse_reply_err(req, EPERM);
     return;
   }
@@ -301,7 +330,7 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
     fuse_reply_err(req, EROFS);
     return;
   }
-  if (name == SNAP_DIR || !core::valid_rbd_name(name)) {
+  if (reserved_name(name) || !core::valid_rbd_name(name)) {
     fuse_reply_err(req, EINVAL);
     return;
   }
@@ -370,6 +399,10 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
     reply_status(req, s);
     return;
   }
+  if (p.kind == NodeKind::TRASHDIR) {  // mv out of .trash/: restore
+    trash_restore(req, p, name, np, newname);
+    return;
+  }
   if (p.kind != NodeKind::POOL || np.kind != NodeKind::POOL) {
     fuse_reply_err(req, EPERM);
     return;
@@ -378,8 +411,12 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
     fuse_reply_err(req, EXDEV);
     return;
   }
-  if (!core::valid_rbd_name(newname) || newname == SNAP_DIR) {
+  if (!core::valid_rbd_name(newname) || reserved_name(newname)) {
     fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (pool_child(p, name).kind != NodeKind::IMAGE) {
+    fuse_reply_err(req, EPERM);  // .snap, .trash and namespaces keep their names
     return;
   }
   auto pl = pool(p.pool);

@@ -15,11 +15,14 @@
 
 namespace rbdfs::ll {
 
-enum class NodeKind { ROOT, POOL, SNAPROOT, SNAPDIR, IMAGE, SNAP };
+// POOL is a pool's directory or (pool "pool/ns") one of its namespaces';
+// TRASHED is an image in the trash directory of one (`image`: its name
+// there).
+enum class NodeKind { ROOT, POOL, SNAPROOT, SNAPDIR, IMAGE, SNAP, TRASHDIR, TRASHED };
 
 struct Node {
   NodeKind kind = NodeKind::ROOT;
-  std::string pool;
+  std::string pool;  // "pool", or "pool/namespace"
   std::string image;
   std::string snap;
   std::string detached_id;  // an image removed while open: its id (no name)

@@ -113,8 +113,12 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*, 
   guard(req, "setxattr", [&](Filesystem* fs) { fs->setxattr(req, ino, name); });
 }
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
-void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EPERM); }
-void op_rmdir(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  guard(req, "mkdir", [&](Filesystem* fs) { fs->mkdir(req, parent, name, mode); });
+}
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  guard(req, "rmdir", [&](Filesystem* fs) { fs->rmdir(req, parent, name); });
+}
 void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
   fuse_reply_err(req, EPERM);
 }

@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/features.h"
@@ -27,12 +28,14 @@ struct OwnOption {
   bool takes_value;
 };
 const OwnOption OWN_OPTIONS[] = {
-    {"conf", true},        {"cluster", true},     {"id", true},
-    {"name", true},        {"keyring", true},     {"mon-host", true},
-    {"pool", true},        {"read-only", false},  {"image-features", true},
-    {"object-size", true}, {"delete", true},      {"log-level", true},
-    {"log-file", true},    {"max-threads", true}, {"connect-timeout", true},
-    {"foreground", false}, {"debug", false},      {"writearound", true},
+    {"conf", true},         {"cluster", true},     {"id", true},
+    {"name", true},         {"keyring", true},     {"mon-host", true},
+    {"pool", true},         {"read-only", false},  {"image-features", true},
+    {"object-size", true},  {"delete", true},      {"log-level", true},
+    {"log-file", true},     {"max-threads", true}, {"connect-timeout", true},
+    {"foreground", false},  {"debug", false},      {"writearound", true},
+    {"uid", true},          {"gid", true},         {"umask", true},
+    {"trash-force", false},
 };
 
 const OwnOption* find_own(const std::string& key) {
@@ -95,6 +98,10 @@ po::options_description own_options() {
     ("image-features", po::value<std::string>(), "features of images created through the mount (default: the cluster's rbd_default_features)")
     ("object-size", po::value<std::string>(), "object size of images created through the mount (default 4M)")
     ("delete", po::value<std::string>(), "what unlink does: trash (default) or remove")
+    ("trash-force", "rm in .trash/ removes images whose deferment time has not passed")
+    ("uid", po::value<std::string>(), "owner of files and directories without one stored (default: the mounting user)")
+    ("gid", po::value<std::string>(), "group of files and directories without one stored (default: the mounting group)")
+    ("umask", po::value<std::string>(), "octal permission bits cleared where no mode is stored (default 022)")
     ("max-threads", po::value<unsigned>(), "FUSE worker threads (default 64)")
     ("writearound", po::value<unsigned>(), "MiB of writes acknowledged before RADOS has them, until fsync (default 64; 0: none)")
     ("foreground,f", "stay in the foreground")
@@ -269,6 +276,28 @@ bool parse_options(int argc, const char* const* argv, Options* out, std::string*
       *error = "--max-threads must be between 1 and 1024";
       return false;
     }
+  }
+  if (vm.count("trash-force")) opts.trash_force = true;
+  for (const char* k : {"uid", "gid"}) {
+    if (!vm.count(k)) continue;
+    const std::string v = vm[k].as<std::string>();
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end || v[0] == '-' || n >= UINT32_MAX) {
+      *error = std::string("--") + k + " must be a number, got '" + v + "'";
+      return false;
+    }
+    (std::string(k) == "uid" ? opts.uid : opts.gid) = static_cast<int64_t>(n);
+  }
+  if (vm.count("umask")) {
+    const std::string v = vm["umask"].as<std::string>();
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v.c_str(), &end, 8);
+    if (v.empty() || *end || v[0] == '-' || n > 0777) {
+      *error = "--umask must be octal, 0 to 0777, got '" + v + "'";
+      return false;
+    }
+    opts.umask = static_cast<unsigned>(n);
   }
   if (vm.count("writearound")) {
     opts.writearound_mb = vm["writearound"].as<unsigned>();

@@ -38,6 +38,12 @@ struct Options {
   std::string image_features;
   uint64_t object_size = 0;
   DeleteMode delete_mode = DeleteMode::TRASH;
+  bool trash_force = false;  // rm in .trash/ before the deferment end time
+  // Owner and permission bits of what has none stored (directories, images
+  // never chowned or chmodded through a mount); -1: the mounting user's.
+  int64_t uid = -1;
+  int64_t gid = -1;
+  unsigned umask = 022;
   unsigned max_threads = 64;
   unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB
 

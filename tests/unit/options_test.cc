@@ -119,3 +119,26 @@ TEST_CASE("write-around budget", "[options]") {
   CHECK(err.find("--writearound") != std::string::npos);
   CHECK_FALSE(parse({"/m", "--writearound", "-1"}, &o, &err));
 }
+
+TEST_CASE("ownership defaults: uid=, gid=, umask= (as sshfs), trash_force", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m"}, &o, &err));
+  CHECK(o.uid == -1);
+  CHECK(o.gid == -1);
+  CHECK(o.umask == 022);
+  CHECK_FALSE(o.trash_force);
+  Options p;
+  REQUIRE(parse({"/m", "-o", "uid=107,gid=108,umask=0077,allow_other,trash_force"}, &p, &err));
+  CHECK(p.uid == 107);
+  CHECK(p.gid == 108);
+  CHECK(p.umask == 077);
+  CHECK(p.trash_force);
+  CHECK(p.fuse_opts == std::vector<std::string>{"allow_other"});  // ours never reach libfuse
+  CHECK_FALSE(parse({"/m", "-o", "uid=qemu"}, &o, &err));
+  CHECK(err.find("--uid") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--gid", "-5"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "-o", "umask=0999"}, &o, &err));
+  CHECK(err.find("--umask") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "-o", "umask"}, &o, &err));
+}
