@@ -191,12 +191,14 @@ class Filesystem {
   void trash_restore(fuse_req_t req, const Node& trashdir, const std::string& name, const Node& to,
                      const std::string& newname);
   void trash_unlink(fuse_req_t req, const Node& trashdir, const std::string& name);
+  // user.rbd.trash.* of a trashed image.
+  void trash_getxattr(fuse_req_t req, const Node& n, const std::string& name, size_t size);
   // Permission bits, owner and group of an image's file (after
   // fill_common): stored ones, else the mount's defaults.
   void apply_owner(const core::ImageHeader& h, bool writable, struct stat* st) const;
   // chmod/chown of an image: stored in its metadata.
-  // A new image belongs to whoever made it: stored unless the mount's
-  // defaults already say so.
+  // A new image belongs to whoever made it: stored, unless root made it
+  // on a mount whose defaults say root (every mount then shows its own).
   core::Status own_new_image(fuse_req_t req, const std::string& pool, const std::string& name,
                              mode_t mode);
   // `who`: the request's caller (chown(2)'s rules).

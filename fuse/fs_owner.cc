@@ -71,8 +71,10 @@ Status Filesystem::own_new_image(fuse_req_t req, const std::string& pool_name,
   const mode_t want = mode & 07777 & ~who->umask;
   struct stat attr {};
   int to_set = 0;
-  if (who->uid != m_uid) to_set |= FUSE_SET_ATTR_UID;
-  if (who->gid != m_gid) to_set |= FUSE_SET_ATTR_GID;
+  // a user's own (every mount shows it), root's only where this mount
+  // would show another owner
+  if (who->uid != 0 || who->uid != m_uid) to_set |= FUSE_SET_ATTR_UID;
+  if (who->gid != 0 || who->gid != m_gid) to_set |= FUSE_SET_ATTR_GID;
   if (want != (0666 & ~m_opts.umask)) to_set |= FUSE_SET_ATTR_MODE;
   if (!to_set) return {};
   attr.st_uid = who->uid;

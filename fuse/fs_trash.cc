@@ -97,7 +97,9 @@ void Filesystem::trash_restore(fuse_req_t req, const Node& trashdir, const std::
     fuse_reply_err(req, s.error());
     return;
   }
-  m_nodes.detach(Node{NodeKind::TRASHED, trashdir.pool, name, "", ""}, "");
+  // the kernel keeps the inode for the new name: it is the image now
+  m_nodes.rename(Node{NodeKind::TRASHED, trashdir.pool, name, "", ""},
+                 Node{NodeKind::IMAGE, to.pool, newname, "", ""});
   fuse_reply_err(req, 0);
 }
 

@@ -309,6 +309,10 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   }
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
+  {
+    std::lock_guard<std::mutex> l(m_pools_mu);
+    m_pools[p.pool].have_trash = false;  // .trash/ shows it now
+  }
   // Descriptors still open keep the removed image (and its inode, page
   // cache included); the name now leads to a new inode.
   if (s.ok()) m_nodes.detach(Node{NodeKind::IMAGE, p.pool, name, "", ""}, (*h)->id);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <linux/falloc.h>
 
 #include "core/features.h"
@@ -31,12 +32,86 @@ const char* const IMAGE_XATTRS[] = {
     "user.rbd.parent",      "user.rbd.overlap",      "user.rbdfs.read_only_reason",
 };
 const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
+const char* const TRASH_XATTRS[] = {
+    "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
+    "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
+};
+
+// As `rbd trash ls -l` words them.
+const char* trash_source_name(uint8_t s) {
+  switch (s) {
+    case core::cls::TRASH_SOURCE_USER:
+      return "user";
+    case core::cls::TRASH_SOURCE_MIRRORING:
+      return "mirroring";
+    case core::cls::TRASH_SOURCE_MIGRATION:
+      return "migration";
+    case core::cls::TRASH_SOURCE_REMOVING:
+      return "removing";
+    case core::cls::TRASH_SOURCE_USER_PARENT:
+      return "user_parent";
+  }
+  return "unknown";
+}
+const char* trash_state_name(uint8_t s) {
+  switch (s) {
+    case core::cls::TRASH_STATE_NORMAL:
+      return "normal";
+    case core::cls::TRASH_STATE_MOVING:
+      return "moving";
+    case core::cls::TRASH_STATE_REMOVING:
+      return "removing";
+    case core::cls::TRASH_STATE_RESTORING:
+      return "restoring";
+  }
+  return "unknown";
+}
+// UTC, ISO 8601 (date -d reads it).
+std::string iso_time(const core::cls::UTime& t) {
+  time_t secs = static_cast<time_t>(t.sec);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 }  // namespace
+
+void Filesystem::trash_getxattr(fuse_req_t req, const Node& n, const std::string& name,
+                                size_t size) {
+  auto e = trash_entry(n.pool, n.image, false);
+  if (!e.ok()) {
+    fuse_reply_err(req, e.error());
+    return;
+  }
+  std::string v;
+  if (name == "user.rbd.trash.id")
+    v = e->id;
+  else if (name == "user.rbd.trash.name")
+    v = e->spec.name;
+  else if (name == "user.rbd.trash.source")
+    v = trash_source_name(e->spec.source);
+  else if (name == "user.rbd.trash.state")
+    v = trash_state_name(e->spec.state);
+  else if (name == "user.rbd.trash.deletion_time")
+    v = iso_time(e->spec.deletion_time);
+  else if (name == "user.rbd.trash.deferment_end_time")
+    v = iso_time(e->spec.deferment_end_time);
+  else {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  reply_xattr_value(req, v, size);
+}
 
 void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, size_t size) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   std::string name = name_c;
+  if (n.kind == NodeKind::TRASHED) {
+    trash_getxattr(req, n, name, size);
+    return;
+  }
   // The kernel asks for security.capability before every write: answer
   // names we never have without reading the header.
   if ((n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) || name.rfind("user.", 0) != 0) {
@@ -138,6 +213,8 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');
   if (n.kind == NodeKind::SNAP)
     for (const char* x : SNAP_XATTRS) list.append(x).push_back('\0');
+  if (n.kind == NodeKind::TRASHED)
+    for (const char* x : TRASH_XATTRS) list.append(x).push_back('\0');
   reply_xattr_value(req, list, size);
 }
 
