@@ -13,7 +13,7 @@
 //
 //   --seed N         the run: the same seed (and image layout and starting
 //                    size) gives the same operations every time
-//   --image P/I      the image; it exists, holds zeros (e.g. fresh from
+//   --image P[/N]/I  the image (N: its RBD namespace); it exists, holds zeros (e.g. fresh from
 //                    `rbd create`) and may not be bigger than --max-size
 //   --ops N          operations to run (default 1000); a prefix of a longer
 //                    run is the same operations, so --ops minimises
@@ -104,9 +104,9 @@ Options parse_args(int argc, char** argv) {
       o.cluster.id = need(i, a);
     } else if (a == "--image") {
       std::string s = need(i, a);
-      auto slash = s.find('/');
+      auto slash = s.rfind('/');  // POOL/IMAGE or POOL/NAMESPACE/IMAGE
       if (slash == std::string::npos || slash == 0 || slash + 1 == s.size())
-        usage("--image POOL/IMAGE, got " + s);
+        usage("--image POOL[/NAMESPACE]/IMAGE, got " + s);
       o.pool = s.substr(0, slash);
       o.image = s.substr(slash + 1);
     } else if (a == "--model-dir") {

@@ -64,6 +64,22 @@ rbd snap ls "$P/nsb/img" | contains -w s2 || fail "touch in a namespace's .snap 
 same_as_rbd "$P/nsb/img@s2" "$M/$P/nsb/.snap/img/s2"
 pass "a namespace's .snap/ reads and takes snapshots"
 
+step "the seeded exerciser on images in a namespace (default features), mount and core"
+EX=$BUILD/tools/rbdfs-exercise
+for run in "mount 1301 5000123" "mount 1302 1048583" "core 1311 3000000"; do
+  read -r target seed size <<<"$run"
+  img=ex-$target-$seed
+  rbd create --size "${size}B" "$P/nsb/$img"
+  targ=core
+  [ "$target" = mount ] && targ=mount:$M/$P/nsb/$img
+  "$EX" --seed "$seed" --ops 300 --image "$P/nsb/$img" --target "$targ" -c "$CEPH_CONF" --id admin \
+    --model-dir "$TMP" --op-timeout 120 >"$TMP/ex.out" 2>&1 ||
+    { cat "$TMP/ex.out" >&2; fail "exerciser $target seed $seed on $P/nsb/$img (replay: see above)"; }
+  rbd snap purge "$P/nsb/$img" >/dev/null 2>&1
+  rbd rm --no-progress "$P/nsb/$img" >/dev/null
+done
+pass "the exerciser agrees with its model and rbd export in a namespace"
+
 step "mkdir/rmdir: namespaces"
 mkdir "$M/$P/nsc"
 rbd namespace ls "$P" | contains -w nsc || fail "mkdir made no namespace"

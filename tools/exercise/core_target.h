@@ -18,7 +18,10 @@ class CoreTarget final : public Target {
     auto c = Cluster::connect(cfg, &msg);
     if (!c.ok()) throw Failure{"connecting: " + msg, ""};
     m_cluster = *c;
-    auto p = Pool::open(m_cluster, m_pool_name);
+    const auto slash = m_pool_name.find('/');  // pool/namespace
+    auto p = slash == std::string::npos ? Pool::open(m_cluster, m_pool_name)
+                                        : Pool::open(m_cluster, m_pool_name.substr(0, slash),
+                                                     m_pool_name.substr(slash + 1));
     if (!p.ok()) core_fail("opening pool " + m_pool_name, p.err());
     m_pool = *p;
     open_image();
