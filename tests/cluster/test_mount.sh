@@ -33,13 +33,18 @@ ls "$M" | contains -x "$P3" && fail "pool $P3 without the rbd application is sho
 # pool rbd is shared with other tests (and may hold images an interrupted
 # `rbd rm` left in the trash, which rbd ls still shows): every entry must be
 # an rbd image there, and ours must be listed. The fresh pool must match.
-for img in $(ls "$M/$P"); do rbd ls "$P" | contains -x -- "$img" || fail "$img listed but not an rbd image"; done
+# (namespaces are directories beside the images: <ns>, or <ns>@ns)
+for img in $(ls "$M/$P"); do
+  [ -d "$M/$P/$img" ] && rbd namespace ls "$P" | awk "NR > 1 { print \$1 }" | contains -x -- "${img%@ns}" && continue
+  rbd ls "$P" | contains -x -- "$img" || fail "$img listed but not an rbd image"
+done
 ls "$M/$P" | contains -x "$A" || fail "$A missing from the mount"
 ls "$M/$P" | contains -x "$D" || fail "$D missing from the mount"
 expect_eq "$(ls "$M/$P2" | LC_ALL=C sort)" "$(rbd ls "$P2" | LC_ALL=C sort)" "listing of $P2"
 for pool in "$P" "$P2"; do
   expect_eq "$(ls -A "$M/$pool" | head -1)" ".snap" "hidden .snap entry of $pool"
   for img in $(ls "$M/$pool"); do
+    [ -d "$M/$pool/$img" ] && continue  # a namespace
     expect_eq "$(stat -c %s "$M/$pool/$img")" "$(image_size "$pool/$img")" "size of $pool/$img"
   done
 done
@@ -95,7 +100,7 @@ sleep 1.2  # entry timeout: the restored image shows up again
 [ -f "$M/$P2/$N2" ] || fail "restored image not visible in the mount"
 
 step "refusals: EPERM, EROFS, EINVAL, ENOENT, and nothing changes"
-expect_fail "Operation not permitted" mkdir "$M/$P/dir"
+expect_fail "Operation not permitted" mkdir "$M/$P/.snap/dir"  # (in a pool: a namespace)
 expect_fail "Operation not permitted" mkdir "$M/newpool"
 expect_fail "Operation not permitted" ln -s x "$M/$P/link"
 expect_fail "Operation not permitted" ln "$M/$P/$A" "$M/$P/hardlink"
