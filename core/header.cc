@@ -52,7 +52,7 @@ void read_owner(const std::map<std::string, std::string>& m, ImageHeader* h) {
     else if (k == OWNER_KEY_MODE)
       h->owner_mode = parse_owner_value(v, 8);
   }
-  if (h->owner_mode) *h->owner_mode &= 07777;
+  if (h->owner_mode) *h->owner_mode &= 0777;  // never setuid, setgid or sticky
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 namespace rbdfs::core {
 
 // Image metadata keys (`rbd image-meta list` shows them; librbd ignores
-// them): decimal uid and gid, octal permission bits.
+// them): decimal uid and gid, octal permission bits (0777 at most).
 inline constexpr const char* OWNER_KEY_PREFIX = "rbdfs.";
 inline constexpr const char* OWNER_KEY_UID = "rbdfs.uid";
 inline constexpr const char* OWNER_KEY_GID = "rbdfs.gid";

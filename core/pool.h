@@ -96,6 +96,10 @@ class Pool {
   // As `rbd namespace remove`: ENOTEMPTY while it holds images or trashed
   // images, ENOENT.
   Status remove_namespace(const std::string& ns);
+  // A Pool of a namespace: whether the namespace exists (its directory is
+  // READY: ENOENT otherwise), asked inside it, as librbd's
+  // Namespace::exists does for clients whose caps end at the namespace.
+  Status namespace_ready();
 
   // Sets image metadata keys of image `id` (`rbd image-meta set`; the
   // cls call needs no lock) and tells its watchers the header changed.

@@ -74,6 +74,11 @@ Status Pool::create_namespace(const std::string& ns) {
   return {};
 }
 
+Status Pool::namespace_ready() {
+  if (m_ns.empty()) return {};
+  return cls_exec(m_io->io, RBD_DIRECTORY, "dir_state_assert", cls::enc_u8(cls::DIR_STATE_READY));
+}
+
 Status Pool::remove_namespace(const std::string& ns) {
   if (!m_ns.empty() || !valid_rbd_name(ns)) return Errno(EINVAL);
   auto all = list_namespaces();

@@ -128,13 +128,15 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   auto names = pools();
   if (!names.ok()) return names.err();
   if (std::find(names->begin(), names->end(), pool_name) == names->end()) return Errno(ENOENT);
-  if (!ns.empty()) {
-    auto all = namespaces(pool_name, false);
-    if (!all.ok()) return all.err();
-    if (!std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
-  }
   auto p = core::Pool::open(cluster(), pool_name, ns);
   if (!p.ok()) return p.err();
+  if (!ns.empty()) {
+    auto all = namespaces(pool_name, false);
+    if (all.ok() && !std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
+    // caps that end at the namespace cannot read the pool's registry:
+    // ask the namespace itself
+    if (!all.ok()) RBDFS_TRY((*p)->namespace_ready());
+  }
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[name];
   if (!e.pool || e.pool->cluster()->blocklisted()) e.pool = *p;

@@ -196,13 +196,12 @@ class Filesystem {
   // Permission bits, owner and group of an image's file (after
   // fill_common): stored ones, else the mount's defaults.
   void apply_owner(const core::ImageHeader& h, bool writable, struct stat* st) const;
-  // chmod/chown of an image: stored in its metadata.
   // A new image belongs to whoever made it: stored, unless root made it
   // on a mount whose defaults say root (every mount then shows its own).
-  core::Status own_new_image(fuse_req_t req, const std::string& pool, const std::string& name,
-                             mode_t mode);
-  // `who`: the request's caller (chown(2)'s rules).
-  core::Status store_owner(const Node& n, const struct stat* attr, int to_set, const fuse_ctx* who);
+  void own_new_image(fuse_req_t req, const std::string& pool, const std::string& name, mode_t mode);
+  // chmod/chown of an image: stored in its metadata. `req`: whose
+  // chown(2)/chmod(2) rules apply (nullptr: none, rbdfs' own).
+  core::Status store_owner(const Node& n, const struct stat* attr, int to_set, fuse_req_t req);
   // Header of an image: from the open image if there is one, else read.
   core::Result<std::shared_ptr<const core::ImageHeader>> image_header(const std::string& pool,
                                                                       const std::string& image);

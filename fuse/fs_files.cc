@@ -169,7 +169,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name_c, m
   } else {
     bool created = false;
     Status s = create_in_pool(p, name, fi->flags & O_EXCL, &created);
-    if (created) s = own_new_image(req, p.pool, name, mode);
+    if (created) own_new_image(req, p.pool, name, mode);
     auto img =
         s.ok() ? open_image(p.pool, name) : core::Result<std::shared_ptr<core::Image>>(s.err());
     if (!img.ok()) {
@@ -201,7 +201,7 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   // No devices, fifos or sockets; a regular mknod is a create without an open.
   bool created = false;
   Status s = S_ISREG(mode) ? create_in_pool(p, name, true, &created) : Status(Errno(EPERM));
-  if (created) s = own_new_image(req, p.pool, name, mode);
+  if (created) own_new_image(req, p.pool, name, mode);
   if (!s.ok()) {
     fuse_reply_err(req, s.error());
     return;

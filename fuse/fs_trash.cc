@@ -79,6 +79,15 @@ void Filesystem::trash_restore(fuse_req_t req, const Node& trashdir, const std::
     fuse_reply_err(req, pl.error());
     return;
   }
+  {
+    // an open trashed image keeps its trash name: restore it once closed
+    std::lock_guard<std::mutex> l(m_images_mu);
+    auto it = m_open.find(image_key(trashdir.pool, e->id));
+    if (it != m_open.end() && !it->second.expired()) {
+      fuse_reply_err(req, EBUSY);
+      return;
+    }
+  }
   // rename(2) replaces an existing target; restoring never does
   if (image_id(to.pool, newname, true).ok()) {
     fuse_reply_err(req, EEXIST);

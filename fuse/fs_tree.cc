@@ -124,7 +124,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
     }
   }
   if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-    Status s = store_owner(n, attr, to_set, fuse_req_ctx(req));
+    Status s = store_owner(n, attr, to_set, req);
     if (!s.ok()) {
       fuse_reply_err(req, s.error());
       return;
@@ -157,7 +157,9 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       prefetch_headers(n.pool, *r);  // the lookups of `ls -l` follow
       if (n.kind == NodeKind::POOL) s = list_pool_extras(n, *r, entries);
       for (auto& [name, id] : *r)
-        entries->emplace_back(name, n.kind == NodeKind::POOL ? NodeKind::IMAGE : NodeKind::SNAPDIR);
+        if (!reserved_name(name))  // the tree's own names win
+          entries->emplace_back(name,
+                                n.kind == NodeKind::POOL ? NodeKind::IMAGE : NodeKind::SNAPDIR);
     } else {
       s = r.err();
     }

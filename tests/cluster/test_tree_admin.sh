@@ -93,13 +93,17 @@ rm "$M/$P/nsc/.trash/n1"
 rmdir "$M/$P/nsc"
 rbd namespace ls "$P" | contains -w nsc && fail "rmdir left the namespace"
 expect_fail "File exists" mkdir "$M/$P/plain"
+rbd create -s 1M "$P/fresh"  # made elsewhere: the kernel may not know it yet
+expect_fail "File exists" mkdir "$M/$P/fresh"
+rbd namespace ls "$P" | contains -w fresh && fail "mkdir made a namespace beside an image"
 expect_fail "Operation not permitted" mkdir "$M/$P/nsa@ns/deeper"
 rbd namespace create "$P/nsd"  # made elsewhere: appears within seconds
 sleep 2.5
 ls "$M/$P" | contains -x nsd || fail "a namespace rbd made did not appear"
 rbd namespace remove "$P/nsd"
 sleep 2.5
-ls "$M/$P" | contains -x nsd && fail "a namespace rbd removed did not vanish"
+ls "$M/$P" >"$TMP/ls" || fail "listing $P"
+contains -x nsd <"$TMP/ls" && fail "a namespace rbd removed did not vanish"
 [ -e "$M/$P/nsd" ] && fail "a removed namespace still resolves"
 pass "mkdir/rmdir create and remove namespaces; ENOTEMPTY; others' changes show within seconds"
 
@@ -150,11 +154,26 @@ rbd create -s 1M "$P/mig-src"
 rbd migration prepare "$P/mig-src" "$P/mig-dst" >/dev/null
 CLEANUP+=("rbd migration abort $P/mig-dst >/dev/null 2>&1")
 sleep 1.2
-ls "$M/$P/.trash" | contains mig-src && fail "a migration source shows in .trash (rbd trash ls hides it)"
+ls "$M/$P/.trash" >"$TMP/ls" || fail "listing .trash"
+rbd trash ls --all "$P" | contains mig-src || fail "no migration source in the trash"
+contains mig-src <"$TMP/ls" && fail "a migration source shows in .trash (rbd trash ls hides it)"
 rbd migration abort "$P/mig-dst" >/dev/null 2>&1
 rbd create -s 1M "$P/nsb/gone"
 rm "$M/$P/nsb/gone"
-ls "$M/$P/nsb/.trash" | contains -x gone || fail "a namespace's .trash"
+ls "$M/$P/nsb/.trash" >"$TMP/ls" || fail "listing a namespace's .trash"
+contains -x gone <"$TMP/ls" || fail "a namespace's .trash"
+# a namespaced image with its data in another pool: the purge finds the
+# data objects in that pool's namespace of the same name
+DP=$(uniq treedata)
+ceph osd pool create "$DP" 8 >/dev/null 2>&1
+CLEANUP+=("ceph osd pool rm $DP $DP --yes-i-really-really-mean-it >/dev/null 2>&1")
+rbd pool init "$DP"
+rbd create -s 3M --data-pool "$DP" "$P/nsb/dp"
+write_at "$M/$P/nsb/dp" a 0
+expect_eq "$(rados -p "$DP" -N nsb ls | grep -c rbd_data)" "1" "data objects in the data pool's namespace"
+rm "$M/$P/nsb/dp"
+rm "$M/$P/nsb/.trash/dp"
+expect_eq "$(rados -p "$DP" --all ls | grep -c rbd_data || true)" "0" "data objects left after the purge"
 pass "purge removes the objects, deferment gives EPERM unless trash_force, repeats as name@id"
 
 step "ownership: allow_other + default_permissions, as a non-root user"
@@ -185,6 +204,20 @@ chown daemon "$TMP/other/$P/own2"
 sleep 2.5
 expect_eq "$(stat -c %U "$M/$P/own2")" "daemon" "a chown through the other mount"
 expect_fail "Permission denied" as_nobody cat "$M/$P/own2"
+rbd image-meta set "$P/own1" rbdfs.mode 04755
+sleep 2.5
+expect_eq "$(stat -c %a "$M/$P/own1")" "755" "a setuid bit from the metadata"
+# without default_permissions the kernel checks nothing: rbdfs applies
+# chown(2)'s and chmod(2)'s rules itself
+mount_rbdfs "$TMP/nodp" -o allow_other
+expect_fail "Operation not permitted" as_nobody chown nobody "$TMP/nodp/$P/own2"
+expect_fail "Operation not permitted" as_nobody chown daemon "$TMP/nodp/$P/own2"  # even a no-op
+expect_fail "Operation not permitted" as_nobody chmod 666 "$TMP/nodp/$P/own2"
+expect_fail "Operation not permitted" as_nobody chgrp daemon "$TMP/nodp/$P/own1"
+as_nobody chmod 640 "$TMP/nodp/$P/own1" || fail "the owner's chmod"
+expect_eq "$(rbd image-meta get "$P/own1" rbdfs.mode)" "0640" "the owner's chmod, stored"
+as_nobody chmod 4755 "$TMP/nodp/$P/own1"
+expect_eq "$(rbd image-meta get "$P/own1" rbdfs.mode)" "0755" "setuid is never stored"
 pass "ownership stored in image metadata is enforced, survives a remount, is shared"
 
 step "defaults: uid=, gid=, umask= for what has nothing stored"
