@@ -37,6 +37,9 @@ struct Options {
   // (rbd_default_features, rbd_default_order), as `rbd create`.
   std::string image_features;
   uint64_t object_size = 0;
+  // Their data objects' pool (`rbd create --data-pool`); empty: the
+  // cluster's rbd_default_data_pool, else the image's own pool.
+  std::string data_pool;
   DeleteMode delete_mode = DeleteMode::TRASH;
   unsigned max_threads = 64;
   unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB
