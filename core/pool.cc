@@ -259,7 +259,11 @@ Result<std::string> Pool::parent_name(const ImageHeader& h) {
 }
 
 Result<librados::IoCtx> data_ioctx(Pool& p, const ImageHeader& h) {
-  if (h.data_pool_id >= 0) return open_ioctx(*p.cluster(), h.data_pool_id);
+  if (h.data_pool_id >= 0) {
+    auto io = open_ioctx(*p.cluster(), h.data_pool_id);
+    if (io.ok()) io->set_namespace(ioctx(p).get_namespace());  // data objects share it
+    return io;
+  }
   librados::IoCtx io;
   io.dup(ioctx(p));
   return io;

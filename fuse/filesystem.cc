@@ -34,6 +34,7 @@ Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
     core::parse_feature_list(m_opts.image_features, &m_create_features, &err);
   if (m_opts.object_size)
     m_create_order = static_cast<uint8_t>(__builtin_ctzll(m_opts.object_size));
+  if (!m_opts.data_pool.empty()) m_create_data_pool = m_opts.data_pool;
   m_uid = m_opts.uid >= 0 ? static_cast<uid_t>(m_opts.uid) : getuid();
   m_gid = m_opts.gid >= 0 ? static_cast<gid_t>(m_opts.gid) : getgid();
   clock_gettime(CLOCK_REALTIME, &m_mount_time);

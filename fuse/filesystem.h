@@ -244,6 +244,10 @@ class Filesystem {
   // Creates image `name` in pool directory `p` as the mount's options say;
   // an existing image is fine unless `excl`. *created: it is new.
   core::Status create_in_pool(const Node& p, const std::string& name, bool excl, bool* created);
+  // The id of the data pool of images created through the mount
+  // (--data-pool, else rbd_default_data_pool), -1 for none; a missing pool
+  // is ENOENT, logged once as the failure of `what`.
+  core::Result<int64_t> create_data_pool_id(const std::string& what);
   bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
   // flush/fsync: drain, then this description's deferred write errors.
   void sync(fuse_req_t req, Handle* h, bool consume);

@@ -90,6 +90,18 @@ int Filesystem::reply_open(fuse_req_t req, const fuse_file_info* fi) {
   return fuse_reply_buf(req, reinterpret_cast<const char*>(&out), sizeof(out));
 }
 
+core::Result<int64_t> Filesystem::create_data_pool_id(const std::string& what) {
+  if (m_create_data_pool.empty()) return int64_t{-1};
+  auto dp = cluster()->pool_id(m_create_data_pool);
+  if (dp.ok()) return dp;
+  if (dp.error() == ENOENT)
+    spdlog::warn("{}: the data pool {} (--data-pool or rbd_default_data_pool) does not exist", what,
+                 m_create_data_pool);
+  else
+    spdlog::warn("{}: data pool {}: {}", what, m_create_data_pool, dp.err().message());
+  return dp.err();
+}
+
 Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool excl,
                                   bool* created) {
   if (p.kind != NodeKind::POOL) return Errno(EPERM);
@@ -102,15 +114,9 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   spec.features = m_create_features;
   spec.stripe_unit = m_create_stripe_unit;
   spec.stripe_count = m_create_stripe_count;
-  if (!m_create_data_pool.empty()) {
-    auto dp = cluster()->pool_id(m_create_data_pool);
-    if (!dp.ok()) {
-      spdlog::warn("create {}/{}: data pool {}: {}", p.pool, name, m_create_data_pool,
-                   dp.err().message());
-      return dp.err();
-    }
-    spec.data_pool_id = *dp;
-  }
+  auto dp = create_data_pool_id("create " + p.pool + "/" + name);
+  if (!dp.ok()) return dp.err();
+  spec.data_pool_id = *dp;
   Status s = (*pl)->create_image(name, spec);
   *created = s.ok();
   if (s.error() == EEXIST && !excl) return {};

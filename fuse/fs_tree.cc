@@ -353,16 +353,13 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
     fuse_reply_err(req, ENOENT);
     return;
   }
-  int64_t data_pool = -1;
-  if (!m_create_data_pool.empty()) {
-    auto dp = cluster()->pool_id(m_create_data_pool);
-    if (!dp.ok()) {
-      fuse_reply_err(req, dp.error());
-      return;
-    }
-    data_pool = *dp;
+  auto data_pool = create_data_pool_id("ln " + src.pool + "/.snap/" + src.image + "/" + src.snap +
+                                       " " + dst.pool + "/" + name);
+  if (!data_pool.ok()) {
+    fuse_reply_err(req, data_pool.error());
+    return;
   }
-  Status s = (*to)->clone_image(name, **from, **h, snap->id, data_pool);
+  Status s = (*to)->clone_image(name, **from, **h, snap->id, *data_pool);
   if (!s.ok()) {
     spdlog::warn("ln {}/.snap/{}/{} {}/{}: {}", src.pool, src.image, src.snap, dst.pool, name,
                  s.err().message());

@@ -35,7 +35,7 @@ const OwnOption OWN_OPTIONS[] = {
     {"log-file", true},     {"max-threads", true}, {"connect-timeout", true},
     {"foreground", false},  {"debug", false},      {"writearound", true},
     {"uid", true},          {"gid", true},         {"umask", true},
-    {"trash-force", false},
+    {"trash-force", false}, {"data-pool", true},
 };
 
 const OwnOption* find_own(const std::string& key) {
@@ -97,6 +97,7 @@ po::options_description own_options() {
     ("read-only", "mount read-only")
     ("image-features", po::value<std::string>(), "features of images created through the mount (default: the cluster's rbd_default_features)")
     ("object-size", po::value<std::string>(), "object size of images created through the mount (default 4M)")
+    ("data-pool", po::value<std::string>(), "pool for the data of images created through the mount, e.g. an erasure-coded one (default: the cluster's rbd_default_data_pool)")
     ("delete", po::value<std::string>(), "what unlink does: trash (default) or remove")
     ("trash-force", "rm in .trash/ removes images whose deferment time has not passed")
     ("uid", po::value<std::string>(), "owner of files and directories without one stored (default: the mounting user)")
@@ -225,7 +226,12 @@ bool parse_options(int argc, const char* const* argv, Options* out, std::string*
   str("mon-host", &opts.mon_host);
   str("log-level", &opts.log_level);
   str("log-file", &opts.log_file);
+  str("data-pool", &opts.data_pool);
   if (opts.cluster.empty()) opts.cluster = opts.source;
+  if (vm.count("data-pool") && opts.data_pool.empty()) {
+    *error = "--data-pool needs a pool name";
+    return false;
+  }
   if (!opts.id.empty() && !opts.name.empty()) {
     *error = "give either --id or --name, not both";
     return false;

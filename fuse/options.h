@@ -37,6 +37,9 @@ struct Options {
   // (rbd_default_features, rbd_default_order), as `rbd create`.
   std::string image_features;
   uint64_t object_size = 0;
+  // Their data objects' pool (`rbd create --data-pool`); empty: the
+  // cluster's rbd_default_data_pool, else the image's own pool.
+  std::string data_pool;
   DeleteMode delete_mode = DeleteMode::TRASH;
   bool trash_force = false;  // rm in .trash/ before the deferment end time
   // Owner and permission bits of what has none stored (directories, images

@@ -142,3 +142,22 @@ TEST_CASE("ownership defaults: uid=, gid=, umask= (as sshfs), trash_force", "[op
   CHECK(err.find("--umask") != std::string::npos);
   CHECK_FALSE(parse({"/m", "-o", "umask"}, &o, &err));
 }
+
+TEST_CASE("data pool of created images", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m"}, &o, &err));
+  CHECK(o.data_pool.empty());
+  REQUIRE(parse({"/m", "--data-pool", "ecpool"}, &o, &err));
+  CHECK(o.data_pool == "ecpool");
+  REQUIRE(parse({"/m", "-o", "rw,data_pool=ec2,object_size=64K"}, &o, &err));
+  CHECK(o.data_pool == "ec2");
+  CHECK(o.object_size == 65536);
+  REQUIRE(parse({"/m", "-o", "data-pool=ec3"}, &o, &err));
+  CHECK(o.data_pool == "ec3");
+  CHECK_FALSE(parse({"/m", "-o", "data_pool"}, &o, &err));
+  CHECK(err.find("needs a value") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--data-pool", ""}, &o, &err));
+  CHECK(err.find("--data-pool") != std::string::npos);
+  CHECK(rbdfs::ll::usage_text("rbdfs").find("--data-pool") != std::string::npos);
+}
