@@ -18,6 +18,12 @@
 namespace rbdfs::ll {
 
 namespace {
+// rbdfs keeps no attributes outside the user namespace: trusted.*,
+// security.* and system.* are EOPNOTSUPP, as on a filesystem without them
+// (libvirt's DAC driver then chowns without remembering the owner in
+// trusted.libvirt.security.*, instead of failing to start the domain).
+bool user_namespace(const char* name) { return std::strncmp(name, "user.", 5) == 0; }
+
 void reply_xattr_value(fuse_req_t req, const std::string& v, size_t size) {
   if (size == 0)
     fuse_reply_xattr(req, v.size());
@@ -107,14 +113,19 @@ void Filesystem::trash_getxattr(fuse_req_t req, const Node& n, const std::string
 void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, size_t size) {
   Node n;
   if (!resolve(req, ino, &n)) return;
+  if (!user_namespace(name_c)) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
   std::string name = name_c;
   if (n.kind == NodeKind::TRASHED) {
     trash_getxattr(req, n, name, size);
     return;
   }
-  // The kernel asks for security.capability before every write: answer
-  // names we never have without reading the header.
-  if ((n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) || name.rfind("user.", 0) != 0) {
+  // Answered without reading a header: pools and directories have no
+  // attributes (security.capability, which the kernel asks for before every
+  // write, was answered above).
+  if (n.kind != NodeKind::IMAGE && n.kind != NodeKind::SNAP) {
     fuse_reply_err(req, ENODATA);
     return;
   }
@@ -190,6 +201,10 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
 void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c) {
   Node n;
   if (!resolve(req, ino, &n)) return;
+  if (!user_namespace(name_c)) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
   if (std::string(name_c) != "user.rbdfs.flatten" || n.kind != NodeKind::IMAGE) {
     fuse_reply_err(req, EPERM);  // the user.rbd.* attributes are read-only
     return;

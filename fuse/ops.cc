@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <new>
 
 namespace rbdfs::ll {
@@ -112,7 +113,10 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*, size_t, int) {
   guard(req, "setxattr", [&](Filesystem* fs) { fs->setxattr(req, ino, name); });
 }
-void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_removexattr(fuse_req_t req, fuse_ino_t, const char* name) {
+  // the user.rbd* attributes are read-only; rbdfs has no others
+  fuse_reply_err(req, std::strncmp(name, "user.", 5) == 0 ? EPERM : EOPNOTSUPP);
+}
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   guard(req, "mkdir", [&](Filesystem* fs) { fs->mkdir(req, parent, name, mode); });
 }
