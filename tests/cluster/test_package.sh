@@ -104,6 +104,21 @@ cmp "$M/$P/$IMG" "$TMP/img.rbd" || fail "read through the mount differs from rbd
 umount "$M" || fail "umount failed"
 expect_unmounted "$M"
 
+step "without the build tree: hidden under a tmpfs in a mount namespace of its own"
+# everything inside one private namespace: the FUSE mount never shows outside
+BUILD_REAL=$(readlink -f "$RBDFS_BUILD_DIR")
+M3=$TMP/mnt3
+mkdir -p "$M3"
+unshare --mount --propagation private bash -euo pipefail -c '
+  mount -t tmpfs none "$1"                       # the build tree is gone here
+  [ -z "$(ls -A "$1")" ] || exit 11
+  mount -t fuse.rbdfs ceph "$2" -o "conf=$3,id=admin,pool=$4" || exit 12
+  cmp "$2/$4/$5" "$6" || { umount "$2"; exit 13; }
+  umount "$2"
+' _ "$BUILD_REAL" "$M3" "$CEPH_CONF" "$P" "$IMG" "$TMP/img.rbd" ||
+  fail "the package without the build tree (exit $?: 11 tmpfs, 12 mount, 13 read)"
+pass "the packaged rbdfs mounts and reads with the build tree hidden"
+
 step "an fstab line with _netdev (mount -T, /etc/fstab untouched)"
 M2=$TMP/mnt2
 mkdir -p "$M2"
