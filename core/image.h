@@ -151,6 +151,22 @@ class Image {
   // the end, and for SEEK_DATA when no data follows.
   virtual Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data) = 0;
 
+  // copy_file_range: [src_off, src_off+len) of `src` at `src_snap` to
+  // [dst_off, ...) of this image, which must already hold it (EFBIG: grow
+  // first). Whole objects of equal, unstriped layouts at the same offset in
+  // the object are copied by the OSDs (copy-from), the rest read and
+  // written here; what reads as zeros stays a hole. As a write: the lock,
+  // the object map, copy-ups. Returns the bytes copied (fewer at the
+  // source's end); on an error some of the range may have been copied.
+  struct CopyStats {
+    uint64_t offloaded = 0;  // bytes copied by the OSDs
+    uint64_t moved = 0;      // bytes read and written here
+    uint64_t skipped = 0;    // bytes of holes (discarded, not written)
+  };
+  virtual Result<uint64_t> copy_from(Image& src, uint64_t src_snap, uint64_t src_off,
+                                     uint64_t dst_off, uint64_t len,
+                                     CopyStats* stats = nullptr) = 0;
+
   // Tells other clients (librbd, krbd) the header changed.
   virtual void notify_header_update() = 0;
 

@@ -69,6 +69,8 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   Status flatten() override;
   Result<uint64_t> seek(uint64_t snap_id, uint64_t off, bool data) override;
   void notify_header_update() override;
+  Result<uint64_t> copy_from(Image& src, uint64_t src_snap, uint64_t src_off, uint64_t dst_off,
+                             uint64_t len, CopyStats* stats) override;
 
   // A snapshot in the snapshot trash whose last clone has gone (see
   // Pool::detach_from_parent): removed as snap_remove removes one.
@@ -144,6 +146,12 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   // Clones: the parent of `h` (opened by open() and refresh()), or null.
   std::shared_ptr<ImageImpl> parent_of(const ImageHeader& h) const;
   Status open_parent_of(const ImageHeader& h);
+
+  // copies (image_copy.cc): through this process; whole objects by the OSDs
+  Status copy_by_rw(ImageImpl& src, uint64_t src_snap, uint64_t src_off, uint64_t dst_off,
+                    uint64_t len, CopyStats* stats);
+  Status copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_obj, uint64_t dst_obj,
+                      uint64_t count, CopyStats* stats);
 
   // size changes (image_size.cc)
   // Records `size` in the header object and in our cached header.

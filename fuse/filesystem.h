@@ -125,6 +125,9 @@ class Filesystem {
   void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   // The data is in memory or still in libfuse's splice pipe (bufv).
   void write(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off, fuse_file_info* fi);
+  // Inside the cluster (Image::copy_from): whole objects by the OSDs.
+  void copy_file_range(fuse_req_t req, fuse_file_info* fi_in, off_t off_in, fuse_file_info* fi_out,
+                       off_t off_out, size_t len, int flags);
   void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
   void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);

@@ -293,6 +293,61 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
       stable);
 }
 
+void Filesystem::copy_file_range(fuse_req_t req, fuse_file_info* fi_in, off_t off_in,
+                                 fuse_file_info* fi_out, off_t off_out, size_t len, int flags) {
+  Handle* in = handle_of(fi_in);
+  Handle* out = handle_of(fi_out);
+  if (flags != 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (!out->writable) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  auto src = image_of(in);
+  auto dst = image_of(out);
+  auto src_size = src->header()->size_at(in->snap_id);
+  if (!src_size.ok()) {
+    fuse_reply_err(req, src_size.error());
+    return;
+  }
+  const auto from = static_cast<uint64_t>(off_in), to = static_cast<uint64_t>(off_out);
+  if (from >= *src_size || len == 0) {
+    fuse_reply_write(req, 0);
+    return;
+  }
+  // the reply's count is 32 bits: a bigger copy comes back short, and the
+  // caller goes on from there
+  const uint64_t n = std::min<uint64_t>({len, *src_size - from, MAX_COPY});
+  std::call_once(out->first_write, [out, &dst] {
+    out->error_cursor = dst->error_mark();
+    out->wrote = true;
+  });
+  if (to + n > dst->header()->size) {
+    Status s = dst->grow_to(to + n);
+    if (!s.ok()) {
+      spdlog::warn("copy into {}: growing to {}: {}", dst->header()->name, to + n,
+                   s.err().message());
+      fuse_reply_err(req, s.error() == EROFS ? EROFS : EOPNOTSUPP);
+      return;
+    }
+  }
+  core::Image::CopyStats stats;
+  auto r = dst->copy_from(*src, in->snap_id, from, to, n, &stats);
+  forget_blocks(dst->header()->pool, dst->header()->id);
+  if (!r.ok()) {
+    // Never a partial copy called whole: EOPNOTSUPP makes the kernel (or
+    // the caller) copy the range again by reading and writing, which
+    // meets the real error, if any, where it belongs.
+    spdlog::warn("copy {} -> {}: {} (the kernel falls back to read and write)", src->header()->name,
+                 dst->header()->name, r.err().message());
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
+  fuse_reply_write(req, static_cast<size_t>(*r));
+}
+
 void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   // close() (of any dup of the descriptor): every write sent before is in
   // RADOS; errors this description has not had reported by an fsync are

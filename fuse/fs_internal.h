@@ -31,6 +31,7 @@ inline constexpr auto POOLS_TTL = std::chrono::seconds(2);
 inline constexpr auto BLOCKS_TTL = std::chrono::seconds(5);
 inline constexpr uint64_t BLOCKS_WARM_OBJECTS = 4096;  // ls -l computes st_blocks up to this
 inline constexpr auto ID_TTL = std::chrono::seconds(1);
+inline constexpr uint64_t MAX_COPY = 1ull << 30;  // bytes per copy_file_range answer
 
 inline std::string image_key(const std::string& pool, const std::string& image) {
   return pool + '/' + image;

@@ -117,6 +117,12 @@ void op_removexattr(fuse_req_t req, fuse_ino_t, const char* name) {
   // the user.rbd* attributes are read-only; rbdfs has no others
   fuse_reply_err(req, std::strncmp(name, "user.", 5) == 0 ? EPERM : EOPNOTSUPP);
 }
+void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                        off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+  guard(req, "copy_file_range", [&](Filesystem* fs) {
+    fs->copy_file_range(req, fi_in, off_in, fi_out, off_out, len, flags);
+  });
+}
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   guard(req, "mkdir", [&](Filesystem* fs) { fs->mkdir(req, parent, name, mode); });
 }
@@ -160,6 +166,7 @@ fuse_lowlevel_ops make_operations() {
   ops.listxattr = op_listxattr;
   ops.setxattr = op_setxattr;
   ops.removexattr = op_removexattr;
+  ops.copy_file_range = op_copy_file_range;
   ops.mkdir = op_mkdir;
   ops.rmdir = op_rmdir;
   ops.symlink = op_symlink;

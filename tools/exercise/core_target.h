@@ -33,6 +33,26 @@ class CoreTarget final : public Target {
 
   Layout layout() override { return m_img->header()->layout; }
   uint64_t size() override { return m_img->header()->size; }
+  uint64_t copy_range(const std::string& snap, uint64_t src_off, uint64_t dst_off,
+                      uint64_t len) override {
+    uint64_t snap_id = rbdfs::core::cls::NOSNAP;
+    if (!snap.empty()) {
+      const auto* s = m_img->header()->find_snap(snap);
+      if (!s) core_fail("Image::copy_from(" + snap + ")", rbdfs::core::Errno(ENOENT));
+      snap_id = s->id;
+    }
+    auto src_size = m_img->header()->size_at(snap_id);
+    if (!src_size.ok()) core_fail("ImageHeader::size_at", src_size.err());
+    if (src_off >= *src_size) return 0;
+    const uint64_t n = std::min(len, *src_size - src_off);
+    grow(dst_off + n);  // as the filesystem does first
+    auto r = m_img->copy_from(*m_img, snap_id, src_off, dst_off, n);
+    if (!r.ok())
+      core_fail("Image::copy_from(" + std::to_string(src_off) + ", " + std::to_string(dst_off) +
+                    ", " + std::to_string(n) + ")",
+                r.err());
+    return *r;
+  }
   void write(uint64_t off, const char* buf, uint64_t len) override {
     grow(off + len);
     check(m_img->write(off, buf, len), "Image::write", off, len);

@@ -208,6 +208,20 @@ void Exerciser::execute(Op& op) {
       m_snaps.erase(m_snaps.begin() + static_cast<ptrdiff_t>(op.snap));
       break;
     }
+    case Kind::COPY: {
+      // the model: the source's bytes (fewer at its end) written at off
+      const Model& src = op.from_snap ? *m_snaps[op.snap].model : *m_model;
+      if (op.from_snap) op.snap_name = m_snaps[op.snap].name;
+      m_buf_a.resize(op.len);
+      const uint64_t want = src.read(op.src_off, op.len, m_buf_a.data());
+      const uint64_t got = m_target->copy_range(op.snap_name, op.src_off, op.off, op.len);
+      if (got != want)
+        throw Failure{"copy_file_range copied " + num(got) + " bytes, the model " + num(want), ""};
+      if (want) m_model->write(op.off, m_buf_a.data(), want);
+      if (op.off + want > op.size_before)
+        expect_size("after a copy past the end, the target's", m_target->size());
+      break;
+    }
     case Kind::SNAP_READ: {
       const Snap& s = m_snaps[op.snap];
       op.snap_name = s.name;

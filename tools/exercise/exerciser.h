@@ -28,13 +28,14 @@ enum class Kind {
   DIRECT_WRITE,
   DIRECT_READ,
   BURST,
+  COPY,
   COUNT
 };
 constexpr size_t KINDS = static_cast<size_t>(Kind::COUNT);
 const std::array<const char*, KINDS> KIND_NAMES = {
-    "write",     "read",        "truncate",     "punch",       "zero",
-    "allocate",  "seek",        "fsync",        "reopen",      "snap-create",
-    "snap-read", "snap-remove", "direct-write", "direct-read", "burst"};
+    "write",        "read",        "truncate", "punch",       "zero",      "allocate",
+    "seek",         "fsync",       "reopen",   "snap-create", "snap-read", "snap-remove",
+    "direct-write", "direct-read", "burst",    "copy"};
 
 struct Op {
   uint64_t n = 0;  // 1-based op number
@@ -50,6 +51,10 @@ struct Op {
   // O_DIRECT descriptor (aligned) or all through the other one
   std::vector<std::pair<uint64_t, uint64_t>> parts;  // (off, len), by off
   bool direct = false;
+  // copy (copy_file_range): from `src_off` of the image, or of snapshot
+  // `snap` with `from_snap`, to `off`
+  uint64_t src_off = 0;
+  bool from_snap = false;
 
   std::string describe() const {
     std::string s = "#" + std::to_string(n) + " " + KIND_NAMES[static_cast<size_t>(kind)];
@@ -83,6 +88,10 @@ struct Op {
       case Kind::TRUNCATE:
         s += " size=" + num(off);
         break;
+      case Kind::COPY:
+        s += " from " + (from_snap ? snap_name + " " : std::string()) +
+             "off=" + std::to_string(src_off) + range();
+        break;
       case Kind::SNAP_CREATE:
       case Kind::SNAP_REMOVE:
         s += " " + snap_name;
@@ -99,7 +108,8 @@ struct Op {
     if (kind == Kind::BURST)
       return std::any_of(parts.begin(), parts.end(),
                          [o](const auto& p) { return o >= p.first && o < p.first + p.second; });
-    return (kind == Kind::WRITE || kind == Kind::DIRECT_WRITE) && o >= off && o < off + len;
+    return (kind == Kind::WRITE || kind == Kind::DIRECT_WRITE || kind == Kind::COPY) && o >= off &&
+           o < off + len;
   }
 };
 

@@ -115,6 +115,7 @@ Op Exerciser::generate(uint64_t n) {
     ws.push_back({Kind::DIRECT_READ, 5});
   }
   ws.push_back({Kind::BURST, 3});
+  ws.push_back({Kind::COPY, 4});
   uint64_t total = 0;
   for (const auto& w : ws) total += w.w;
   uint64_t r = below(total);
@@ -174,6 +175,33 @@ Op Exerciser::generate(uint64_t n) {
     case Kind::SNAP_REMOVE:
       op.snap = below(m_snaps.size());
       break;
+    case Kind::COPY: {
+      op.from_snap = !m_snaps.empty() && chance(30);
+      if (op.from_snap) op.snap = below(m_snaps.size());
+      const uint64_t os = m_layout.object_size, objs = maxs / os;
+      if (objs >= 2 && chance(50)) {
+        // whole objects at the same offset in the object: the OSDs copy them
+        const uint64_t k = between(1, std::min<uint64_t>(4, objs / 2));
+        op.len = k * os;
+        op.src_off = below(objs - k + 1) * os;
+        op.off = below(objs - k + 1) * os;
+        if (chance(25)) op.len = std::min(jitter(op.len), maxs - op.off);  // and ragged edges
+      } else {
+        op.src_off = pick_point(maxs - 1);
+        op.off = pick_point(maxs - 1);
+        op.len = pick_len(op.off, maxs - op.off);
+      }
+      // within the head the ranges may not overlap (the kernel refuses it)
+      if (!op.from_snap && op.off < op.src_off + op.len && op.src_off < op.off + op.len) {
+        if (op.src_off + 2 * op.len <= maxs)
+          op.off = op.src_off + op.len;
+        else if (op.src_off >= op.len)
+          op.off = op.src_off - op.len;
+        else
+          op.len = 0;
+      }
+      break;
+    }
     case Kind::BURST: {
       op.direct = m_o.direct && maxs >= 2 * DIO_ALIGN && chance(50);
       const uint64_t k = between(2, 6);

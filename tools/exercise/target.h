@@ -37,6 +37,11 @@ class Target {
   virtual void snap_create(const std::string& snap) = 0;
   virtual void snap_remove(const std::string& snap) = 0;
   virtual std::unique_ptr<SnapReader> snap_open(const std::string& snap) = 0;
+  // copy_file_range of `len` bytes from `src_off` of the image (`snap`
+  // empty) or of a snapshot, to `dst_off` of the image; the bytes copied
+  // (fewer only at the source's end).
+  virtual uint64_t copy_range(const std::string& snap, uint64_t src_off, uint64_t dst_off,
+                              uint64_t len) = 0;
 };
 
 }  // namespace rbdfs::exercise
