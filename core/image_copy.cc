@@ -30,7 +30,7 @@ namespace rbdfs::core {
 
 namespace {
 
-constexpr uint64_t COPY_BATCH = 32;        // objects per batch
+constexpr uint64_t COPY_BATCH = 64;        // objects per batch
 constexpr uint64_t RW_CHUNK = 4ull << 20;  // bytes per read+write step
 
 bool all_zero(const std::string& s) {

@@ -366,6 +366,8 @@ class Bench:
                           "FILE); the librbd column is `rbd import` of the same file in both rows; every timed run starts on a quiet "
                           "machine, with the targets in turn going first" % size)
 
+        self.copy_rows(m, fm, src)
+
         # the librbd figure for buffered dd is librbd's sequential write (fio)
         self.results["dd write 4M buffered+fsync"]["librbd"] = list(self.results["seq write 4M qd16"]["librbd"])
         self.notes.append("dd write: the librbd column is librbd's sequential 4M write (fio rbd engine); "
@@ -445,6 +447,62 @@ for i in range(int(sys.argv[3])):
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
+
+    def copy_rows(self, m, fm, src):
+        """Copies of an image inside the cluster: cp in the rbdfs mount
+        (copy_file_range: whole objects copied by the OSDs) against `rbd cp`
+        and `rbd deep cp` (librbd reads and writes every byte) and cp through
+        rbd-fuse, on a full image and on one ten times as large holding as
+        much data (in ten pieces). MB/s of the source image's size."""
+        size = self.a.size_mb
+        full, sparse = "cp-src-full", "cp-src-sparse"
+        sraw = os.path.join(self.tmp, "sparse.raw")
+        sh("truncate -s %dM %s" % (10 * size, sraw))
+        for k in range(10):
+            sh(["dd", "if=" + src, "of=" + sraw, "bs=1M", "count=%d" % max(size // 10, 1),
+                "skip=%d" % (k * (size // 10)), "seek=%d" % (k * size), "conv=notrunc,sparse", "status=none"])
+        for name, path in ((full, src), (sparse, sraw)):
+            sh("rbd rm --no-progress %s/%s >/dev/null 2>&1; rbd import --no-progress %s %s/%s"
+               % (self.pool, name, path, self.pool, name), env=self.env)
+        os.unlink(sraw)
+        rows = {full: ("copy %d MiB image (full)" % size, size),
+                sparse: ("copy %d MiB image holding %d MiB" % (10 * size, size), 10 * size)}
+        for name, (row, mib) in rows.items():
+            for run in range(self.a.runs):
+                for t, how in (("rbdfs", "cp"), ("librbd", "rbd cp"), ("rbd-fuse", "cp"),
+                               ("librbd-deep", "rbd deep cp")):
+                    dst = "cp-dst-%s" % t.replace("-", "")
+                    sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, dst), check=False, env=self.env)
+                    if t == "rbdfs":
+                        cmd = "cp %s %s && sync %s" % (os.path.join(m, self.pool, name),
+                                                       os.path.join(m, self.pool, dst),
+                                                       os.path.join(m, self.pool, dst))
+                    elif t == "rbd-fuse":
+                        cmd = "cp %s %s && sync %s" % (os.path.join(fm, name), os.path.join(fm, dst),
+                                                       os.path.join(fm, dst))
+                    else:
+                        cmd = "%s --no-progress %s/%s %s/%s" % (how, self.pool, name, self.pool, dst)
+                    self.settle()
+                    t0 = time.monotonic()
+                    r = sh(cmd, check=False, capture=True, env=self.env)
+                    dt = time.monotonic() - t0
+                    target_row = row + (" [vs rbd deep cp]" if t == "librbd-deep" else "")
+                    col = "librbd" if t == "librbd-deep" else t
+                    if r.returncode != 0:
+                        self.failures.setdefault(target_row, {})[col] = "fails: " + (
+                            r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1][:60]
+                    else:
+                        self.add(target_row, col, mib * 2**20 / 1e6 / dt, "MB/s")
+                        if t == "rbdfs":  # the same cp, against the deep copy too
+                            self.add(row + " [vs rbd deep cp]", col, mib * 2**20 / 1e6 / dt, "MB/s")
+                    print("  run %d %-40s %-11s %6.2f s" % (run + 1, row, t, dt), flush=True)
+                    sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, dst), check=False, env=self.env)
+            sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, name), check=False, env=self.env)
+        self.notes.append("copy rows: cp of an image to a new one in the same pool, through each mount "
+                          "(rbdfs: copy_file_range, whole objects copied by the OSDs; cp skips holes it "
+                          "finds with SEEK_DATA), against `rbd cp` (and, in the [vs rbd deep cp] rows, "
+                          "`rbd deep cp`) in the librbd column; the sparse image holds its data in ten "
+                          "pieces; MB/s of the source's size, timed to the end of a sync of the copy")
 
     # ---- report
     def report(self):

@@ -22,7 +22,8 @@ for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand rea
   "qemu-img convert in (new image)" "ls -l 20 images (10 GiB, default features)" \
   "seq write 4M qd16 [default features]" "rand write 4K qd32 [default features]" \
   "dd write 4M buffered+fsync [default features]" "clone rand read 4K qd32 (from the parent)" \
-  "clone write 4K qd32 (a copy-up each)"; do
+  "clone write 4K qd32 (a copy-up each)" "copy 32 MiB image (full)" \
+  "copy 320 MiB image holding 32 MiB"; do
   contains -F "| $row |" <"$OUT/results.md" || fail "row '$row' missing from results.md"
 done
 /usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
@@ -34,6 +35,10 @@ for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand
         assert len(v) == 1 and v[0] > 0, (row, t, v)
 for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
     for t in ("rbdfs", "rbd-fuse"):
+        assert j["results"][row][t][0] > 0, (row, t)
+for row in ("copy 32 MiB image (full)", "copy 320 MiB image holding 32 MiB",
+            "copy 32 MiB image (full) [vs rbd deep cp]"):
+    for t in ("rbdfs", "librbd"):
         assert j["results"][row][t][0] > 0, (row, t)
 for row in ("cp file in (new image)", "qemu-img convert in (new image)"):
     for t in ("rbdfs", "librbd"):
