@@ -14,13 +14,18 @@
 //       absent, below the source's parent overlap . READ+WRITE (the
 //            parent's data)
 //       absent ................................... DISCARD (stays absent)
-//   READ+WRITE skips what reads as zeros: it is discarded instead.
+//   READ+WRITE skips what reads as zeros: it is discarded instead. Read and
+//   written too: an object copied onto itself, objects another copy-from is
+//   writing or reading the other way (CopyRegistry), and everything when
+//   the destination is a clone that has snapshots.
 #include "core/image_impl.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <future>
+#include <mutex>
+#include <set>
 
 #include "core/io_request.h"
 #include "core/names.h"
@@ -58,6 +63,43 @@ Status ImageImpl::copy_by_rw(ImageImpl& src, uint64_t src_snap, uint64_t src_off
   return {};
 }
 
+namespace {
+
+// Objects in copy-from right now, process-wide: a copy-from waits (at
+// the OSD, holding its destination object) for the read of its source; two
+// copies in opposite directions (A to B while B to A) would each wait for
+// the other for ever. An object that is the destination of one is never
+// the source of another, nor the other way round: such objects go by read
+// and write instead.
+class CopyRegistry {
+ public:
+  // Registers the pair unless it would close such a cycle.
+  bool enter(const std::string& src, const std::string& dst) {
+    std::lock_guard<std::mutex> l(m_mu);
+    if (m_dsts.count(src) || m_srcs.count(dst)) return false;
+    m_srcs.insert(src);
+    m_dsts.insert(dst);
+    return true;
+  }
+  void leave(const std::string& src, const std::string& dst) {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_srcs.erase(m_srcs.find(src));
+    m_dsts.erase(m_dsts.find(dst));
+  }
+
+ private:
+  std::mutex m_mu;
+  std::multiset<std::string> m_srcs;  // GUARDED_BY(m_mu)
+  std::multiset<std::string> m_dsts;  // GUARDED_BY(m_mu)
+};
+CopyRegistry g_copies;
+
+std::string object_key(librados::IoCtx& io, const std::string& oid) {
+  return std::to_string(io.get_id()) + "/" + io.get_namespace() + "/" + oid;
+}
+
+}  // namespace
+
 Status ImageImpl::copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_obj,
                                uint64_t dst_obj, uint64_t count, CopyStats* stats) {
   auto sh = src.header();
@@ -82,24 +124,24 @@ Status ImageImpl::copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_o
       probes[k].c = nullptr;
     }
   }
-  // An object copied onto itself (a snapshot of this image into its head,
-  // at the same place): the OSD would wait for its own write to let the
-  // read in. Such objects go through here.
-  const bool same_image = &src == this;
-  std::vector<int> state(count);  // 0 present, -ENOENT absent, else the error
+  enum class How { OSD, RW, DISCARD };
+  std::vector<How> how(count, How::OSD);
   std::vector<uint64_t> version(count);
+  int err = 0;
   for (uint64_t k = 0; k < count; ++k) {
-    if (!probes[k].c) {
-      state[k] = -EIO;
-      continue;
+    int r = -EIO;
+    if (probes[k].c) {
+      probes[k].c->wait_for_complete();
+      r = probes[k].c->get_return_value();
+      version[k] = probes[k].c->get_version64();
+      probes[k].c->release();
     }
-    probes[k].c->wait_for_complete();
-    state[k] = probes[k].c->get_return_value();
-    version[k] = probes[k].c->get_version64();
-    probes[k].c->release();
+    if (r == -ENOENT)  // the parent's data moves through here; holes stay
+      how[k] = (src_obj + k) * sh->layout.object_size < src_overlap ? How::RW : How::DISCARD;
+    else if (r < 0 && !err)
+      err = r;
   }
-  for (uint64_t k = 0; k < count; ++k)
-    if (state[k] < 0 && state[k] != -ENOENT) return Errno::from_rados(state[k]);
+  if (err) return Errno::from_rados(err);
 
   // 2. the present ones, copied by the OSDs, as one write request
   auto h = header();
@@ -107,7 +149,26 @@ Status ImageImpl::copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_o
   if (!lock.ok()) return lock.err();
   const uint64_t os = h->layout.object_size;
   enter_submit();
-  h = header();
+  h = header();  // as every write: what holds inside the gate
+  // into a clone that has snapshots now, a copy-up must come first (the
+  // plain path does it); nothing past an end that moved meanwhile
+  const bool copyup = h->overlap_at(cls::NOSNAP) && !h->snapc.snaps.empty();
+  std::vector<std::pair<std::string, std::string>> entered;
+  for (uint64_t k = 0; k < count; ++k) {
+    if (how[k] != How::OSD) continue;
+    const std::string so = object_name(sh->object_prefix, src_obj + k);
+    const std::string dobj = object_name(h->object_prefix, dst_obj + k);
+    // An object copied onto itself (a snapshot of this image into its
+    // head, at the same place): the OSD would wait for its own write to
+    // let the read in.
+    const bool self = &src == this && src_obj == dst_obj;
+    if (self || copyup || (dst_obj + k + 1) * os > h->size ||
+        !g_copies.enter(object_key(sio, so), object_key(m_data, dobj))) {
+      how[k] = How::RW;
+      continue;
+    }
+    entered.emplace_back(object_key(sio, so), object_key(m_data, dobj));
+  }
   send_held(dst_obj * os, count * os);  // acknowledged writes there go first
   auto req = new_request();
   std::promise<Status> p;
@@ -116,7 +177,7 @@ Status ImageImpl::copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_o
   req->lock_ref = std::move(*lock);
   req->write_seq = m_writes.begin();
   for (uint64_t k = 0; k < count; ++k) {
-    if (state[k] != 0 || (same_image && src_obj == dst_obj)) continue;
+    if (how[k] != How::OSD) continue;
     librados::ObjectWriteOperation op;
     op.copy_from(object_name(sh->object_prefix, src_obj + k), sio, version[k],
                  LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL | LIBRADOS_OP_FLAG_FADVISE_NOCACHE);
@@ -126,16 +187,16 @@ Status ImageImpl::copy_objects(ImageImpl& src, uint64_t src_snap, uint64_t src_o
   }
   leave_submit();
   req->put();
-  RBDFS_TRY(f.get());
+  Status sent = f.get();
+  for (const auto& [so, dobj] : entered) g_copies.leave(so, dobj);
+  RBDFS_TRY(sent);
 
-  // 3. the absent ones: the parent's data moves through here, holes stay
+  // 3. the rest: read and written here, or discarded
   for (uint64_t k = 0; k < count; ++k) {
-    const bool self = same_image && src_obj == dst_obj;
-    if (state[k] == 0 && !self) continue;
     const uint64_t s_off = (src_obj + k) * os, d_off = (dst_obj + k) * os;
-    if (self || s_off < src_overlap) {
+    if (how[k] == How::RW) {
       RBDFS_TRY(copy_by_rw(src, src_snap, s_off, d_off, os, stats));
-    } else {
+    } else if (how[k] == How::DISCARD) {
       RBDFS_TRY(discard(d_off, os));
       stats->skipped += os;
     }

@@ -35,6 +35,13 @@ same_as() {  # <pool/image[@snap]> <expected file>
   rbd_export "$1" "$TMP/x.rbd"
   cmp "$TMP/x.rbd" "$2" || fail "$1 differs from what was copied"
 }
+map_clean() {  # rbd object-map check, and the map not flagged invalid after it
+  rbd object-map check "$1" >/dev/null 2>&1 || fail "rbd object-map check $1 failed"
+  rbd info --format json "$1" | /usr/bin/python3 -c '
+import json, sys
+flags = json.load(sys.stdin).get("flags", [])
+sys.exit(1 if any("invalid" in f for f in flags) else 0)' || fail "object map of $1 found wrong: $(rbd info "$1" | grep flags)"
+}
 pycopy() {  # <src> <src off> <dst> <dst off> <len>: os.copy_file_range until done
   /usr/bin/python3 - "$@" <<'PY'
 import os, sys
@@ -99,7 +106,7 @@ same_as "$P/$PFX-sparse2" "$TMP/sparse.raw"
 used=$(rbd du --format json "$P/$PFX-sparse2" 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["used_size"])')
 [ "$used" -le $((24 << 20)) ] || fail "the sparse copy uses $used bytes (the source 24 MiB)"
 [ "$moved" -lt $(((24 << 20) / 20)) ] || fail "the sparse copy moved $moved bytes through rbdfs"
-rbd object-map check "$P/$PFX-sparse2" >/dev/null 2>&1 || fail "object map of the copy is not clean"
+map_clean "$P/$PFX-sparse2"
 pass "a sparse copy: $used bytes used, $moved through rbdfs"
 
 step "clones: as the source (parent data comes along), as a destination with a snapshot (copy-up)"
@@ -123,8 +130,30 @@ with open(sys.argv[2], "r+b") as m:
 PY
 same_as "$P/$PFX-cl2" "$TMP/cl2.model"
 same_as "$P/$PFX-cl2@k" "$TMP/cl2k.raw"
-rbd object-map check "$P/$PFX-cl2" >/dev/null 2>&1 || fail "object map of the clone is not clean"
-pass "clones copy with their parent's data, and into clones with copy-up"
+map_clean "$P/$PFX-cl2"
+# into a clone without snapshots: whole objects by the OSDs, no copy-up needed
+rbd clone --rbd-default-clone-format 2 "$P/$PFX-full@s" "$P/$PFX-cl3" >/dev/null
+cp "$TMP/full.raw" "$TMP/cl3.model"
+pycopy "$M/$P/$PFX-full" $((4 << 20)) "$M/$P/$PFX-cl3" $((8 << 20)) $((8 << 20))
+pycopy "$M/$P/$PFX-full" 100 "$M/$P/$PFX-cl3" $((20 << 20)) 70000
+/usr/bin/python3 - "$TMP/full2.raw" "$TMP/cl3.model" <<'PY'
+import sys
+src = open(sys.argv[1], "rb").read()
+with open(sys.argv[2], "r+b") as m:
+    m.seek(8 << 20); m.write(src[4 << 20:12 << 20])
+    m.seek(20 << 20); m.write(src[100:70100])
+PY
+same_as "$P/$PFX-cl3" "$TMP/cl3.model"
+map_clean "$P/$PFX-cl3"
+# from a clone's snapshot taken before an object was copied up: its data is
+# the parent's there
+rbd clone --rbd-default-clone-format 2 "$P/$PFX-full@s" "$P/$PFX-cl4" >/dev/null
+rbd snap create "$P/$PFX-cl4@before" >/dev/null 2>&1
+echo later | dd of="$M/$P/$PFX-cl4" bs=1 seek=$((12 << 20)) conv=notrunc,fsync status=none
+rbd_export "$P/$PFX-cl4@before" "$TMP/cl4b.raw"
+cp "$M/$P/.snap/$PFX-cl4/before" "$M/$P/$PFX-cl4copy"
+same_as "$P/$PFX-cl4copy" "$TMP/cl4b.raw"
+pass "clones copy with their parent's data, and into clones with and without snapshots"
 
 step "ranges: within one image, partial objects, past the source's end; qemu-img convert -C"
 rbd_export "$P/$PFX-copy" "$TMP/self.model"
@@ -150,6 +179,32 @@ except OSError as e:
 PY
 pycopy "$M/$P/$PFX-full" $((255 << 20)) "$M/$P/$PFX-tail" 0 $((8 << 20))  # 1 MiB left in the source
 expect_eq "$(image_size "$P/$PFX-tail")" $((1 << 20)) "a copy past the source's end stops there"
+# a snapshot onto its own head, at the same place (the OSD cannot copy an
+# object onto itself)
+pycopy "$M/$P/.snap/$PFX-full/s" $((4 << 20)) "$M/$P/$PFX-full" $((4 << 20)) $((8 << 20))
+/usr/bin/python3 - "$TMP/full2.raw" "$TMP/full.raw" <<'PY'
+import sys
+snap = open(sys.argv[2], "rb").read()
+with open(sys.argv[1], "r+b") as m:
+    m.seek(4 << 20); m.write(snap[4 << 20:12 << 20])
+PY
+same_as "$P/$PFX-full" "$TMP/full2.raw"
+# two copies the opposite way at once (A to B while B to A, whole objects):
+# neither may wait for the other for ever
+cat >"$TMP/crossed.py" <<'PY'
+import os, sys
+a = os.open(sys.argv[1], os.O_RDONLY)
+b = os.open(sys.argv[2], os.O_RDWR)
+n, o = 64 << 20, 0
+while o < n:
+    o += os.copy_file_range(a, b, n - o, o, o)
+PY
+timeout 120 /usr/bin/python3 "$TMP/crossed.py" "$M/$P/$PFX-copy" "$M/$P/$PFX-fromsnap" &
+c1=$!
+timeout 120 /usr/bin/python3 "$TMP/crossed.py" "$M/$P/$PFX-fromsnap" "$M/$P/$PFX-copy" &
+c2=$!
+wait "$c1" || fail "a copy crossed by one the other way did not finish within 120 s (or failed)"
+wait "$c2" || fail "a copy crossed by one the other way did not finish within 120 s (or failed)"
 qemu-img convert -C -f raw -O raw "$M/$P/$PFX-full" "$M/$P/$PFX-qemu"
 same_as "$P/$PFX-qemu" "$TMP/full2.raw"
 pass "partial, same-image and clipped ranges are exact; qemu-img convert -C agrees"
