@@ -244,6 +244,10 @@ class Filesystem {
   // fuse_reply_open, adding FOPEN_PARALLEL_DIRECT_WRITES to direct-I/O files.
   int reply_open(fuse_req_t req, const fuse_file_info* fi);
   void reply_create(fuse_req_t req, const Node& n, std::unique_ptr<Handle> h, fuse_file_info* fi);
+  // A name for something new in a pool's directory (image, clone,
+  // namespace): EROFS on a read-only mount, EINVAL for a name RBD would
+  // not take or one the tree keeps for itself.
+  core::Status check_new_name(const std::string& name) const;
   // Creates image `name` in pool directory `p` as the mount's options say;
   // an existing image is fine unless `excl`. *created: it is new.
   core::Status create_in_pool(const Node& p, const std::string& name, bool excl, bool* created);

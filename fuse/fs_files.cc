@@ -105,8 +105,7 @@ core::Result<int64_t> Filesystem::create_data_pool_id(const std::string& what) {
 Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool excl,
                                   bool* created) {
   if (p.kind != NodeKind::POOL) return Errno(EPERM);
-  if (reserved_name(name) || !core::valid_rbd_name(name)) return Errno(EINVAL);
-  if (m_opts.read_only) return Errno(EROFS);
+  RBDFS_TRY(check_new_name(name));
   auto pl = pool(p.pool);
   if (!pl.ok()) return pl.err();
   core::CreateSpec spec;

@@ -38,6 +38,12 @@ Result<std::vector<std::string>> Filesystem::namespaces(const std::string& pool_
   return std::move(*list);
 }
 
+Status Filesystem::check_new_name(const std::string& name) const {
+  if (m_opts.read_only) return Errno(EROFS);
+  if (reserved_name(name) || !core::valid_rbd_name(name)) return Errno(EINVAL);
+  return {};
+}
+
 Node Filesystem::pool_child(const Node& p, const std::string& name) {
   Node n;
   n.pool = p.pool;
@@ -97,12 +103,8 @@ void Filesystem::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name_c, mo
     fuse_reply_err(req, EPERM);  // namespaces live in a pool, one level deep
     return;
   }
-  if (m_opts.read_only) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  if (reserved_name(name) || !core::valid_rbd_name(name)) {
-    fuse_reply_err(req, EINVAL);
+  if (Status s = check_new_name(name); !s.ok()) {
+    fuse_reply_err(req, s.error());
     return;
   }
   auto pl = pool(p.pool);

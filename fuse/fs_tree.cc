@@ -332,12 +332,8 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
     fuse_reply_err(req, EPERM);
     return;
   }
-  if (m_opts.read_only) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  if (reserved_name(name) || !core::valid_rbd_name(name)) {
-    fuse_reply_err(req, EINVAL);
+  if (Status s = check_new_name(name); !s.ok()) {
+    fuse_reply_err(req, s.error());
     return;
   }
   auto from = pool(src.pool);
