@@ -25,6 +25,57 @@ using detail::cls_write;
 using detail::view;
 using librados::bufferlist;
 
+namespace {
+
+// As librbd's ValidatePoolRequest, before the first image with its data in
+// a pool: the pool must take self-managed snapshots and overwrites (an
+// erasure-coded pool only with allow_ec_overwrites), proven once and
+// recorded in the pool's rbd_info object (default namespace).
+Status validate_data_pool(Cluster& c, int64_t pool_id, const std::string& what) {
+  auto io = open_ioctx(c, pool_id);
+  if (!io.ok()) return io.err();
+  io->set_namespace("");
+  const std::string validated = "overwrite validated", validate = "validate";
+  bufferlist info;
+  int r = io->read("rbd_info", info, 0, 0);
+  if (r >= 0 && info.to_str() == validated) return {};
+  if (r < 0 && r != -ENOENT) return Errno::from_rados(r);
+  if (!(r >= 0 && info.to_str() == validate)) {
+    // a self-managed snapshot id puts a new pool in that snapshot mode
+    uint64_t snap = 0;
+    r = io->selfmanaged_snap_create(&snap);
+    if (r < 0) {
+      spdlog::error("data pool {}: no self-managed snapshots ({}): it cannot hold RBD data", what,
+                    Errno::from_rados(r).message());
+      return r == -EINVAL ? Errno(EINVAL) : Errno::from_rados(r);
+    }
+    librados::ObjectWriteOperation op;
+    op.create(true);
+    bufferlist bl;
+    bl.append(validate);
+    op.write(0, bl);
+    int w = io->operate("rbd_info", &op);
+    (void)io->selfmanaged_snap_remove(snap);
+    if (w < 0 && w != -EEXIST && w != -EOPNOTSUPP) return Errno::from_rados(w);
+  }
+  librados::ObjectWriteOperation op;
+  bufferlist bl;
+  bl.append(validated);
+  op.write(0, bl);  // an overwrite: what an erasure-coded pool refuses without allow_ec_overwrites
+  r = io->operate("rbd_info", &op);
+  if (r == -EOPNOTSUPP) {
+    spdlog::error(
+        "data pool {} does not support overwrites (an erasure-coded pool needs `ceph osd "
+        "pool set {} allow_ec_overwrites true`): no image gets its data there",
+        what, what);
+    return Errno(EINVAL);
+  }
+  if (r < 0) return Errno::from_rados(r);
+  return {};
+}
+
+}  // namespace
+
 Pool::Pool(std::shared_ptr<Cluster> c, std::unique_ptr<Io> io, std::string name, std::string ns)
     : m_cluster(std::move(c)),
       m_io(std::move(io)),
@@ -137,6 +188,12 @@ Result<std::string> Pool::create(const std::string& name, const CreateSpec& spec
       object_count(Layout::make(os, spec.stripe_unit, spec.stripe_count), spec.size);
   if ((features & FEATURE_OBJECT_MAP) && objects > object_map::MAX_OBJECTS) return Errno(EFBIG);
 
+  if (features & FEATURE_DATA_POOL) {
+    std::string dp_name;
+    if (rados(*m_cluster).pool_reverse_lookup(spec.data_pool_id, &dp_name) < 0)
+      dp_name = std::to_string(spec.data_pool_id);
+    RBDFS_TRY(validate_data_pool(*m_cluster, spec.data_pool_id, dp_name));
+  }
   auto id = generate_image_id();
   if (!id.ok()) return id.err();
   const std::string header = header_object(*id);

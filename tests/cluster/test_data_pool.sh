@@ -150,6 +150,19 @@ expect_eq "$(grep -c "$PREFIX-nosuchpool" "$TMP/bad.log")" 2 "log lines naming t
 grep "create $P/$D: " "$TMP/bad.log" | contains "does not exist" || fail "the log does not say the data pool does not exist"
 umount_rbdfs "$M"
 
+step "an EC data pool without overwrite support: EINVAL on create, as rbd create says"
+NOW=$PREFIX-noow  # an erasure-coded pool left without allow_ec_overwrites
+ceph osd pool create "$NOW" 8 8 erasure "$EC" >/dev/null 2>&1 || fail "cannot create the EC pool $NOW"
+CLEANUP+=("ceph osd pool rm $NOW $NOW --yes-i-really-really-mean-it >/dev/null 2>&1")
+ceph osd pool application enable "$NOW" rbd >/dev/null 2>&1
+out=$(rbd create --size 1M --data-pool "$NOW" "$P/$PREFIX-byrbd" 2>&1 || true)
+contains "Invalid argument" <<<"$out" || fail "rbd create took an EC pool without overwrites: $out"
+mount_rbdfs "$M" --data-pool "$NOW" --log-file "$TMP/noow.log"
+expect_fail "Invalid argument" truncate -s 1M "$M/$P/$D"
+rbd ls "$P" | contains -x "$D" && fail "$D was created on a data pool without overwrite support"
+contains "overwrite" <"$TMP/noow.log" || fail "the log does not say the data pool lacks overwrite support"
+umount_rbdfs "$M"
+
 step "the exerciser on EC-data-pool images (mount seeds: $MOUNT_SEEDS; core seeds: $CORE_SEEDS)"
 # layout|rbd create options|starting size
 LAYOUTS=(
