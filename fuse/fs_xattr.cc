@@ -205,7 +205,14 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c) {
     fuse_reply_err(req, EOPNOTSUPP);
     return;
   }
-  if (std::string(name_c) != "user.rbdfs.flatten" || n.kind != NodeKind::IMAGE) {
+  const std::string name = name_c;
+  if (name.rfind("user.rbd", 0) != 0) {
+    // no other attribute is kept: as a filesystem without them (cp
+    // --preserve=xattr, tar --xattrs and rsync -X then go on without)
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
+  if (name != "user.rbdfs.flatten" || n.kind != NodeKind::IMAGE) {
     fuse_reply_err(req, EPERM);  // the user.rbd.* attributes are read-only
     return;
   }

@@ -115,7 +115,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*, 
 }
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char* name) {
   // the user.rbd* attributes are read-only; rbdfs has no others
-  fuse_reply_err(req, std::strncmp(name, "user.", 5) == 0 ? EPERM : EOPNOTSUPP);
+  fuse_reply_err(req, std::strncmp(name, "user.rbd", 8) == 0 ? EPERM : EOPNOTSUPP);
 }
 void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
                         off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {

@@ -153,6 +153,7 @@ umount_rbdfs "$M"
 step "an EC data pool without overwrite support: EINVAL on create, as rbd create says"
 NOW=$PREFIX-noow  # an erasure-coded pool left without allow_ec_overwrites
 ceph osd pool create "$NOW" 8 8 erasure "$EC" >/dev/null 2>&1 || fail "cannot create the EC pool $NOW"
+CLEANUP+=("ceph osd crush rule rm $NOW >/dev/null 2>&1")  # made with the pool
 CLEANUP+=("ceph osd pool rm $NOW $NOW --yes-i-really-really-mean-it >/dev/null 2>&1")
 ceph osd pool application enable "$NOW" rbd >/dev/null 2>&1
 out=$(rbd create --size 1M --data-pool "$NOW" "$P/$PREFIX-byrbd" 2>&1 || true)

@@ -125,6 +125,7 @@ contains 'user.rbd.stripe_count="2"' < "$TMP/xattrs" || fail "stripe_count xattr
 contains 'user.rbd.features="layering, striping"' < "$TMP/xattrs" || fail "features xattr"
 contains "user.rbd.block_name_prefix=\"rbd_data.$id\"" < "$TMP/xattrs" || fail "prefix xattr"
 expect_fail "Operation not permitted" setfattr -n user.rbd.id -v x "$M/$P2/$C"
+expect_fail "Operation not supported" setfattr -n user.note -v x "$M/$P2/$C"  # none kept
 
 step "sparse: st_blocks, SEEK_DATA/SEEK_HOLE, fallocate punch and zero"
 S=$(uniq sparse)

@@ -106,7 +106,7 @@ expect_unmounted "$M"
 
 step "without the build tree: hidden under a tmpfs in a mount namespace of its own"
 # everything inside one private namespace: the FUSE mount never shows outside
-BUILD_REAL=$(readlink -f "$RBDFS_BUILD_DIR")
+BUILD_REAL=$(readlink -f "$BUILD")
 M3=$TMP/mnt3
 mkdir -p "$M3"
 unshare --mount --propagation private bash -euo pipefail -c '

@@ -9,7 +9,9 @@
 # `rbd` and librbd are the oracles throughout.
 . "$(dirname "$0")/lib.sh"
 need_conf
-scratch
+# under /tmp, whatever TMPDIR says: user nobody must reach the mounts, and a
+# checkout under a closed home directory (/root) would stop it on the way
+TMPDIR=/tmp scratch
 export LC_ALL=C
 M=$TMP/mnt
 P=$(uniq tree)  # a pool of our own: its namespaces and trash are ours alone

@@ -12,7 +12,9 @@
 # and libvirt must have given the file back to root.
 . "$(dirname "$0")/lib.sh"
 need_conf
-scratch
+# under /tmp, whatever TMPDIR says: the qemu user must reach it, and a
+# checkout under a closed home directory (/root) would stop it on the way
+TMPDIR=/tmp scratch
 chmod 755 "$TMP"
 P=rbd
 MIB=$((1024 * 1024))
