@@ -9,6 +9,7 @@
 
 #include "core/cls_call.h"
 #include "core/header_watch.h"
+#include "core/lock_owner_process.h"
 
 namespace rbdfs::core {
 
@@ -29,6 +30,16 @@ std::string_view bare_addr(std::string_view a) {
 Status lock_exec(librados::IoCtx& io, const std::string& oid, const char* method,
                  const std::string& in, bufferlist* out = nullptr) {
   return detail::cls_exec_in(io, oid, "lock", method, in, out);
+}
+
+// The description of every lock this process takes: who we are, so that a
+// later rbdfs here can tell we are gone (core/lock_owner_process.h).
+const std::string& our_lock_description() {
+  static const std::string d = [] {
+    auto me = this_process();
+    return me ? describe_owner(*me) : std::string();
+  }();
+  return d;
 }
 
 }  // namespace
@@ -128,7 +139,8 @@ Status ExclusiveLock::lock_once(bool* again) {
     events = m_peer_events;
   }
   Status s = lock_exec(m_md, m_oid, "lock",
-                       lk::enc_lock(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, cookie, lk::RBD_LOCK_TAG));
+                       lk::enc_lock(lk::RBD_LOCK_NAME, lk::EXCLUSIVE, cookie, lk::RBD_LOCK_TAG,
+                                    our_lock_description()));
   if (s.ok() || s.error() == EEXIST) {  // EEXIST: ours already
     // re-watched meanwhile: the cookie must name the live watch
     std::string live = lk::lock_cookie(m_watch->handle());
@@ -180,6 +192,17 @@ Status ExclusiveLock::lock_once(bool* again) {
   bool alive = false;
   for (const auto& w : watchers)
     if (w.cookie == owner_handle && bare_addr(w.addr) == bare_addr(owner.address)) alive = true;
+  if (alive) {
+    // an rbdfs of this machine that has exited: its watch only lingers
+    auto process = parse_owner(owner.description);
+    if (process && owner_has_exited(*process)) {
+      spdlog::warn(
+          "image {}: lock owner client.{} ({}) was rbdfs pid {} on this machine, which has "
+          "exited; its header watch has not timed out yet",
+          m_what, owner.entity.num, owner.address, process->pid);
+      alive = false;
+    }
+  }
   if (!alive) {
     Status b = break_dead_owner(owner);
     *again = b.ok() || b.error() == EAGAIN;  // then try to lock again
@@ -228,8 +251,7 @@ Status ExclusiveLock::break_dead_owner(const lk::Locker& owner) {
   if (!(now.entity == owner.entity) || now.cookie != owner.cookie) return Errno(EAGAIN);
   if (static_cast<uint64_t>(owner.entity.num) != m_cluster->instance_id()) {
     spdlog::warn(
-        "image {}: lock owner client.{} ({}) has no watch on the header: blocklisting it and "
-        "breaking its lock",
+        "image {}: lock owner client.{} ({}) is gone: blocklisting it and breaking its lock",
         m_what, owner.entity.num, owner.address);
     int r = rados(*m_cluster).blocklist_add(std::string(bare_addr(owner.address)), 0);
     if (r < 0) {
