@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""The rbdfs benchmark: rbdfs vs librbd vs rbd-fuse on one cluster, one run.
+"""The rbdfs benchmark: rbdfs vs librbd vs qemu-storage-daemon's FUSE export
+vs rbd-fuse on one cluster, one run.
 
 Called by tools/bench (which builds rbdfs first). Every figure is the median
 of --runs runs (default 3) and is shown with its spread (min-max). Stops
 what it started: the mounts, and the cluster when it started one.
 """
 import argparse, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+
+from bench_report import plot, report
 
 # The memory bound rbdfs states for its default options (README, rbdfs.8):
 # 64 MiB write-around + up to 64 FUSE workers' 1 MiB request buffers + up to
@@ -50,6 +53,7 @@ class Bench:
         self.notes = []
         self.failures = {}  # row -> {target: what went wrong}
         self.rbdfs_pid = None
+        self.qsd = {}       # exported file -> qemu-storage-daemon pid
 
     # ---- setup / teardown
     def start(self):
@@ -67,6 +71,8 @@ class Bench:
             sh("ceph osd pool create %s 16 >/dev/null 2>&1; rbd pool init %s" % (p, p), env=self.env)
 
     def stop(self):
+        for f in list(self.qsd):
+            self.stop_qsd(f)
         for m in reversed(self.mounts):
             sh(["fusermount3", "-u", m], check=False, capture=True)
         if self.cluster_dir and not self.a.keep_cluster:
@@ -92,10 +98,49 @@ class Bench:
         self.mounts.append(m)
         return m
 
+    def start_qsd(self, image):
+        """qemu-storage-daemon exporting pool/image through FUSE as a file,
+        over qemu's rbd driver (librbd), no cache: the same kernel FUSE path
+        as rbdfs, librbd behind it"""
+        f = os.path.join(self.tmp, "qsd-" + image)
+        open(f, "w").close()
+        pidfile = f + ".pid"
+        sh(["qemu-storage-daemon", "--blockdev",
+            "driver=rbd,node-name=disk,pool=%s,image=%s,conf=%s,user=admin,cache.direct=on"
+            % (self.pool, image, self.conf),
+            "--export", "type=fuse,id=exp,node-name=disk,mountpoint=%s,writable=on" % f,
+            "--pidfile", pidfile, "--daemonize"], env=self.env)
+        with open(pidfile) as p:
+            self.qsd[f] = int(p.read().strip())
+        return f
+
+    def stop_qsd(self, f):
+        pid = self.qsd.pop(f, None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)  # it unmounts its export and exits
+                for _ in range(100):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if os.path.ismount(f):
+            sh(["fusermount3", "-u", f], check=False, capture=True)
+        for leftover in (f, f + ".pid"):
+            if os.path.exists(leftover) and not os.path.ismount(leftover):
+                os.unlink(leftover)
+
     def umount(self, m):
         sh(["fusermount3", "-u", m], check=False, capture=True)
         if m in self.mounts:
             self.mounts.remove(m)
+
+    def fill(self, image):
+        """write every byte of an image through librbd, so reads hit real objects"""
+        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
+            "--rbdname=" + image, "--rw=write", "--bs=4M", "--iodepth=16",
+            "--size=%dM" % self.a.size_mb, "--output-format=terse"], capture=True, env=self.env)
 
     # ---- measurement helpers
     def add(self, row, target, value, unit):
@@ -156,7 +201,8 @@ class Bench:
     # ---- the benchmark
     def run(self):
         size = self.a.size_mb
-        names = {"rbdfs": "img-rbdfs", "librbd": "img-librbd", "rbd-fuse": "img-rbdfuse"}
+        names = {"rbdfs": "img-rbdfs", "librbd": "img-librbd", "qsd-fuse": "img-qsd",
+                 "rbd-fuse": "img-rbdfuse"}
         for n in names.values():
             sh("rbd rm %s/%s >/dev/null 2>&1; rbd create --size %dM --image-feature layering %s/%s"
                % (self.pool, n, size, self.pool, n), env=self.env)
@@ -168,16 +214,17 @@ class Bench:
         for t in ("rbdfs", "rbd-fuse"):
             sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (size // 4),
                 "oflag=direct", "conv=notrunc", "status=none"])
-        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
-            "--rbdname=" + names["librbd"], "--rw=write", "--bs=4M", "--iodepth=16",
-            "--size=%dM" % size, "--output-format=terse"], capture=True, env=self.env)
+        for t in ("librbd", "qsd-fuse"):
+            self.fill(names[t])
+        files["qsd-fuse"] = self.start_qsd(names["qsd-fuse"])
 
         specs = [("seq write 4M qd16", ("write", "4M", 16)), ("seq read 4M qd16", ("read", "4M", 16)),
-                 ("rand write 4K qd32", ("randwrite", "4k", 32)), ("rand read 4K qd32", ("randread", "4k", 32))]
+                 ("rand write 4K qd32", ("randwrite", "4k", 32)), ("rand read 4K qd32", ("randread", "4k", 32)),
+                 ("rand write 4K qd1", ("randwrite", "4k", 1)), ("rand read 4K qd1", ("randread", "4k", 1))]
         cpu_bytes, cpu_secs = 0, 0.0
         for run in range(self.a.runs):
             for row, spec in specs:
-                for t in ("librbd", "rbdfs", "rbd-fuse"):
+                for t in ("librbd", "rbdfs", "qsd-fuse", "rbd-fuse"):
                     if t == "librbd":
                         extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
                                  "--rbdname=" + names[t]]
@@ -201,7 +248,7 @@ class Bench:
         # the same writes on images with Pacific's default features
         # (exclusive lock, object map, fast-diff): rbdfs takes the lock and
         # keeps the map; the librbd column does the same through librbd
-        dnames = {"rbdfs": "img-rbdfs-deflt", "librbd": "img-librbd-deflt"}
+        dnames = {"rbdfs": "img-rbdfs-deflt", "librbd": "img-librbd-deflt", "qsd-fuse": "img-qsd-deflt"}
         for n in dnames.values():
             sh("rbd rm %s/%s >/dev/null 2>&1; rbd create --size %dM %s/%s"
                % (self.pool, n, size, self.pool, n), env=self.env)
@@ -211,9 +258,9 @@ class Bench:
         # fresh default-feature image are the cp/qemu-img rows below
         sh(["dd", "if=/dev/zero", "of=" + dfile, "bs=4M", "count=%d" % (size // 4),
             "oflag=direct", "conv=notrunc", "status=none"])
-        sh(["fio", "--name=fill", "--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
-            "--rbdname=" + dnames["librbd"], "--rw=write", "--bs=4M", "--iodepth=16",
-            "--size=%dM" % size, "--output-format=terse"], capture=True, env=self.env)
+        for t in ("librbd", "qsd-fuse"):
+            self.fill(dnames[t])
+        qsd_dfile = self.start_qsd(dnames["qsd-fuse"])
         dspecs = [("seq write 4M qd16 [default features]", ("write", "4M", 16)),
                   ("rand write 4K qd32 [default features]", ("randwrite", "4k", 32))]
         # rbdfs on its layering-only twin again, right before or after each
@@ -223,10 +270,12 @@ class Bench:
         for run in range(self.a.runs):
             for row, spec in dspecs:
                 order = ("librbd", "rbdfs", "rbdfs-layering") if run % 2 == 0 else ("librbd", "rbdfs-layering", "rbdfs")
-                for t in order:
+                for t in order + ("qsd-fuse",):
                     if t == "librbd":
                         extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
                                  "--rbdname=" + dnames[t]]
+                    elif t == "qsd-fuse":
+                        extra = ["--ioengine=libaio", "--direct=1", "--filename=" + qsd_dfile]
                     else:
                         extra = ["--ioengine=libaio", "--direct=1",
                                  "--filename=" + (dfile if t == "rbdfs" else files["rbdfs"])]
@@ -254,6 +303,7 @@ class Bench:
                                      ("rand write 4K qd32 [default features]", "rand write 4K qd32"),
                                      ("dd write 4M buffered+fsync [default features]",
                                       "dd write 4M buffered+fsync")]
+        self.stop_qsd(qsd_dfile)
         for n in dnames.values():
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
 
@@ -278,34 +328,48 @@ class Bench:
             clones.append(name)
             return name
         rrow, wrow = "clone rand read 4K qd32 (from the parent)", "clone write 4K qd32 (a copy-up each)"
-        reader = {"rbdfs": clone("clone-rbdfs-r"), "librbd": clone("clone-librbd-r")}
+        reader = {"rbdfs": clone("clone-rbdfs-r"), "librbd": clone("clone-librbd-r"),
+                  "qsd-fuse": clone("clone-qsd-r")}
+        qsd_reader = self.start_qsd(reader["qsd-fuse"])
         nobj = size // 4
+        ctargets = ["librbd", "rbdfs", "qsd-fuse"]
         for run in range(self.a.runs):
-            for t in (("librbd", "rbdfs") if run % 2 == 0 else ("rbdfs", "librbd")):
+            for t in ctargets[run % 3:] + ctargets[:run % 3]:
                 if t == "librbd":
                     extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool]
                 else:
                     extra = ["--ioengine=libaio", "--direct=1"]
-                target = (lambda n: ["--rbdname=" + n] if t == "librbd"
-                          else ["--filename=" + os.path.join(m, self.pool, n)])
+                exported = {}
+                def target(n):
+                    if t == "librbd":
+                        return ["--rbdname=" + n]
+                    if t == "qsd-fuse":
+                        if n not in exported:
+                            exported[n] = qsd_reader if n == reader[t] else self.start_qsd(n)
+                        return ["--filename=" + exported[n]]
+                    return ["--filename=" + os.path.join(m, self.pool, n)]
                 _, iops, _ = self.fio(t, ("randread", "4k", 32), extra + target(reader[t]))
                 self.add(rrow, t, iops, "IOPS")
-                w = clone("clone-%s-w%d" % (t, run))
+                w = clone("clone-%s-w%d" % (t.replace("-", ""), run))
+                wtarget = target(w)
                 self.settle()
                 # 4K at the start of every object (a 4 MiB - 4K hole after
                 # each write): one copy-up per write, none repeated; timed to
                 # the end of a flush (librbd's write-around acknowledges the
                 # writes before their copy-ups land: 40000 IOPS unflushed)
                 _, iops, _ = self.fio(t, ("write:%d" % ((4 << 20) - 4096), "4k", 32),
-                                      extra + target(w) + ["--number_ios=%d" % nobj, "--end_fsync=1"],
+                                      extra + wtarget + ["--number_ios=%d" % nobj, "--end_fsync=1"],
                                       timed=False)
                 self.add(wrow, t, iops, "IOPS")
+                if w in exported:
+                    self.stop_qsd(exported[w])
                 print("  run %d clone rows %-9s read %8.0f IOPS, copy-up writes %6.0f IOPS"
                       % (run + 1, t, self.results[rrow][t][-1], iops), flush=True)
         self.notes.append("clone rows: twin v2 clones of one filled snapshot (layering); the read row "
                           "reads an untouched clone, every read from the parent; the copy-up row "
                           "writes 4K at the start of every object of a fresh clone, timed to the end "
                           "of a flush (librbd acknowledges before its copy-ups land)")
+        self.stop_qsd(qsd_reader)
         for n in clones:
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, n), check=False, env=self.env)
         sh("rbd snap purge %s/%s >/dev/null 2>&1; rbd rm --no-progress %s/%s >/dev/null 2>&1"
@@ -314,7 +378,7 @@ class Bench:
         # buffered dd write with fsync, and cold cp read, through each mount
         dd_mb = size
         for run in range(self.a.runs):
-            for t in ("rbdfs", "rbd-fuse"):
+            for t in ("rbdfs", "qsd-fuse", "rbd-fuse"):
                 self.settle()
                 t0 = time.monotonic()
                 sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (dd_mb // 4),
@@ -507,39 +571,6 @@ for i in range(int(sys.argv[3])):
                           "`rbd deep cp`) in the librbd column; the sparse image holds its data in eight "
                           "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy")
 
-    # ---- report
-    def report(self):
-        def med(v):
-            return statistics.median(v) if v else float("nan")
-        lines = ["| test | unit | rbdfs | librbd | rbd-fuse | rbdfs/librbd | rbdfs/rbd-fuse |",
-                 "|---|---|---|---|---|---|---|"]
-        chart = []
-        for row, per in self.results.items():
-            unit = self.units[row]
-            cells = []
-            for t in ("rbdfs", "librbd", "rbd-fuse"):
-                v = per.get(t, [])
-                if not v:
-                    cells.append("-")
-                else:
-                    fmt = "%.2f" if unit == "s" else "%.0f"
-                    cells.append((fmt % med(v)) + " (" + (fmt % min(v)) + "-" + (fmt % max(v)) + ")")
-                    if t in self.failures.get(row, {}):
-                        cells[-1] += ", " + self.failures[row][t]
-            def ratio(a, b):
-                if b in self.failures.get(row, {}):
-                    return b + " fails"
-                if not per.get(a) or not per.get(b) or med(per[b]) == 0:
-                    return "-"
-                r = med(per[a]) / med(per[b])
-                if unit == "s":
-                    r = 1 / r  # time: lower is better
-                return "%.2f" % r
-            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (row, unit, cells[0], cells[1], cells[2],
-                                                                  ratio("rbdfs", "librbd"), ratio("rbdfs", "rbd-fuse")))
-            chart.append((row, {t: med(per[t]) for t in per}))
-        return "\n".join(lines), chart
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rbdfs", required=True)
@@ -578,13 +609,16 @@ def main():
         b.run()
     finally:
         b.stop()
-    table, chart = b.report()
+    table, chart = report(b.results, b.units, b.failures)
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'", capture=True, check=False).stdout.strip()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     ceph = sh("ceph --version", capture=True, check=False).stdout.strip()
     header = ("rbdfs benchmark, %s, %s mode, median of %d runs (min-max)\n\n"
               "Machine: %s, %d cores, %.0f GiB RAM, kernel %s. Cluster: %s, 1 mon + 1 bluestore OSD "
               "on loopback, size-1 pools. Images: %d MiB, 4 MiB objects, layering only.\n"
+              "Targets: rbdfs; librbd (fio's rbd engine); qsd-fuse (qemu-storage-daemon's FUSE export "
+              "of the image over qemu's rbd driver, librbd with cache.direct=on: the same kernel FUSE "
+              "path as rbdfs); rbd-fuse. fio through the FUSE targets: libaio, O_DIRECT.\n"
               % (time.strftime("%Y-%m-%d"), "quick" if a.quick else "full", a.runs, cpu or "unknown",
                  os.cpu_count(), mem, platform.release(), ceph.split("(")[0].strip(), a.size_mb))
     notes = "\n".join("- " + n for n in b.notes)
@@ -597,38 +631,6 @@ def main():
         json.dump({"results": b.results, "units": b.units, "notes": b.notes, "failures": b.failures}, f, indent=1)
     plot(chart, b.units, os.path.join(a.out, "chart.png"))
     print(text)
-
-def plot(chart, units, path):
-    """Bars of each target relative to librbd (or rbdfs where librbd is absent)."""
-    data = os.path.join(os.path.dirname(path), "chart.dat")
-    with open(data, "w") as f:
-        for row, per in chart:
-            if units[row] == "s":
-                continue  # times (ls -l) are in the table; rbd-fuse fails that one
-            base = per.get("librbd") or per.get("rbdfs") or 1
-            vals = []
-            for t in ("rbdfs", "librbd", "rbd-fuse"):
-                v = per.get(t)
-                if v is None or base == 0:
-                    vals.append("0")
-                elif units[row] == "s":
-                    vals.append("%.3f" % ((per.get("rbdfs") or v) / v if t != "rbdfs" else 1.0))
-                else:
-                    vals.append("%.3f" % (v / base))
-            f.write('"%s" %s\n' % (row, " ".join(vals)))
-    script = """set terminal pngcairo size 1100,500 font ",10"
-set output '%s'
-set style data histogram
-set style histogram cluster gap 1
-set style fill solid border -1
-set ylabel 'throughput relative to librbd (higher is better)'
-set xtics rotate by -20
-set key top right
-set yrange [0:1.6]
-set grid ytics
-plot '%s' using 2:xtic(1) title 'rbdfs', '' using 3 title 'librbd', '' using 4 title 'rbd-fuse'
-""" % (path, data)
-    subprocess.run(["gnuplot"], input=script, text=True, check=False)
 
 if __name__ == "__main__":
     main()

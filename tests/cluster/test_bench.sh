@@ -16,8 +16,9 @@ TMPDIR=$BT /usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC"
   --runs 1 --runtime 1 --size-mb 32 --images 20 --rss-secs 3 --out "$OUT" >"$TMP/bench.txt" 2>&1 ||
   { tail -30 "$TMP/bench.txt" >&2; fail "tools/bench.py failed"; }
 
-step "the table has every row, with figures for rbdfs, librbd and rbd-fuse"
+step "the table has every row, with figures for rbdfs, librbd, qemu-storage-daemon's FUSE export and rbd-fuse"
 for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand read 4K qd32" \
+  "rand write 4K qd1" "rand read 4K qd1" \
   "dd write 4M buffered+fsync" "cp read (cold)" "cp file in (new image)" \
   "qemu-img convert in (new image)" "ls -l 20 images (10 GiB, default features)" \
   "seq write 4M qd16 [default features]" "rand write 4K qd32 [default features]" \
@@ -29,12 +30,13 @@ done
 /usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
 import json, sys
 j = json.load(open(sys.argv[1]))
-for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand read 4K qd32"):
-    for t in ("rbdfs", "librbd", "rbd-fuse"):
+for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand read 4K qd32",
+            "rand write 4K qd1", "rand read 4K qd1"):
+    for t in ("rbdfs", "librbd", "qsd-fuse", "rbd-fuse"):
         v = j["results"][row][t]
         assert len(v) == 1 and v[0] > 0, (row, t, v)
 for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
-    for t in ("rbdfs", "rbd-fuse"):
+    for t in ("rbdfs", "qsd-fuse", "rbd-fuse"):
         assert j["results"][row][t][0] > 0, (row, t)
 for row in ("copy 32 MiB image (full)", "copy 320 MiB image holding 32 MiB",
             "copy 32 MiB image (full) [vs rbd deep cp]"):
@@ -45,17 +47,18 @@ for row in ("cp file in (new image)", "qemu-img convert in (new image)"):
         assert j["results"][row][t][0] > 0, (row, t)
 assert j["results"]["ls -l 20 images (10 GiB, default features)"]["rbdfs"][0] > 0
 for row in ("clone rand read 4K qd32 (from the parent)", "clone write 4K qd32 (a copy-up each)"):
-    for t in ("rbdfs", "librbd"):
+    for t in ("rbdfs", "librbd", "qsd-fuse"):
         assert j["results"][row][t][0] > 0, (row, t)
 for row in ("seq write 4M qd16 [default features]", "rand write 4K qd32 [default features]"):
-    for t in ("rbdfs", "librbd"):
+    for t in ("rbdfs", "librbd", "qsd-fuse"):
         assert j["results"][row][t][0] > 0, (row, t)
 notes = " ".join(j["notes"])
 assert "against layering-only images, same workload, paired runs (median of per-pair ratios, min-max): seq write 4M qd16" in notes, notes
 assert "per GiB moved" in notes, notes
 assert "stated bound 256 MiB: holds" in notes, notes   # memory, not speed: it may be asserted
 PY
-contains -F "rbdfs/librbd" <"$OUT/results.md" || fail "no ratio column"
+contains -F "| rbdfs/librbd | rbdfs/qsd-fuse | rbdfs/rbd-fuse | best |" <"$OUT/results.md" ||
+  fail "no ratio or winner columns"
 contains "^Machine: .*cores" <"$OUT/results.md" || fail "results.md does not state the machine"
 expect_eq "$(head -c 4 "$OUT/chart.png" | od -An -c | tr -d ' ')" "211PNG" "chart.png is a PNG"
 contains -F "| seq read 4M qd16 |" <"$TMP/bench.txt" || fail "the table was not printed"
@@ -67,5 +70,6 @@ awk -v d="$BT/" 'index($2, d) == 1 { print "left mounted: " $2; f = 1 } END { ex
 for _ in $(seq 1 50); do pgrep -f -- "rbd-fuse .*$BT/" >/dev/null || break; sleep 0.2; done
 pgrep -af -- "rbd-fuse .*$BT/" && fail "the bench left rbd-fuse running"
 pgrep -af -- "fuse/rbdfs ceph $BT/" && fail "the bench left rbdfs running"
+pgrep -af -- "qemu-storage-daemon .*$BT/" && fail "the bench left qemu-storage-daemon running"
 expect_eq "$(ls -A "$BT")" "" "the bench's temporary directory is removed"
 pass "bench harness"
