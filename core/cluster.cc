@@ -140,6 +140,8 @@ Result<std::vector<std::string>> Cluster::list_rbd_pools() {
   return out;
 }
 
+void Cluster::refresh_osdmap() { m_rados->r.wait_for_latest_osdmap(); }
+
 Result<int64_t> Cluster::pool_id(const std::string& name) {
   int64_t id = m_rados->r.pool_lookup(name.c_str());
   if (id < 0) return Errno::from_rados(static_cast<int>(id));

@@ -64,8 +64,12 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Pools with the "rbd" application enabled, sorted.
+  // Pools with the "rbd" application enabled, sorted, as this client's
+  // OSD map has them.
   Result<std::vector<std::string>> list_rbd_pools();
+  // The client's OSD map moves only when something asks for a newer one:
+  // this does (a monitor round trip; with the monitors down it waits).
+  void refresh_osdmap();
   // The pool's id; ENOENT when the pool does not exist.
   Result<int64_t> pool_id(const std::string& name);
   Result<ClusterStats> stats();

@@ -95,8 +95,35 @@ void Filesystem::init(fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
 
-Result<std::vector<std::string>> Filesystem::pools() {
-  {
+uint64_t Filesystem::refresh_osdmap() {
+  auto c = cluster();
+  auto s = m_osdmap;
+  std::lock_guard<std::mutex> l(s->mu);
+  if (s->busy) {
+    // the one under way may have started before us: one more after it
+    s->again = true;
+    return s->done + 2;
+  }
+  s->busy = true;
+  std::thread([c, s] {
+    for (;;) {
+      c->refresh_osdmap();
+      std::lock_guard<std::mutex> lg(s->mu);
+      ++s->done;
+      s->answered = std::chrono::steady_clock::now();
+      s->cv.notify_all();
+      if (!s->again) {
+        s->busy = false;
+        return;
+      }
+      s->again = false;
+    }
+  }).detach();
+  return s->done + 1;
+}
+
+Result<std::vector<std::string>> Filesystem::pools(bool fresh) {
+  if (!fresh) {
     std::lock_guard<std::mutex> l(m_pools_mu);
     if (!m_pool_names.empty() && Clock::now() - m_pools_listed < POOLS_TTL) return m_pool_names;
   }
@@ -105,6 +132,7 @@ Result<std::vector<std::string>> Filesystem::pools() {
     names = m_opts.pools;  // as given: a missing one shows as ENOENT
     std::sort(names.begin(), names.end());
   } else {
+    refresh_osdmap();  // for the next listing: pools made since the last one
     auto r = cluster()->list_rbd_pools();
     if (!r.ok()) return r.err();
     names = std::move(*r);
@@ -128,6 +156,25 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
   const auto [pool_name, ns] = split_pool_spec(name);
   auto names = pools();
   if (!names.ok()) return names.err();
+  if (std::find(names->begin(), names->end(), pool_name) == names->end() && m_opts.pools.empty()) {
+    // perhaps made since our OSD map: ask for the latest (waiting at most
+    // POOL_MISS_WAIT: with the monitors down, the name is just not there),
+    // unless the map is a second old at most (names that never exist)
+    bool recent;
+    {
+      std::lock_guard<std::mutex> l(m_osdmap->mu);
+      recent = m_osdmap->done > 0 && Clock::now() - m_osdmap->answered < std::chrono::seconds(1);
+    }
+    if (!recent) {
+      uint64_t want = refresh_osdmap();
+      {
+        std::unique_lock<std::mutex> l(m_osdmap->mu);
+        m_osdmap->cv.wait_for(l, POOL_MISS_WAIT, [&] { return m_osdmap->done >= want; });
+      }
+      names = pools(true);
+      if (!names.ok()) return names.err();
+    }
+  }
   if (std::find(names->begin(), names->end(), pool_name) == names->end()) return Errno(ENOENT);
   auto p = core::Pool::open(cluster(), pool_name, ns);
   if (!p.ok()) return p.err();
@@ -159,7 +206,10 @@ Result<std::vector<std::pair<std::string, std::string>>> Filesystem::images(
     // the lookups that follow a listing (ls -l) need no name -> id round trip
     auto now = Clock::now();
     std::lock_guard<std::mutex> l(m_images_mu);
-    for (const auto& [name, id] : *list) m_ids[image_key(pool_name, name)] = {id, now};
+    for (const auto& [name, id] : *list) {
+      m_ids[image_key(pool_name, name)] = {id, now};
+      sweep_ids();
+    }
   }
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[pool_name];
@@ -187,11 +237,24 @@ Result<std::string> Filesystem::image_id(const std::string& pool_name, const std
   if (!p.ok()) return p.err();
   auto id = (*p)->image_id(image);
   std::lock_guard<std::mutex> l(m_images_mu);
-  if (id.ok())
+  if (id.ok()) {
     m_ids[key] = {*id, Clock::now()};
-  else
+    sweep_ids();
+  } else {
     m_ids.erase(key);
+  }
   return id;
+}
+
+void Filesystem::sweep_ids() {
+  auto now = Clock::now();
+  sweep_expired(m_ids, m_ids_mark, [&](const Id& e) { return now - e.when >= ID_TTL; });
+}
+
+void Filesystem::sweep_headers() {
+  auto now = Clock::now();
+  sweep_expired(m_headers, m_headers_mark,
+                [&](const CachedHeader& e) { return now - e.when >= HEADER_TTL; });
 }
 
 std::shared_ptr<core::Image> Filesystem::find_open(const std::string& pool_name,
@@ -364,10 +427,12 @@ Filesystem::HeaderResult Filesystem::cached_header(const std::string& pool_name,
   {
     std::lock_guard<std::mutex> l(m_attr_mu);
     auto it = m_headers.find(key);
-    if (it != m_headers.end() && Clock::now() - it->second.when < std::chrono::milliseconds(1000))
+    if (it != m_headers.end() && Clock::now() - it->second.when < HEADER_TTL)
       theirs = it->second.header;
-    else
+    else {
       m_headers[key] = {mine.get_future().share(), Clock::now()};
+      sweep_headers();
+    }
   }
   if (theirs.valid()) return theirs.get();  // may wait for a fetch under way
   HeaderResult r = fetch_header(pool_name, image, id);
@@ -383,9 +448,10 @@ void Filesystem::prefetch_headers(const std::string& pool_name,
   for (const auto& [name, id] : images) {
     std::string key = image_key(pool_name, name);
     auto it = m_headers.find(key);
-    if (it != m_headers.end() && now - it->second.when < std::chrono::milliseconds(1000)) continue;
+    if (it != m_headers.end() && now - it->second.when < HEADER_TTL) continue;
     auto promise = std::make_shared<std::promise<HeaderResult>>();
     m_headers[key] = {promise->get_future().share(), now};
+    sweep_headers();
     m_work.post([this, promise, pool_name, name = name, id = id] {
       HeaderResult r = fetch_header(pool_name, name, id);
       promise->set_value(r);
@@ -437,7 +503,9 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
   auto ttl = std::min<Clock::duration>(
       std::max<Clock::duration>(BLOCKS_TTL, (Clock::now() - start) * 10), std::chrono::minutes(1));
   std::lock_guard<std::mutex> l(m_images_mu);
-  m_blocks[key] = {blocks, Clock::now() + ttl};
+  auto now = Clock::now();
+  m_blocks[key] = {blocks, now + ttl};
+  sweep_expired(m_blocks, m_blocks_mark, [&](const Blocks& b) { return b.until <= now; });
   return blocks;
 }
 

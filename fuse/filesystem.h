@@ -170,7 +170,7 @@ class Filesystem {
     bool have_trash = false;
   };
 
-  core::Result<std::vector<std::string>> pools();
+  core::Result<std::vector<std::string>> pools(bool fresh = false);
   core::Result<std::shared_ptr<core::Pool>> pool(const std::string& name);
   core::Result<std::vector<std::pair<std::string, std::string>>> images(const std::string& pool,
                                                                         bool fresh);
@@ -196,6 +196,8 @@ class Filesystem {
   void trash_unlink(fuse_req_t req, const Node& trashdir, const std::string& name);
   // user.rbd.trash.* of a trashed image.
   void trash_getxattr(fuse_req_t req, const Node& n, const std::string& name, size_t size);
+  // user.rbdfs.caches on the root: "open=N ids=N headers=N blocks=N inodes=N"
+  std::string cache_sizes();
   // Permission bits, owner and group of an image's file (after
   // fill_common): stored ones, else the mount's defaults.
   void apply_owner(const core::ImageHeader& h, bool writable, struct stat* st) const;
@@ -286,6 +288,22 @@ class Filesystem {
   std::map<std::string, PoolEntry> m_pools;              // GUARDED_BY(m_pools_mu)
   std::vector<std::string> m_pool_names;                 // GUARDED_BY(m_pools_mu)
   std::chrono::steady_clock::time_point m_pools_listed;  // GUARDED_BY(m_pools_mu)
+  // Asking the monitors for the latest OSD map (pools made after the
+  // mount), one request at a time, on its own thread: with the monitors
+  // down it waits there, never in a FUSE request, and never holds up the
+  // unmount. Shared with that thread.
+  struct OsdmapRefresh {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool busy = false;                               // GUARDED_BY(mu)
+    bool again = false;                              // GUARDED_BY(mu): asked for while busy
+    uint64_t done = 0;                               // GUARDED_BY(mu): requests answered
+    std::chrono::steady_clock::time_point answered;  // GUARDED_BY(mu): the last one
+  };
+  std::shared_ptr<OsdmapRefresh> m_osdmap = std::make_shared<OsdmapRefresh>();
+  // Starts a request unless one is under way; returns the count of answered
+  // requests that means "one that started from now on has been answered".
+  uint64_t refresh_osdmap();
 
   std::mutex m_images_mu;
   // pool '/' id -> the open image
@@ -295,11 +313,14 @@ class Filesystem {
     std::chrono::steady_clock::time_point until;
   };
   std::map<std::string, Blocks> m_blocks;  // GUARDED_BY(m_images_mu): pool/id@snap
+  size_t m_blocks_mark = 0;                // GUARDED_BY(m_images_mu): sweep_expired
   struct Id {
     std::string id;
     std::chrono::steady_clock::time_point when;
   };
   std::map<std::string, Id> m_ids;  // GUARDED_BY(m_images_mu): pool/name -> id
+  size_t m_ids_mark = 0;            // GUARDED_BY(m_images_mu): sweep_expired
+  void sweep_ids();                 // REQUIRES(m_images_mu)
 
   std::mutex m_attr_mu;
   struct CachedHeader {
@@ -307,6 +328,8 @@ class Filesystem {
     std::chrono::steady_clock::time_point when;
   };
   std::map<std::string, CachedHeader> m_headers;  // GUARDED_BY(m_attr_mu)
+  size_t m_headers_mark = 0;                      // GUARDED_BY(m_attr_mu): sweep_expired
+  void sweep_headers();                           // REQUIRES(m_attr_mu)
   WorkQueue m_work{16};  // last: its threads stop before the members they use
 };
 

@@ -28,10 +28,26 @@ inline constexpr double ENTRY_TIMEOUT = 1.0;
 inline constexpr double ATTR_TIMEOUT = 1.0;
 inline constexpr auto LISTING_TTL = std::chrono::seconds(1);
 inline constexpr auto POOLS_TTL = std::chrono::seconds(2);
+inline constexpr auto POOL_MISS_WAIT =
+    std::chrono::seconds(2);  // an unknown pool name: new OSD map
 inline constexpr auto BLOCKS_TTL = std::chrono::seconds(5);
 inline constexpr uint64_t BLOCKS_WARM_OBJECTS = 4096;  // ls -l computes st_blocks up to this
 inline constexpr auto ID_TTL = std::chrono::seconds(1);
-inline constexpr uint64_t MAX_COPY = 1ull << 30;  // bytes per copy_file_range answer
+inline constexpr auto HEADER_TTL = std::chrono::seconds(1);  // headers of images not open
+inline constexpr uint64_t MAX_COPY = 1ull << 30;             // bytes per copy_file_range answer
+
+// The caches kept per image (name -> id, headers, st_blocks) would hold an
+// entry for every image the mount ever saw: over a pool whose images come
+// and go, without end. After an insert, once the map has doubled since the
+// last sweep (and holds SWEEP_FLOOR entries), this drops what has expired:
+// O(1) amortized per insert, and a map holds about twice what one TTL saw.
+inline constexpr size_t SWEEP_FLOOR = 256;
+template <typename Map, typename Expired>
+void sweep_expired(Map& m, size_t& mark, Expired expired) {
+  if (m.size() < std::max(SWEEP_FLOOR, 2 * mark)) return;
+  std::erase_if(m, [&](const auto& kv) { return expired(kv.second); });
+  mark = m.size();
+}
 
 inline std::string image_key(const std::string& pool, const std::string& image) {
   return pool + '/' + image;

@@ -38,6 +38,9 @@ const char* const IMAGE_XATTRS[] = {
     "user.rbd.parent",      "user.rbd.overlap",      "user.rbdfs.read_only_reason",
 };
 const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
+// on the mount's root: how much the daemon holds (open images, cached
+// entries per image, inodes the kernel holds), to watch it stay bounded
+const char* const ROOT_CACHES = "user.rbdfs.caches";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
     "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
@@ -122,6 +125,10 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
     trash_getxattr(req, n, name, size);
     return;
   }
+  if (n.kind == NodeKind::ROOT && name == ROOT_CACHES) {
+    reply_xattr_value(req, cache_sizes(), size);
+    return;
+  }
   // Answered without reading a header: pools and directories have no
   // attributes (security.capability, which the kernel asks for before every
   // write, was answered above).
@@ -198,6 +205,24 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
   reply_xattr_value(req, v, size);
 }
 
+std::string Filesystem::cache_sizes() {
+  size_t open = 0, ids = 0, blocks = 0, headers = 0;
+  {
+    std::lock_guard<std::mutex> l(m_images_mu);
+    for (const auto& [key, img] : m_open)
+      if (!img.expired()) ++open;
+    ids = m_ids.size();
+    blocks = m_blocks.size();
+  }
+  {
+    std::lock_guard<std::mutex> l(m_attr_mu);
+    headers = m_headers.size();
+  }
+  return "open=" + std::to_string(open) + " ids=" + std::to_string(ids) +
+         " headers=" + std::to_string(headers) + " blocks=" + std::to_string(blocks) +
+         " inodes=" + std::to_string(m_nodes.size());
+}
+
 void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c) {
   Node n;
   if (!resolve(req, ino, &n)) return;
@@ -231,6 +256,7 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   std::string list;
+  if (n.kind == NodeKind::ROOT) list.append(ROOT_CACHES).push_back('\0');
   if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');
   if (n.kind == NodeKind::SNAP)

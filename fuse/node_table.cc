@@ -91,4 +91,9 @@ void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
   m_by_ino.erase(it);
 }
 
+size_t NodeTable::size() {
+  std::lock_guard<std::mutex> l(m_mu);
+  return m_by_ino.size();
+}
+
 }  // namespace rbdfs::ll

@@ -44,6 +44,8 @@ class NodeTable {
   // After an unlink: the inode of `n` (if any) keeps living for whoever
   // holds it, but no longer answers to the name.
   void detach(const Node& n, const std::string& id);
+  // Inodes the kernel holds (for user.rbdfs.caches).
+  size_t size();
 
  private:
   struct Entry {

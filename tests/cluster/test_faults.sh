@@ -61,6 +61,12 @@ wait_clean() {
   done
 }
 
+# recovery at full speed (the OSDs take their files for disks: 0.1 s of sleep
+# per recovery op), so the cluster is clean soon after the last kill
+for o in osd_recovery_sleep_hdd osd_recovery_sleep_hybrid; do
+  ceph config set osd "$o" 0 >/dev/null 2>&1 || fail "ceph config set osd $o 0"
+  CLEANUP+=("ceph config rm osd $o >/dev/null 2>&1")
+done
 P=$(uniq flt)
 ceph osd pool create "$P" 8 8 replicated >/dev/null 2>&1 || fail "ceph osd pool create $P"
 CLEANUP+=("ceph osd pool rm $P $P --yes-i-really-really-mean-it >/dev/null 2>&1")

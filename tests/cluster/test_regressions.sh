@@ -11,6 +11,11 @@
 #     the last reference of an image being closed: the image was destroyed
 #     on librados' thread, whose watch_flush then waited for itself, and every
 #     later close hung
+#  7. the per-image caches (name -> id, headers, st_blocks) kept an entry for
+#     every image the mount ever listed: over a pool whose images come and
+#     go, the daemon grew without end
+#  8. a pool created after the mount never showed: the client's OSD map only
+#     moved when something else asked for a newer one
 . "$(dirname "$0")/lib.sh"
 need_conf
 scratch
@@ -236,6 +241,61 @@ try:
         os.close(fd)
 finally:
     stop.set(); t.join()
+PY
+fi
+
+if wanted 8; then
+step "8. pools created after the mount show up: in the root's listing, and at once by name"
+NP=$(uniq newpool)
+ceph osd pool create "$NP" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $NP"
+CLEANUP+=("ceph osd pool rm $NP $NP --yes-i-really-really-mean-it >/dev/null 2>&1")
+rbd pool init "$NP" || fail "rbd pool init $NP"
+t0=$(date +%s.%N)
+stat "$M/$NP" >/dev/null 2>&1 || fail "step 8: stat of the pool created after the mount: $(stat "$M/$NP" 2>&1)"
+echo "   stat by name answered in $(echo "$(date +%s.%N) - $t0" | bc) s"
+NP2=$(uniq newpool)
+ceph osd pool create "$NP2" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $NP2"
+CLEANUP+=("ceph osd pool rm $NP2 $NP2 --yes-i-really-really-mean-it >/dev/null 2>&1")
+rbd pool init "$NP2" || fail "rbd pool init $NP2"
+for _ in $(seq 50); do ls "$M" | contains -x -F "$NP2" && break; sleep 0.2; done
+ls "$M" | contains -x -F "$NP2" || fail "step 8: the pool $NP2 is not in the root's listing 10 s after it was made"
+fi
+
+if wanted 7; then
+step "7. images that come and go: the per-image caches keep what is recent, not every image ever seen"
+# four rounds: 250 images created from outside, listed with ls -l through the
+# mount, removed from outside; then the cache sizes (user.rbdfs.caches on the
+# mount's root) must be about one round's worth, not all 1,000
+CP=$(uniq churn)
+ceph osd pool create "$CP" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $CP"
+CLEANUP+=("ceph osd pool rm $CP $CP --yes-i-really-really-mean-it >/dev/null 2>&1")
+rbd pool init "$CP" || fail "rbd pool init $CP"
+for _ in $(seq 50); do [ -d "$M/$CP" ] && break; sleep 0.2; done
+timeout 300 /usr/bin/python3 - "$CEPH_CONF" "$CP" "$M" <<'PY' || fail "step 7: the caches kept images that are gone"
+import os, rados, rbd, subprocess, sys, time
+conf, pool, mnt = sys.argv[1:4]
+c = rados.Rados(conffile=conf); c.connect(); io = c.open_ioctx(pool)
+def caches():
+    v = os.getxattr(mnt, "user.rbdfs.caches").decode()
+    return dict((k, int(x)) for k, x in (f.split("=") for f in v.split()))
+N = 250
+for r in range(4):
+    names = ["r%d-%03d" % (r, i) for i in range(N)]
+    for n in names:
+        rbd.RBD().create(io, n, 1 << 30, old_format=False, features=1)
+    time.sleep(1.2)  # the pool's listing is a second old at most
+    out = subprocess.run(["ls", "-l", os.path.join(mnt, pool)], capture_output=True, text=True)
+    shown = sum(1 for l in out.stdout.splitlines() if l.startswith("-"))
+    assert shown == N, "round %d: ls -l showed %d of %d images: %s" % (r, shown, N, out.stderr)
+    print("   round %d: %s" % (r, caches()))
+    for n in names:
+        rbd.RBD().remove(io, n)
+time.sleep(6)  # every entry of the last round expired (st_blocks: 5 s)
+subprocess.run(["ls", "-l", os.path.join(mnt, pool)], capture_output=True)
+got = caches()
+print("   after: %s" % got)
+for k in ("ids", "headers", "blocks"):
+    assert got[k] <= 2 * N, "%s holds %d entries after 4 rounds of %d images (bound %d)" % (k, got[k], N, 2 * N)
 PY
 fi
 
