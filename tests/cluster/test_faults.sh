@@ -1,14 +1,17 @@
 #!/bin/bash
 # Faults: nothing acknowledged is lost, nothing hangs past a stated bound.
-#  1. OSDs die under the exerciser: seeded exerciser runs through the mount,
+#  1. The monitor dies during I/O and comes back 20 s later: a writer
+#     through the mount (pwrite + fsync) goes on or stalls, never fails;
+#     `ls`, `stat` and reads of the open image answer while the monitor is
+#     down; afterwards the mount creates, writes and snapshots images as before.
+#     (First, on a settled cluster: right after OSD restarts a client may
+#     need a newer OSD map, which only the monitor gives, and librbd too
+#     would then stall for the monitor's whole absence.)
+#  2. OSDs die under the exerciser: seeded exerciser runs through the mount,
 #     two at a time, on images in a pool of size 2 (min_size 1) while one of
 #     the three OSDs is SIGKILLed every 20-30 s and started again 3-6 s later.
 #     Every check equals the model and `rbd export`; an operation that takes
 #     longer than OP_BOUND (60 s) fails the run as a hang.
-#  2. The monitor dies during I/O and comes back 20 s later: a writer
-#     through the mount (pwrite + fsync) goes on or stalls, never fails;
-#     `ls`, `stat` and reads of the open image answer while the monitor is
-#     down; afterwards the mount creates, writes and snapshots images as before.
 #  3. rbdfs SIGKILLed in the middle of a write stream on a default-features
 #     image that it holds the lock of: a remount writes the image, then
 #     librbd does, and every byte fsynced before the kill is in `rbd export`.
@@ -16,7 +19,7 @@
 #     measured 1 s) instead of waiting 30 s for its watch to time out.
 # (rbdfs blocklisted by another client: test_exclusive_lock step 8.)
 #
-# RBDFS_FAULTS_SECONDS (default 120) is how long step 1 starts new runs; a
+# RBDFS_FAULTS_SECONDS (default 120) is how long step 2 starts new runs; a
 # soak: RBDFS_FAULTS_SECONDS=600. RBDFS_FAULTS_STEPS (default "1 2 3").
 # The test kills and starts daemons of the test cluster, so CTest runs it
 # alone (RUN_SERIAL); it starts again whatever it killed, even on failure.
@@ -75,12 +78,86 @@ ceph osd pool set "$P" min_size 1 >/dev/null 2>&1 || fail "ceph osd pool set $P 
 rbd pool init "$P" || fail "rbd pool init $P"
 wait_clean || fail "the new pool $P did not become clean"
 M=$TMP/mnt
-mount_rbdfs "$M" --log-file "$TMP/rbdfs.log"
+# rbdfs' admin socket (objecter requests in flight, if anything hangs)
+cp "$CEPH_CONF" "$TMP/ceph.conf"
+printf '\n[client.admin]\n\tadmin socket = %s\n' "$TMP/rbdfs.asok" >>"$TMP/ceph.conf"
+CEPH_CONF=$TMP/ceph.conf mount_rbdfs "$M" --log-file "$TMP/rbdfs.log"
 for _ in $(seq 50); do [ -d "$M/$P" ] && break; sleep 0.2; done
 [ -d "$M/$P" ] || fail "the pool $P does not show in the mount"
 
 if wanted 1; then
-step "1. exerciser through the mount for ${FAULT_SECONDS} s, one of $CLUSTER_OSDS OSDs SIGKILLed every 20-30 s (pool size 2, min_size 1; an op over $OP_BOUND s is a hang)"
+step "1. the monitor SIGKILLed during I/O, started again 20 s later"
+MI=mon-img
+rbd create --size 64M "$P/$MI" || fail "rbd create $P/$MI"
+for _ in $(seq 50); do [ -e "$M/$P/$MI" ] && break; sleep 0.2; done
+head -c $((48 * MiB)) /dev/urandom >"$TMP/mon.src"
+cat >"$TMP/writer.py" <<'PY'
+# writer PATH SRC SECONDS REPORT: 1 MiB pwrites of SRC, in turn, wrapping,
+# fsync after every 4; the model of the image is written to REPORT.model
+import os, sys, time
+path, src, secs, report = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+data = open(src, "rb").read()
+chunk = 1 << 20
+n = len(data) // chunk
+fd = os.open(path, os.O_RDWR)
+model = bytearray(64 << 20)
+t0 = time.monotonic()
+worst = 0.0
+i = 0
+while time.monotonic() - t0 < secs:
+    k = (i * 7) % n  # every chunk in turn, not sequential
+    piece = data[k * chunk:(k + 1) * chunk]
+    off = ((i * 5) % 64) * chunk
+    t = time.monotonic()
+    os.pwrite(fd, piece, off)
+    if i % 4 == 3:
+        os.fsync(fd)
+    worst = max(worst, time.monotonic() - t)
+    model[off:off + chunk] = piece
+    i += 1
+os.fsync(fd)
+os.close(fd)
+open(report + ".model", "wb").write(model)
+open(report, "w").write("%d writes, the slowest write+fsync %.1f s\n" % (i, worst))
+PY
+rm -f "$TMP/mon.report"
+tmo 150 "$PY" "$TMP/writer.py" "$M/$P/$MI" "$TMP/mon.src" 45 "$TMP/mon.report" &
+writer=$!
+CLEANUP+=("kill -9 $writer 2>/dev/null")
+sleep 5
+t0=$(now)
+"$CC" kill mon.a --dir "$CDIR" || fail "step 1: kill mon.a"
+sleep 2
+# the mount answers without the monitor: listings, stat, reads of the open image
+in_flight() {  # what rbdfs waits for, when something hangs
+  timeout 5 ceph --admin-daemon "$TMP/rbdfs.asok" objecter_requests 2>&1 | head -60
+  tail -20 "$TMP/rbdfs.log"
+}
+tmo 20 ls -l "$M/$P" >/dev/null || fail "step 1: ls -l of the pool with the monitor down: $(in_flight)"
+tmo 20 stat "$M/$P/$MI" >/dev/null || fail "step 1: stat of the image with the monitor down: $(in_flight)"
+tmo 20 dd if="$M/$P/$MI" of=/dev/null bs=1M count=8 status=none || fail "step 1: a read with the monitor down: $(in_flight)"
+rest=$((20 - ${t0%.*} + $(date +%s)))
+[ "$rest" -gt 0 ] && sleep "$rest"
+"$CC" revive mon.a --dir "$CDIR" || fail "step 1: starting the monitor again"
+echo "   the monitor was down $(since "$t0") s"
+wait "$writer" || fail "step 1: the writer failed while the monitor was down or after it came back"
+echo "   writer: $(cat "$TMP/mon.report")"
+rbd_export "$P/$MI" "$TMP/mon.export"
+cmp "$TMP/mon.export" "$TMP/mon.report.model" || fail "step 1: rbd export differs from what the writer wrote"
+# the mount goes on as before: a new image, written, snapshotted and listed
+tmo 60 truncate -s 8M "$M/$P/after-mon" || fail "step 1: creating an image after the monitor came back"
+tmo 60 dd if="$TMP/mon.src" of="$M/$P/after-mon" bs=1M count=8 conv=fsync,notrunc status=none ||
+  fail "step 1: writing the new image"
+rbd snap create "$P/after-mon@s1" >/dev/null 2>&1 || fail "step 1: rbd snap create"
+for _ in $(seq 50); do [ -e "$M/$P/.snap/after-mon/s1" ] && break; sleep 0.2; done
+cmp <(head -c $((8 * MiB)) "$TMP/mon.src") "$M/$P/.snap/after-mon/s1" ||
+  fail "step 1: the snapshot file of the new image differs from what was written"
+rbd snap purge "$P/after-mon" >/dev/null 2>&1
+echo "   after: a new image created, written and its snapshot read through the mount"
+fi
+
+if wanted 2; then
+step "2. exerciser through the mount for ${FAULT_SECONDS} s, one of $CLUSTER_OSDS OSDs SIGKILLed every 20-30 s (pool size 2, min_size 1; an op over $OP_BOUND s is a hang)"
 # layout|rbd create options|starting size
 LAYOUTS=(
   "deflt||5000123"
@@ -150,82 +227,15 @@ wait "$L1" || true
 touch "$TMP/stop"
 wait "$FAULTS_PID" || true
 cat "$TMP/faults.log" 2>/dev/null || true
-[ -s "$TMP/faults.err" ] && fail "step 1: the fault loop failed: $(cat "$TMP/faults.err")"
+[ -s "$TMP/faults.err" ] && fail "step 2: the fault loop failed: $(cat "$TMP/faults.err")"
 kills=$(wc -l <"$TMP/faults.log" 2>/dev/null || echo 0)
-[ "$kills" -ge $((FAULT_SECONDS / 40)) ] || fail "step 1: only $kills OSD kills in $FAULT_SECONDS s"
+[ "$kills" -ge $((FAULT_SECONDS / 40)) ] || fail "step 2: only $kills OSD kills in $FAULT_SECONDS s"
 runs=$(ls "$TMP"/out.* | wc -l)
 failed=""
 for f in "$TMP"/failed.*; do [ -e "$f" ] && failed+="${failed:+, }$(cat "$f")"; done
-[ -z "$failed" ] || fail "step 1: runs failed: $failed"
+[ -z "$failed" ] || fail "step 2: runs failed: $failed"
 echo "   $runs runs, $kills OSD kills, every check equal to the model and rbd export"
-wait_clean 180 || fail "step 1: the cluster did not become clean after the OSD kills"
-fi
-
-if wanted 2; then
-step "2. the monitor SIGKILLed during I/O, started again 20 s later"
-MI=mon-img
-rbd create --size 64M "$P/$MI" || fail "rbd create $P/$MI"
-for _ in $(seq 50); do [ -e "$M/$P/$MI" ] && break; sleep 0.2; done
-head -c $((48 * MiB)) /dev/urandom >"$TMP/mon.src"
-cat >"$TMP/writer.py" <<'PY'
-# writer PATH SRC SECONDS REPORT: 1 MiB pwrites of SRC, in turn, wrapping,
-# fsync after every 4; the model of the image is written to REPORT.model
-import os, sys, time
-path, src, secs, report = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-data = open(src, "rb").read()
-chunk = 1 << 20
-n = len(data) // chunk
-fd = os.open(path, os.O_RDWR)
-model = bytearray(64 << 20)
-t0 = time.monotonic()
-worst = 0.0
-i = 0
-while time.monotonic() - t0 < secs:
-    k = (i * 7) % n  # every chunk in turn, not sequential
-    piece = data[k * chunk:(k + 1) * chunk]
-    off = ((i * 5) % 64) * chunk
-    t = time.monotonic()
-    os.pwrite(fd, piece, off)
-    if i % 4 == 3:
-        os.fsync(fd)
-    worst = max(worst, time.monotonic() - t)
-    model[off:off + chunk] = piece
-    i += 1
-os.fsync(fd)
-os.close(fd)
-open(report + ".model", "wb").write(model)
-open(report, "w").write("%d writes, the slowest write+fsync %.1f s\n" % (i, worst))
-PY
-rm -f "$TMP/mon.report"
-tmo 150 "$PY" "$TMP/writer.py" "$M/$P/$MI" "$TMP/mon.src" 45 "$TMP/mon.report" &
-writer=$!
-CLEANUP+=("kill -9 $writer 2>/dev/null")
-sleep 5
-t0=$(now)
-"$CC" kill mon.a --dir "$CDIR" || fail "step 2: kill mon.a"
-sleep 2
-# the mount answers without the monitor: listings, stat, reads of the open image
-tmo 20 ls -l "$M/$P" >/dev/null || fail "step 2: ls -l of the pool with the monitor down"
-tmo 20 stat "$M/$P/$MI" >/dev/null || fail "step 2: stat of the image with the monitor down"
-tmo 20 dd if="$M/$P/$MI" of=/dev/null bs=1M count=8 status=none || fail "step 2: a read with the monitor down"
-rest=$((20 - ${t0%.*} + $(date +%s)))
-[ "$rest" -gt 0 ] && sleep "$rest"
-"$CC" revive mon.a --dir "$CDIR" || fail "step 2: starting the monitor again"
-echo "   the monitor was down $(since "$t0") s"
-wait "$writer" || fail "step 2: the writer failed while the monitor was down or after it came back"
-echo "   writer: $(cat "$TMP/mon.report")"
-rbd_export "$P/$MI" "$TMP/mon.export"
-cmp "$TMP/mon.export" "$TMP/mon.report.model" || fail "step 2: rbd export differs from what the writer wrote"
-# the mount goes on as before: a new image, written, snapshotted and listed
-tmo 60 truncate -s 8M "$M/$P/after-mon" || fail "step 2: creating an image after the monitor came back"
-tmo 60 dd if="$TMP/mon.src" of="$M/$P/after-mon" bs=1M count=8 conv=fsync,notrunc status=none ||
-  fail "step 2: writing the new image"
-rbd snap create "$P/after-mon@s1" >/dev/null 2>&1 || fail "step 2: rbd snap create"
-for _ in $(seq 50); do [ -e "$M/$P/.snap/after-mon/s1" ] && break; sleep 0.2; done
-cmp <(head -c $((8 * MiB)) "$TMP/mon.src") "$M/$P/.snap/after-mon/s1" ||
-  fail "step 2: the snapshot file of the new image differs from what was written"
-rbd snap purge "$P/after-mon" >/dev/null 2>&1
-echo "   after: a new image created, written and its snapshot read through the mount"
+wait_clean 180 || fail "step 2: the cluster did not become clean after the OSD kills"
 fi
 
 if wanted 3; then
