@@ -496,6 +496,7 @@ for i in range(int(sys.argv[3])):
                 self.notes.append("rbd-fuse ls -l of %d images: exit %d, %d shown, %d error lines"
                                   % (n, r.returncode, shown, errors))
         self.umount(fm2)
+        self.memory_row(m)
         # what the lock and the object map cost rbdfs: each default-feature
         # run against the layering-only run paired with it (same workload,
         # both images filled, back to back); median of the per-pair ratios
@@ -511,6 +512,51 @@ for i in range(int(sys.argv[3])):
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
+
+    def memory_row(self, m):
+        """A pool of --memory-images images (default features): ls -l twice,
+        every image opened and read once, then left idle. The daemon's RSS
+        must stay under the stated bound, and once idle it holds no image open
+        (user.rbdfs.caches on the root). A note, not a table row."""
+        # the ls -l row's pool (the mount shows it), grown to n images
+        n, pool = max(self.a.memory_images, self.a.images), self.many
+        t0 = time.monotonic()
+        sh(["/usr/bin/python3", "-c", """
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+have = set(rbd.RBD().list(io))
+for i in range(int(sys.argv[3])):
+    n = "many-%05d" % i
+    if n not in have: rbd.RBD().create(io, n, 10 << 30, old_format=False, features=61)
+""", self.conf, pool, str(n)])
+        made = time.monotonic() - t0
+        d = os.path.join(m, pool)
+        rss = [self.rss_mb()]
+        for _ in range(2):
+            sh(["ls", "-l", d], capture=True)
+            rss.append(self.rss_mb())
+        t0 = time.monotonic()
+        sh(["/usr/bin/python3", "-c", """
+import os, sys
+d = sys.argv[1]
+for name in sorted(os.listdir(d)):
+    if name.startswith("."):
+        continue
+    fd = os.open(os.path.join(d, name), os.O_RDONLY)
+    os.pread(fd, 4096, 0)
+    os.close(fd)
+""", d])
+        opened = time.monotonic() - t0
+        rss.append(self.rss_mb())
+        time.sleep(3)
+        caches = os.getxattr(m, "user.rbdfs.caches").decode()
+        peak = self.peak_rss_mb()
+        self.notes.append("memory with %d images of 10 GiB (default features; made in %.0f s): RSS %.0f MiB "
+                          "at the start, %.0f and %.0f MiB after each ls -l, %.0f MiB after opening and reading "
+                          "every image once (%.0f s, %.1f ms each); peak so far %.0f MiB (bound %d MiB: %s); "
+                          "idle 3 s later: %s" % (n, made, rss[0], rss[1], rss[2], rss[3], opened,
+                                                  1000 * opened / max(n, 1), peak, RSS_BOUND_MIB,
+                                                  bound_verdict(max(rss + [peak])), caches))
 
     def copy_rows(self, m, fm, src):
         """Copies of an image inside the cluster: cp in the rbdfs mount
@@ -569,7 +615,9 @@ for i in range(int(sys.argv[3])):
                           "(rbdfs: copy_file_range, whole objects copied by the OSDs; cp skips holes it "
                           "finds with SEEK_DATA), against `rbd cp` (and, in the [vs rbd deep cp] rows, "
                           "`rbd deep cp`) in the librbd column; the sparse image holds its data in eight "
-                          "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy")
+                          "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy; "
+                          "no qsd-fuse column: qemu-storage-daemon exports one existing image per file, so a "
+                          "copy through it streams every byte like rbd-fuse, and cannot make the new image")
 
 def main():
     ap = argparse.ArgumentParser()
@@ -585,6 +633,8 @@ def main():
     ap.add_argument("--runtime", type=int, help="seconds per fio run (quick 8, full 20)")
     ap.add_argument("--size-mb", type=int, help="image size in MiB (quick 512, full 1024)")
     ap.add_argument("--images", type=int, default=1000, help="images for the ls -l row")
+    ap.add_argument("--memory-images", type=int, default=10000,
+                    help="images for the memory note (ls -l twice, each opened once)")
     ap.add_argument("--rss-secs", type=int, help="seconds of the random-write RSS run (quick 60, full 300)")
     a = ap.parse_args()
     if a.replot:
