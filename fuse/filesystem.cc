@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <linux/falloc.h>
 
 #include "core/features.h"
@@ -104,22 +105,35 @@ uint64_t Filesystem::refresh_osdmap() {
     s->again = true;
     return s->done + 2;
   }
-  s->busy = true;
-  std::thread([c, s] {
-    for (;;) {
-      c->refresh_osdmap();
-      std::lock_guard<std::mutex> lg(s->mu);
-      ++s->done;
-      s->answered = std::chrono::steady_clock::now();
-      s->cv.notify_all();
-      if (!s->again) {
-        s->busy = false;
-        return;
+  try {
+    std::thread([c, s] {
+      for (;;) {
+        c->refresh_osdmap();
+        std::lock_guard<std::mutex> lg(s->mu);
+        ++s->done;
+        s->answered = std::chrono::steady_clock::now();
+        s->cv.notify_all();
+        if (!s->again) {
+          s->busy = false;
+          return;
+        }
+        s->again = false;
+        s->started = s->answered;
       }
-      s->again = false;
-    }
-  }).detach();
+    }).detach();
+  } catch (const std::system_error& e) {
+    spdlog::warn("cannot start a thread to ask for the latest OSD map: {}", e.what());
+    return s->done;  // nothing to wait for
+  }
+  s->busy = true;
+  s->started = std::chrono::steady_clock::now();
   return s->done + 1;
+}
+
+bool Filesystem::wait_osdmap_refresh(std::chrono::milliseconds most) {
+  auto s = m_osdmap;
+  std::unique_lock<std::mutex> l(s->mu);
+  return s->cv.wait_for(l, most, [&] { return !s->busy; });
 }
 
 Result<std::vector<std::string>> Filesystem::pools(bool fresh) {
@@ -160,12 +174,16 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
     // perhaps made since our OSD map: ask for the latest (waiting at most
     // POOL_MISS_WAIT: with the monitors down, the name is just not there),
     // unless the map is a second old at most (names that never exist)
-    bool recent;
+    // waiting longer than POOL_MISS_WAIT already: the monitors do not
+    // answer, so neither will this one
+    bool skip;
     {
       std::lock_guard<std::mutex> l(m_osdmap->mu);
-      recent = m_osdmap->done > 0 && Clock::now() - m_osdmap->answered < std::chrono::seconds(1);
+      auto now = Clock::now();
+      skip = (m_osdmap->done > 0 && now - m_osdmap->answered < std::chrono::seconds(1)) ||
+             (m_osdmap->busy && now - m_osdmap->started > POOL_MISS_WAIT);
     }
-    if (!recent) {
+    if (!skip) {
       uint64_t want = refresh_osdmap();
       {
         std::unique_lock<std::mutex> l(m_osdmap->mu);
@@ -271,7 +289,7 @@ std::shared_ptr<core::Image> Filesystem::find_open(const std::string& pool_name,
   return it->second.lock();
 }
 
-void Filesystem::shutdown() {
+bool Filesystem::shutdown() {
   std::vector<std::shared_ptr<core::Image>> open;
   {
     std::lock_guard<std::mutex> l(m_images_mu);
@@ -280,6 +298,11 @@ void Filesystem::shutdown() {
   }
   for (auto& img : open) img->set_foreign_write_hook(nullptr);
   m_se = nullptr;
+  // a request for the latest OSD map holds the cluster: it must end before
+  // the cluster does, and it waits for the monitors
+  if (wait_osdmap_refresh(std::chrono::seconds(5))) return true;
+  spdlog::warn("the monitors do not answer: exiting without waiting for the OSD map request");
+  return false;
 }
 
 // ---------------------------------------------------------------------------

@@ -109,7 +109,9 @@ class Filesystem {
   void set_session(fuse_session* se) { m_se = se; }
   // After the loop: images still open (files the kernel never released)
   // stop calling into the session and the work queue.
-  void shutdown();
+  // false: a request to the monitors is still under way (they do not
+  // answer) and holds the cluster: the process should _exit.
+  bool shutdown();
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void forget(fuse_ino_t ino, uint64_t n) { m_nodes.forget(ino, n); }
   // With `fi` (fstat of an open file): the attributes of the image that
@@ -299,11 +301,14 @@ class Filesystem {
     bool again = false;                              // GUARDED_BY(mu): asked for while busy
     uint64_t done = 0;                               // GUARDED_BY(mu): requests answered
     std::chrono::steady_clock::time_point answered;  // GUARDED_BY(mu): the last one
+    std::chrono::steady_clock::time_point started;   // GUARDED_BY(mu): the one under way
   };
   std::shared_ptr<OsdmapRefresh> m_osdmap = std::make_shared<OsdmapRefresh>();
   // Starts a request unless one is under way; returns the count of answered
   // requests that means "one that started from now on has been answered".
   uint64_t refresh_osdmap();
+  // Until no request is under way (false: still one after `most`).
+  bool wait_osdmap_refresh(std::chrono::milliseconds most);
 
   std::mutex m_images_mu;
   // pool '/' id -> the open image

@@ -125,8 +125,10 @@ class Bench:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if os.path.ismount(f):
-            sh(["fusermount3", "-u", f], check=False, capture=True)
+        # a killed export leaves a dead FUSE mount (stat fails: ismount says no)
+        with open("/proc/self/mounts") as mounts:
+            if any(line.split()[1] == f for line in mounts):
+                sh(["fusermount3", "-uz", f], check=False, capture=True)
         for leftover in (f, f + ".pid"):
             if os.path.exists(leftover) and not os.path.ismount(leftover):
                 os.unlink(leftover)

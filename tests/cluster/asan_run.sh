@@ -14,13 +14,33 @@ if [ -z "$asan_build" ] || [ ! -x "$asan_build/fuse/rbdfs" ]; then
   exit 77
 fi
 reports=$(mktemp -d "${TMPDIR:-/tmp}/rbdfs-asan-reports.XXXXXX")
-trap 'rm -rf "$reports"' EXIT
+# the test's scratch (and mounts) under a directory of its own, to find the
+# daemons it started once it returns
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/rbdfs-asan-run.XXXXXX")
+trap 'rm -rf "$reports" "$scratch"' EXIT
 # leaks too: the daemon exits through its normal path once unmounted
 export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=0"
 export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp"
 rc=0
-RBDFS_BUILD_DIR=$asan_build "$test_script" "$@" || rc=$?
+TMPDIR=$scratch RBDFS_BUILD_DIR=$asan_build "$test_script" "$@" || rc=$?
+# the daemons write their exit reports (leaks) after their unmount: wait
+# for every one this test started to end (60 s at most)
+daemons() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/exe" 2>/dev/null)" = "$asan_build/fuse/rbdfs" ] || continue
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$scratch/" && echo "${p#/proc/}"
+  done
+  return 0
+}
+for _ in $(seq 300); do [ -z "$(daemons)" ] && break; sleep 0.2; done
+left=$(daemons)
+if [ -n "$left" ]; then
+  echo "FAIL [asan]: rbdfs still runs 60 s after $(basename "$test_script") ended (pids $left)"
+  kill -9 $left 2>/dev/null
+  exit 1
+fi
 found=0
 for f in "$reports"/*; do
   [ -e "$f" ] || continue

@@ -50,7 +50,9 @@ revive_all() {
     "$CC" revive "$d" --dir "$CDIR" >/dev/null 2>&1 || echo "   could not start $d again" >&2
   done
 }
-CLEANUP+=("revive_all")
+# first of all at exit (CLEANUP runs after it: its ceph commands need the
+# monitor), then the rest
+trap 'revive_all; run_cleanup' EXIT
 # the cluster settles (every PG active+clean) before the next test
 wait_clean() {
   local deadline=$((SECONDS + ${1:-120})) st
@@ -68,11 +70,11 @@ wait_clean() {
 # per recovery op), so the cluster is clean soon after the last kill
 for o in osd_recovery_sleep_hdd osd_recovery_sleep_hybrid; do
   ceph config set osd "$o" 0 >/dev/null 2>&1 || fail "ceph config set osd $o 0"
-  CLEANUP+=("ceph config rm osd $o >/dev/null 2>&1")
+  CLEANUP+=("ceph --connect-timeout 10 config rm osd $o >/dev/null 2>&1")
 done
 P=$(uniq flt)
 ceph osd pool create "$P" 8 8 replicated >/dev/null 2>&1 || fail "ceph osd pool create $P"
-CLEANUP+=("ceph osd pool rm $P $P --yes-i-really-really-mean-it >/dev/null 2>&1")
+CLEANUP+=("ceph --connect-timeout 10 osd pool rm $P $P --yes-i-really-really-mean-it >/dev/null 2>&1")
 ceph osd pool set "$P" size 2 >/dev/null 2>&1 || fail "ceph osd pool set $P size 2"
 ceph osd pool set "$P" min_size 1 >/dev/null 2>&1 || fail "ceph osd pool set $P min_size 1"
 rbd pool init "$P" || fail "rbd pool init $P"
@@ -136,7 +138,7 @@ in_flight() {  # what rbdfs waits for, when something hangs
 tmo 20 ls -l "$M/$P" >/dev/null || fail "step 1: ls -l of the pool with the monitor down: $(in_flight)"
 tmo 20 stat "$M/$P/$MI" >/dev/null || fail "step 1: stat of the image with the monitor down: $(in_flight)"
 tmo 20 dd if="$M/$P/$MI" of=/dev/null bs=1M count=8 status=none || fail "step 1: a read with the monitor down: $(in_flight)"
-rest=$((20 - ${t0%.*} + $(date +%s)))
+rest=$((20 - ($(date +%s) - ${t0%.*})))
 [ "$rest" -gt 0 ] && sleep "$rest"
 "$CC" revive mon.a --dir "$CDIR" || fail "step 1: starting the monitor again"
 echo "   the monitor was down $(since "$t0") s"
