@@ -149,11 +149,14 @@ class Bench:
         self.results.setdefault(row, {}).setdefault(target, []).append(value)
         self.units[row] = unit
 
-    def settle(self, quiet=0.15, longest=20.0):
+    def settle(self, quiet=0.15, longest=None):
         """wait until the machine is quiet (both cores under `quiet` busy for
         two samples in a row, time waiting for the disk counted as busy): the
         OSD finishes the deletes, compaction and deferred writes the previous
         run left, so no target pays for its predecessor"""
+        longest = self.a.settle_secs if longest is None else longest
+        if longest <= 0:
+            return
         def busy_idle():
             with open("/proc/stat") as f:
                 v = [int(x) for x in f.readline().split()[1:]]
@@ -635,6 +638,8 @@ def main():
     ap.add_argument("--runtime", type=int, help="seconds per fio run (quick 8, full 20)")
     ap.add_argument("--size-mb", type=int, help="image size in MiB (quick 512, full 1024)")
     ap.add_argument("--images", type=int, default=1000, help="images for the ls -l row")
+    ap.add_argument("--settle-secs", type=float, default=20.0,
+                    help="longest wait for a quiet machine before a timed run (0: none)")
     ap.add_argument("--memory-images", type=int, default=10000,
                     help="images for the memory note (ls -l twice, each opened once)")
     ap.add_argument("--rss-secs", type=int, help="seconds of the random-write RSS run (quick 60, full 300)")
