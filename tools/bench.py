@@ -470,15 +470,7 @@ class Bench:
         # ls -l of a pool of many images
         self.umount(fm)
         n = self.a.images
-        sh(["/usr/bin/python3", "-c", """
-import rados, rbd, sys
-c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
-have = set(rbd.RBD().list(io))
-for i in range(int(sys.argv[3])):
-    n = "many-%05d" % i
-    # 10 GiB each, Pacific's default features (exclusive lock, object map)
-    if n not in have: rbd.RBD().create(io, n, 10 << 30, old_format=False, features=61)
-""", self.conf, self.many, str(n)])
+        self.make_many(n)
         fm2 = self.mount_rbdfuse(self.many, "rbdfuse-many")
         for run in range(self.a.runs):
             t0 = time.monotonic()
@@ -518,6 +510,18 @@ for i in range(int(sys.argv[3])):
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
 
+    def make_many(self, n):
+        """images many-00000.. in the many pool, n in all, 10 GiB each with
+        Pacific's default features (exclusive lock, object map)"""
+        sh(["/usr/bin/python3", "-c", """
+import rados, rbd, sys
+c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
+have = set(rbd.RBD().list(io))
+for i in range(int(sys.argv[3])):
+    n = "many-%05d" % i
+    if n not in have: rbd.RBD().create(io, n, 10 << 30, old_format=False, features=61)
+""", self.conf, self.many, str(n)])
+
     def memory_row(self, m):
         """A pool of --memory-images images (default features): ls -l twice,
         every image opened and read once, then left idle. The daemon's RSS
@@ -526,14 +530,7 @@ for i in range(int(sys.argv[3])):
         # the ls -l row's pool (the mount shows it), grown to n images
         n, pool = max(self.a.memory_images, self.a.images), self.many
         t0 = time.monotonic()
-        sh(["/usr/bin/python3", "-c", """
-import rados, rbd, sys
-c = rados.Rados(conffile=sys.argv[1]); c.connect(); io = c.open_ioctx(sys.argv[2])
-have = set(rbd.RBD().list(io))
-for i in range(int(sys.argv[3])):
-    n = "many-%05d" % i
-    if n not in have: rbd.RBD().create(io, n, 10 << 30, old_format=False, features=61)
-""", self.conf, pool, str(n)])
+        self.make_many(n)
         made = time.monotonic() - t0
         d = os.path.join(m, pool)
         rss = [self.rss_mb()]
