@@ -34,6 +34,18 @@ uniq() { echo "$1-$$-$RANDOM"; }
 # expect_eq A B MSG
 expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
 
+# timing: now, seconds since T (one decimal), a command bounded in time
+now() { date +%s.%N; }
+since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+tmo() { timeout -k 5 "$@"; }
+
+# new_rbd_pool NAME: a pool of 8 PGs with the rbd application, removed at exit
+new_rbd_pool() {
+  ceph osd pool create "$1" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $1"
+  CLEANUP+=("ceph --connect-timeout 10 osd pool rm $1 $1 --yes-i-really-really-mean-it >/dev/null 2>&1")
+  rbd pool init "$1" || fail "rbd pool init $1"
+}
+
 # rbd export that overwrites its target
 rbd_export() { rm -f "$2"; rbd export --no-progress "$1" "$2" >/dev/null; }
 

@@ -31,13 +31,10 @@ PY=/usr/bin/python3
 MiB=$((1 << 20))
 SEED=${SEED:-$RANDOM}
 wanted() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
-now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
 # le A B: A <= B for decimals
 le() { [ "$(echo "$1 <= $2" | bc)" = 1 ]; }
-# a hang fails the test instead of blocking it (SIGKILL too: a process
-# waiting on FUSE only dies of that)
-tmo() { timeout -k 5 "$@"; }
+# (tmo, from lib.sh: a hang fails the test instead of blocking it, SIGKILL
+# too: a process waiting on FUSE only dies of that)
 
 # helpers for the python parts; the rbd and rados CLIs are the oracle
 export PYTHONPATH=$TMP

@@ -38,9 +38,6 @@ FAULT_SECONDS=${RBDFS_FAULTS_SECONDS:-120}
 STEPS=${RBDFS_FAULTS_STEPS:-"1 2 3"}
 OP_BOUND=60
 MiB=1048576
-now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
-tmo() { timeout -k 5 "$@"; }
 wanted() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # whatever happens, every daemon runs again at the end
@@ -73,11 +70,9 @@ for o in osd_recovery_sleep_hdd osd_recovery_sleep_hybrid; do
   CLEANUP+=("ceph --connect-timeout 10 config rm osd $o >/dev/null 2>&1")
 done
 P=$(uniq flt)
-ceph osd pool create "$P" 8 8 replicated >/dev/null 2>&1 || fail "ceph osd pool create $P"
-CLEANUP+=("ceph --connect-timeout 10 osd pool rm $P $P --yes-i-really-really-mean-it >/dev/null 2>&1")
+new_rbd_pool "$P"
 ceph osd pool set "$P" size 2 >/dev/null 2>&1 || fail "ceph osd pool set $P size 2"
 ceph osd pool set "$P" min_size 1 >/dev/null 2>&1 || fail "ceph osd pool set $P min_size 1"
-rbd pool init "$P" || fail "rbd pool init $P"
 wait_clean || fail "the new pool $P did not become clean"
 M=$TMP/mnt
 # rbdfs' admin socket (objecter requests in flight, if anything hangs)

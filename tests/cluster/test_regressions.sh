@@ -247,16 +247,12 @@ fi
 if wanted 8; then
 step "8. pools created after the mount show up: in the root's listing, and at once by name"
 NP=$(uniq newpool)
-ceph osd pool create "$NP" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $NP"
-CLEANUP+=("ceph osd pool rm $NP $NP --yes-i-really-really-mean-it >/dev/null 2>&1")
-rbd pool init "$NP" || fail "rbd pool init $NP"
-t0=$(date +%s.%N)
+new_rbd_pool "$NP"
+t0=$(now)
 stat "$M/$NP" >/dev/null 2>&1 || fail "step 8: stat of the pool created after the mount: $(stat "$M/$NP" 2>&1)"
-echo "   stat by name answered in $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "   stat by name answered in $(echo "$(now) - $t0" | bc) s"
 NP2=$(uniq newpool)
-ceph osd pool create "$NP2" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $NP2"
-CLEANUP+=("ceph osd pool rm $NP2 $NP2 --yes-i-really-really-mean-it >/dev/null 2>&1")
-rbd pool init "$NP2" || fail "rbd pool init $NP2"
+new_rbd_pool "$NP2"
 for _ in $(seq 50); do ls "$M" | contains -x -F "$NP2" && break; sleep 0.2; done
 ls "$M" | contains -x -F "$NP2" || fail "step 8: the pool $NP2 is not in the root's listing 10 s after it was made"
 fi
@@ -269,9 +265,7 @@ step "7. images that come and go: the per-image caches keep what is recent, not 
 # the earlier steps left (480 and more without the sweep: every image ever
 # listed; the sweep starts at 256 entries)
 CP=$(uniq churn)
-ceph osd pool create "$CP" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $CP"
-CLEANUP+=("ceph osd pool rm $CP $CP --yes-i-really-really-mean-it >/dev/null 2>&1")
-rbd pool init "$CP" || fail "rbd pool init $CP"
+new_rbd_pool "$CP"
 for _ in $(seq 50); do [ -d "$M/$CP" ] && break; sleep 0.2; done
 timeout 540 /usr/bin/python3 - "$CEPH_CONF" "$CP" "$M" <<'PY' || fail "step 7: the caches kept images that are gone (or 480 images took over 9 minutes to make and remove)"
 import os, rados, rbd, subprocess, sys, time
