@@ -46,6 +46,22 @@ new_rbd_pool() {
   rbd pool init "$1" || fail "rbd pool init $1"
 }
 
+# blocklist_add ADDR: blocklist a client and wait until every up OSD has the
+# map that says so (the monitor answers on commit; an OSD still on the older
+# map would go on taking the client's writes for a moment)
+blocklist_add() {
+  ceph osd blocklist add "$1" >/dev/null 2>&1 || fail "ceph osd blocklist add $1"
+  local epoch osd t0; epoch=$(ceph osd dump -f json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
+  t0=$(now)
+  for osd in $(ceph osd ls -f json | /usr/bin/python3 -c 'import json,sys; print(" ".join(map(str, json.load(sys.stdin))))'); do
+    ceph osd dump -f json | /usr/bin/python3 -c 'import json,sys; sys.exit(0 if [o for o in json.load(sys.stdin)["osds"] if o["osd"] == '"$osd"' and o["up"]] else 1)' || continue
+    until [ "$(tmo 20 ceph tell "osd.$osd" status 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["newest_map"])' 2>/dev/null)" -ge "$epoch" ] 2>/dev/null; do
+      [ "$(echo "$(now) - $t0 > 60" | bc)" = 1 ] && fail "osd.$osd did not reach osdmap epoch $epoch (blocklist of $1) within 60 s"
+      sleep 0.2
+    done
+  done
+}
+
 # rbd export that overwrites its target
 rbd_export() { rm -f "$2"; rbd export --no-progress "$1" "$2" >/dev/null; }
 

@@ -849,7 +849,7 @@ wait_ready "$TMP/b.ready" "$holder"
 own=$(el owner "$P/$B" "the third mount after its write and fsync") || fail "step 8: rbdfs does not hold the lock"
 read -r ent addr _ <<<"$own"
 CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
-ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "ceph osd blocklist add $addr"
+blocklist_add "$addr"
 touch "$TMP/b.go"
 wait_ready "$TMP/b.refused.recovered" "$holder"
 [ -s "$TMP/b.refused" ] || fail "step 8: no write was refused"
