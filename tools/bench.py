@@ -271,11 +271,14 @@ class Bench:
         # rbdfs on its layering-only twin again, right before or after each
         # default-feature run (alternating): the ratio of the two is what the
         # lock and the object map cost, without the drift of a whole run between
+        # (--pairs of them: one pair's ratio swings by 10-20 % on this
+        # machine; the peers run --runs times as on every row)
         self.paired = {}
-        for run in range(self.a.runs):
+        for run in range(max(self.a.runs, self.a.pairs)):
+            peers = run < self.a.runs
             for row, spec in dspecs:
-                order = ("librbd", "rbdfs", "rbdfs-layering") if run % 2 == 0 else ("librbd", "rbdfs-layering", "rbdfs")
-                for t in order + ("qsd-fuse",):
+                order = ("rbdfs", "rbdfs-layering") if run % 2 == 0 else ("rbdfs-layering", "rbdfs")
+                for t in (("librbd",) if peers else ()) + order + (("qsd-fuse",) if peers else ()):
                     if t == "librbd":
                         extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
                                  "--rbdname=" + dnames[t]]
@@ -497,15 +500,17 @@ class Bench:
         # what the lock and the object map cost rbdfs: each default-feature
         # run against the layering-only run paired with it (same workload,
         # both images filled, back to back); median of the per-pair ratios
-        parts = []
+        parts, pairs = [], 0
         for drow, lrow in self.default_feature_rows:
             d, l = self.results.get(drow, {}).get("rbdfs", []), self.paired.get(drow, [])
             ratios = [x / y for x, y in zip(d, l) if y > 0]
+            pairs = max(pairs, len(ratios))
             if ratios:
                 parts.append("%s %.2fx (%.2f-%.2f)" % (lrow, statistics.median(ratios), min(ratios), max(ratios)))
         self.notes.append("rbdfs on default-feature images (exclusive lock, object map, fast-diff) "
-                          "against layering-only images, same workload, paired runs (median of "
-                          "per-pair ratios, min-max): " + ", ".join(parts))
+                          "against layering-only images, same workload, paired runs (%d pairs; the rbdfs "
+                          "figures of those rows are medians of all %d; median of per-pair ratios, "
+                          "min-max): %s" % (pairs, pairs, ", ".join(parts)))
         hwm = self.peak_rss_mb()
         self.notes.append("rbdfs peak RSS (VmHWM) over the whole run: %.0f MiB (bound %d MiB: %s)"
                           % (hwm, RSS_BOUND_MIB, bound_verdict(hwm)))
@@ -620,6 +625,21 @@ for name in sorted(os.listdir(d)):
                           "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy; "
                           "no qsd-fuse column: qemu-storage-daemon exports one existing image per file, so a "
                           "copy through it streams every byte like rbd-fuse, and cannot make the new image")
+        # what the OSDs can do at best: a copy reads every byte once and
+        # writes it once; on this machine both share the same two cores and
+        # disk, so the fastest copy takes the time of librbd's fastest
+        # sequential read plus its fastest sequential write of the same bytes
+        w = self.results.get("seq write 4M qd16", {}).get("librbd", [])
+        r = self.results.get("seq read 4M qd16", {}).get("librbd", [])
+        c = self.results.get(rows[full][0], {})
+        if w and r and c.get("librbd") and c.get("rbdfs"):
+            bound = 1 / (1 / max(w) + 1 / max(r))
+            self.notes.append("copy bound: librbd's best sequential write (%.0f MB/s) and read (%.0f MB/s) "
+                              "in this run make a copy that reads and writes every byte at best %.0f MB/s "
+                              "(1/(1/W+1/R)); rbdfs' full copy %.0f MB/s is %.2f of it, rbd cp %.0f MB/s %.2f"
+                              % (max(w), max(r), bound, statistics.median(c["rbdfs"]),
+                                 statistics.median(c["rbdfs"]) / bound, statistics.median(c["librbd"]),
+                                 statistics.median(c["librbd"]) / bound))
 
 def main():
     ap = argparse.ArgumentParser()
@@ -628,6 +648,8 @@ def main():
     ap.add_argument("--conf")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=5,
+                    help="paired rbdfs runs, default-feature against layering-only image (default 5)")
     ap.add_argument("--out")
     ap.add_argument("--keep-cluster", action="store_true")
     ap.add_argument("--replot", metavar="DIR", help="redraw DIR/chart.png from DIR/results.json")

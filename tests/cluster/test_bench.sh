@@ -14,7 +14,7 @@ mkdir -p "$BT"
 # (no waiting for a quiet machine: other tests run beside this one)
 step "tools/bench.py runs: 1 run, 1 s per fio job, 32 MiB images, 20 images to list"
 TMPDIR=$BT /usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC" --conf "$CEPH_CONF" \
-  --runs 1 --runtime 1 --size-mb 32 --images 20 --memory-images 30 --rss-secs 3 \
+  --runs 1 --pairs 2 --runtime 1 --size-mb 32 --images 20 --memory-images 30 --rss-secs 3 \
   --settle-secs 0 --out "$OUT" >"$TMP/bench.txt" 2>&1 ||
   { tail -30 "$TMP/bench.txt" >&2; fail "tools/bench.py failed"; }
 
@@ -55,8 +55,14 @@ for row in ("seq write 4M qd16 [default features]", "rand write 4K qd32 [default
     for t in ("rbdfs", "librbd", "qsd-fuse"):
         assert j["results"][row][t][0] > 0, (row, t)
 notes = " ".join(j["notes"])
-assert "against layering-only images, same workload, paired runs (median of per-pair ratios, min-max): seq write 4M qd16" in notes, notes
+assert "against layering-only images, same workload, paired runs (2 pairs;" in notes, notes
+assert "min-max): seq write 4M qd16" in notes, notes
+for row in ("seq write 4M qd16 [default features]", "rand write 4K qd32 [default features]",
+            "dd write 4M buffered+fsync [default features]"):
+    assert len(j["results"][row]["rbdfs"]) == 2, (row, j["results"][row])
+    assert len(j["results"][row]["librbd"]) == 1, (row, j["results"][row])
 assert "per GiB moved" in notes, notes
+assert "copy bound: librbd's best sequential write" in notes, notes
 assert "stated bound 256 MiB: holds" in notes, notes   # memory, not speed: it may be asserted
 assert "memory with 30 images" in notes and "idle 3 s later: open=0 " in notes, notes
 PY
