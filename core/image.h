@@ -85,6 +85,13 @@ class Image {
   // end of the image (or snapshot) the read is short; absent objects read
   // as zeros.
   virtual void aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) = 0;
+  // The same for a read that may be one piece of a larger one the caller
+  // was handed in pieces of at most `piece_size` bytes (FUSE: 1 MiB): while
+  // at least `gather_depth` pieces are under way (0: always, negative:
+  // never), a full-size piece may wait a moment for the pieces after it,
+  // so that they reach RADOS as one read (core/read_gather.h).
+  virtual void aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uint64_t piece_size,
+                              int gather_depth, ReadCallback cb) = 0;
   // Writes inside the image (EFBIG past its end: resize first). `data` is
   // copied before aio_write returns. Under the cluster's write-around budget
   // the callback runs as soon as the write is sent; RADOS' verdict is then

@@ -25,6 +25,7 @@
 #include "core/object_map.h"
 #include "core/object_usage.h"
 #include "core/read_data.h"
+#include "core/read_gather.h"
 #include "core/result.h"
 #include "core/striper.h"
 #include "core/timer.h"
@@ -52,6 +53,8 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   bool blocklisted() const override;
   Status refresh() override;
   void aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) override;
+  void aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uint64_t piece_size,
+                      int gather_depth, ReadCallback cb) override;
   void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable) override;
   void aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable) override;
   void aio_discard(uint64_t off, uint64_t len, IoCallback cb) override;
@@ -138,6 +141,10 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   // A new image request on this image.
   std::shared_ptr<ImageRequest> new_request();
   void read_impl(uint64_t snap_id, uint64_t off, uint64_t len, bool slotless, ReadCallback cb);
+  // Read gathering (core/image_gather.cc), under m_gather_mu.
+  using Gather = ReadGather<ReadCallback>;
+  void send_gathered(Gather::Group g);
+  void gather_timer(Timer::Clock::time_point when);
   // Clones: what copies object `objno` up before a write to it (the
   // caller adds the data ops), or null when it has no parent data.
   std::unique_ptr<Copyup> copyup_for(const ImageHeader& h, uint64_t objno);
@@ -220,6 +227,13 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   std::condition_variable m_gate_cv;
   bool m_writes_blocked = false;  // GUARDED_BY(m_gate_mu)
   int m_submitting = 0;           // GUARDED_BY(m_gate_mu)
+
+  std::mutex m_gather_mu;
+  std::optional<Gather> m_gather;   // GUARDED_BY(m_gather_mu): made by the first piece
+  bool m_gather_armed = false;      // GUARDED_BY(m_gather_mu): its timer is set
+  // pieces read through aio_read_piece and not answered yet (shared with
+  // their callbacks)
+  std::shared_ptr<std::atomic<int>> m_pieces_in_flight = std::make_shared<std::atomic<int>>(0);
 
   std::mutex m_held_mu;
   std::condition_variable m_held_cv;

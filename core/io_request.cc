@@ -1,6 +1,7 @@
 #include "core/io_request.h"
 
 #include "core/image_impl.h"
+#include "core/io_counters.h"
 
 #include <spdlog/spdlog.h>
 
@@ -225,6 +226,7 @@ struct ObjectRequest {
   void send_read(librados::IoCtx& data, uint64_t len, uint64_t off, uint64_t snap_id) {
     completion = librados::Rados::aio_create_completion(this, &ObjectRequest::object_done);
     state = State::OBJECT;
+    io_counters().object_reads.fetch_add(1, std::memory_order_relaxed);
     int r = data.aio_read(oid, completion, read_into, len, off, snap_id);
     if (r < 0) send_failed(r);  // else `this` may be gone already
   }

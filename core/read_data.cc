@@ -92,6 +92,21 @@ void ReadData::copy_range(uint64_t off, uint64_t len, char* dst) const {
   }
 }
 
+ReadData ReadData::window(std::shared_ptr<const ReadData> whole, uint64_t off, uint64_t len) {
+  ReadData w;
+  off = std::min(off, whole->m_length);
+  len = std::min(len, whole->m_length - off);
+  w.m_length = len;
+  const uint64_t end = off + len;
+  for (const Piece& p : whole->m_pieces) {
+    uint64_t from = std::max(off, p.buffer_offset);
+    uint64_t to = std::min(end, p.buffer_offset + p.length);
+    if (from < to) w.m_pieces.push_back(Piece{from - off, p.data + (from - p.buffer_offset), to - from});
+  }
+  w.m_whole = std::move(whole);
+  return w;
+}
+
 std::string ReadData::to_string() const {
   std::string s(m_length, '\0');
   copy_to(s.data());

@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class ReadData {
   // Bytes [off, off+len) of the range (inside it), zeros included.
   void copy_range(uint64_t off, uint64_t len, char* dst) const;
   std::string to_string() const;
+  // Bytes [off, off+len) of `whole` (as far as it goes) as a ReadData of
+  // their own, over the same buffers: they stay while any window does.
+  static ReadData window(std::shared_ptr<const ReadData> whole, uint64_t off, uint64_t len);
 
  private:
   friend struct ImageRequest;
@@ -46,6 +50,7 @@ class ReadData {
   uint64_t m_length = 0;
   std::vector<Part> m_parts;    // own the memory m_pieces point into
   std::vector<Piece> m_pieces;  // by buffer_offset, disjoint; gaps are zeros
+  std::shared_ptr<const ReadData> m_whole;  // a window's: owns what m_pieces point into
 };
 
 }  // namespace rbdfs::core

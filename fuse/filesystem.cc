@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <system_error>
 #include <linux/falloc.h>
@@ -68,6 +69,18 @@ unsigned splice_max_write() {
   return fits;
 }
 
+// The kernel's cap on a request's pages (fs.fuse.max_pages_limit, 256
+// before it was a setting).
+uint64_t max_pages_limit() {
+  std::FILE* f = std::fopen("/proc/sys/fs/fuse/max_pages_limit", "re");
+  unsigned long v = 256;
+  if (f) {
+    if (std::fscanf(f, "%lu", &v) != 1) v = 256;
+    std::fclose(f);
+  }
+  return v;
+}
+
 }  // namespace
 
 void Filesystem::init(fuse_conn_info* conn) {
@@ -82,11 +95,19 @@ void Filesystem::init(fuse_conn_info* conn) {
       conn->want |= FUSE_CAP_SPLICE_READ;
     }
   }
-  spdlog::debug("max_write {} bytes, data by {}", conn->max_write,
-                (conn->want & FUSE_CAP_SPLICE_READ) ? "splice" : "read");
+  // The kernel cuts larger reads into pieces of its max_pages, which
+  // libfuse derives from max_write (capped by the kernel's limit): reads
+  // of that size may be pieces to gather (core/read_gather.h).
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  m_read_piece = std::min<uint64_t>((conn->max_write - 1) / page + 1, max_pages_limit()) * page;
+  spdlog::debug("max_write {} bytes, data by {}, reads in pieces of {} bytes", conn->max_write,
+                (conn->want & FUSE_CAP_SPLICE_READ) ? "splice" : "read", m_read_piece);
   conn->max_readahead = 4u << 20;
-  conn->max_background = 64;
-  conn->congestion_threshold = 48;
+  // Enough for every piece of 16 reads of 4 MiB at once (the kernel's
+  // async direct I/O and readahead count here): pieces the kernel holds
+  // back reach rbdfs too late to be gathered into one RADOS read.
+  conn->max_background = 256;
+  conn->congestion_threshold = 192;
   if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;

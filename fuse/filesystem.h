@@ -283,6 +283,9 @@ class Filesystem {
   uid_t m_uid;
   gid_t m_gid;
   struct timespec m_mount_time;
+  // The kernel's largest read request (set by init, before any read):
+  // reads of this size may be pieces of a larger one.
+  uint64_t m_read_piece = 0;
   NodeTable m_nodes;
   std::atomic<fuse_session*> m_se{nullptr};
 

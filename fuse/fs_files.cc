@@ -216,8 +216,8 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  image_of(h)->aio_read(h->snap_id, static_cast<uint64_t>(off), size,
-                        [req](Result<core::ReadData> r) {
+  image_of(h)->aio_read_piece(h->snap_id, static_cast<uint64_t>(off), size, m_read_piece,
+                              m_opts.gather_reads, [req](Result<core::ReadData> r) {
                           if (!r.ok()) {
                             fuse_reply_err(req, r.error());
                             return;

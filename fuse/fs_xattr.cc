@@ -12,6 +12,7 @@
 #include <linux/falloc.h>
 
 #include "core/features.h"
+#include "core/io_counters.h"
 #include "core/striper.h"
 #include "fuse/fs_internal.h"
 
@@ -41,6 +42,8 @@ const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
 // on the mount's root: how much the daemon holds (open images, cached
 // entries per image, inodes the kernel holds), to watch it stay bounded
 const char* const ROOT_CACHES = "user.rbdfs.caches";
+// on the mount's root: what the data path sent to RADOS (core/io_counters.h)
+const char* const ROOT_IO = "user.rbdfs.io";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
     "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
@@ -127,6 +130,15 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
   }
   if (n.kind == NodeKind::ROOT && name == ROOT_CACHES) {
     reply_xattr_value(req, cache_sizes(), size);
+    return;
+  }
+  if (n.kind == NodeKind::ROOT && name == ROOT_IO) {
+    const auto& c = core::io_counters();
+    reply_xattr_value(req,
+                      "object_reads=" + std::to_string(c.object_reads.load()) +
+                          " gathered_reads=" + std::to_string(c.gathered_reads.load()) +
+                          " gathered_pieces=" + std::to_string(c.gathered_pieces.load()),
+                      size);
     return;
   }
   // Answered without reading a header: pools and directories have no
@@ -256,7 +268,10 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Node n;
   if (!resolve(req, ino, &n)) return;
   std::string list;
-  if (n.kind == NodeKind::ROOT) list.append(ROOT_CACHES).push_back('\0');
+  if (n.kind == NodeKind::ROOT) {
+    list.append(ROOT_CACHES).push_back('\0');
+    list.append(ROOT_IO).push_back('\0');
+  }
   if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');
   if (n.kind == NodeKind::SNAP)

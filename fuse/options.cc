@@ -35,7 +35,7 @@ const OwnOption OWN_OPTIONS[] = {
     {"log-file", true},     {"max-threads", true}, {"connect-timeout", true},
     {"foreground", false},  {"debug", false},      {"writearound", true},
     {"uid", true},          {"gid", true},         {"umask", true},
-    {"trash-force", false}, {"data-pool", true},
+    {"trash-force", false}, {"data-pool", true},   {"gather-reads", true},
 };
 
 const OwnOption* find_own(const std::string& key) {
@@ -105,6 +105,7 @@ po::options_description own_options() {
     ("umask", po::value<std::string>(), "octal permission bits cleared where no mode is stored (default 022)")
     ("max-threads", po::value<unsigned>(), "FUSE worker threads (default 64)")
     ("writearound", po::value<unsigned>(), "MiB of writes acknowledged before RADOS has them, until fsync (default 64; 0: none)")
+    ("gather-reads", po::value<std::string>(), "reads under way on an image before the pieces of a large read go to RADOS as one read (default 16; 0: always; off: never)")
     ("foreground,f", "stay in the foreground")
     ("debug,d", "debug: foreground, debug logging, libfuse debug output")
     ("single-thread,s", "single-threaded FUSE loop")
@@ -310,6 +311,19 @@ bool parse_options(int argc, const char* const* argv, Options* out, std::string*
     if (opts.writearound_mb > 4096) {
       *error = "--writearound must be between 0 and 4096 (MiB)";
       return false;
+    }
+  }
+  if (vm.count("gather-reads")) {
+    const std::string v = vm["gather-reads"].as<std::string>();
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v.c_str(), &end, 10);
+    if (v == "off") {
+      opts.gather_reads = -1;
+    } else if (v.empty() || *end || v[0] == '-' || n > 4096) {
+      *error = "--gather-reads must be 0 to 4096 or off, got '" + v + "'";
+      return false;
+    } else {
+      opts.gather_reads = static_cast<int>(n);
     }
   }
   opts.foreground = vm.count("foreground") > 0;

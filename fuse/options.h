@@ -49,6 +49,7 @@ struct Options {
   unsigned umask = 022;
   unsigned max_threads = 64;
   unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB
+  int gather_reads = 16;         // --gather-reads: reads under way before gathering; -1: off
 
   // process
   bool foreground = false;

@@ -29,7 +29,9 @@ MOUNT_SEEDS=${RBDFS_EXERCISE_MOUNT_SEEDS-"1 2 3 4 5 6 7 8"}
 CORE_SEEDS=${RBDFS_EXERCISE_CORE_SEEDS-"11 12 13"}
 LANES=${RBDFS_EXERCISE_LANES:-2}
 PREFIX=$(uniq ex)
-mount_rbdfs "$M"
+# every full-size piece of a read waits for its neighbours (not only under
+# load, the default): the gathered path runs under the model
+mount_rbdfs "$M" --gather-reads 0
 
 remove_image() { rbd snap purge "$P/$1" >/dev/null 2>&1; rbd rm --no-progress "$P/$1" >/dev/null 2>&1 || true; }
 # each run removes its image; this gets what an interrupted run left

@@ -291,6 +291,54 @@ for _ in $(seq 50); do pgrep -f -- "$RBDFS ceph $ML " >/dev/null || break; sleep
 mode=$(grep -o "max_write [0-9]* bytes, data by [a-z]*" "$TMP/large.log") || fail "no write path line in the log"
 echo "  write path: $mode"
 
+step "4 MiB O_DIRECT reads from 12 threads: their pieces reach RADOS gathered (user.rbdfs.io), every byte right"
+# FUSE hands rbdfs at most 1 MiB a request; under load the pieces of one
+# read go to RADOS as one read, and each piece is answered from its window
+G=$(uniq gather)
+head -c $((64 << 20)) /dev/urandom > "$TMP/g"
+rbd import --no-progress --image-feature layering "$TMP/g" "$P/$G" >/dev/null || fail "rbd import $P/$G"
+CLEANUP+=("rbd rm $P/$G >/dev/null 2>&1")
+for _ in $(seq 100); do [ -e "$M/$P/$G" ] && break; sleep 0.1; done
+io_counter() { getfattr --only-values -n user.rbdfs.io "$M" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+r0=$(io_counter object_reads); g0=$(io_counter gathered_pieces)
+[ -n "$r0" ] && [ -n "$g0" ] || fail "no user.rbdfs.io on the mount's root: $(getfattr -d -m - "$M" 2>&1)"
+reads=$(/usr/bin/python3 - "$M/$P/$G" "$TMP/g" <<'PY'
+import mmap, os, random, sys, threading
+path, model = sys.argv[1:3]
+want = open(model, "rb").read()
+size, n = len(want), 0
+lock, errors = threading.Lock(), []
+def reader(seed):
+    global n
+    rng = random.Random(seed)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 4 << 20)
+    for k in range(24):
+        # mostly whole objects; page-aligned anywhere; running past the end
+        off = rng.choice([rng.randrange(16) << 22] * 4 + [rng.randrange((size - (4 << 20)) >> 12) << 12,
+                          size - (rng.randrange(1, 1024) << 12)])
+        got = os.preadv(fd, [buf], off)
+        exp = want[off:off + (4 << 20)]
+        if got != len(exp) or buf[:got] != exp:
+            with lock:
+                errors.append("read of 4 MiB at %d: %d bytes, %s" % (off, got, "short" if got != len(exp) else "wrong bytes"))
+            return
+        with lock:
+            n += 1
+    os.close(fd)
+ts = [threading.Thread(target=reader, args=(s,)) for s in range(12)]
+for t in ts: t.start()
+for t in ts: t.join()
+if errors:
+    sys.exit("; ".join(errors[:3]))
+print(n)
+PY
+) || fail "gathered reads: $reads"
+r1=$(io_counter object_reads); g1=$(io_counter gathered_pieces)
+echo "   $reads reads of 4 MiB: $((r1 - r0)) RADOS reads, $((g1 - g0)) pieces answered from gathered ones"
+[ "$((g1 - g0))" -ge "$reads" ] ||
+  fail "the pieces of 4 MiB reads at depth were not gathered: $((g1 - g0)) pieces from gathered reads for $reads reads"
+
 step "SIGKILL after fsync loses nothing"
 K=$(uniq kill)
 head -c 3000000 /dev/urandom > "$TMP/k"

@@ -120,6 +120,21 @@ TEST_CASE("write-around budget", "[options]") {
   CHECK_FALSE(parse({"/m", "--writearound", "-1"}, &o, &err));
 }
 
+TEST_CASE("read gathering depth", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m"}, &o, &err));
+  CHECK(o.gather_reads == 16);
+  REQUIRE(parse({"/m", "-o", "gather-reads=0"}, &o, &err));
+  CHECK(o.gather_reads == 0);
+  REQUIRE(parse({"/m", "--gather-reads", "off"}, &o, &err));
+  CHECK(o.gather_reads == -1);
+  CHECK_FALSE(parse({"/m", "--gather-reads", "-3"}, &o, &err));
+  CHECK(err.find("--gather-reads") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--gather-reads", "lots"}, &o, &err));
+  CHECK(err.find("--gather-reads") != std::string::npos);
+}
+
 TEST_CASE("ownership defaults: uid=, gid=, umask= (as sshfs), trash_force", "[options]") {
   Options o;
   std::string err;
