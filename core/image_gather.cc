@@ -63,7 +63,9 @@ void ImageImpl::send_gathered(Gather::Group g) {
 }
 
 void ImageImpl::gather_timer(Timer::Clock::time_point when) {
-  // Held reads keep the image (their FUSE requests wait for them).
+  // Held reads keep the image (their FUSE requests wait for them). The
+  // send runs on the timer's thread and may wait there for an I/O slot,
+  // as the write combiner's idle flush does.
   m_cluster->timer().schedule(when, [self = shared_from_this()] {
     std::vector<Gather::Group> out;
     std::optional<Timer::Clock::time_point> next;

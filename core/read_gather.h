@@ -153,8 +153,9 @@ class ReadGather {
     std::optional<Clock::time_point> next;
     for (auto it = m_held.begin(); it != m_held.end();) {
       if (it->second.deadline <= now) {
-        // nothing joined: holding did not pay this time
-        if (it->second.group.pieces.size() == 1) m_score = std::max(m_score - 2, SCORE_MIN);
+        // the hold ran out: nothing joined (holding did not pay), or the
+        // last piece waited for nothing (a read ending inside its object)
+        m_score = std::max(m_score - 2, SCORE_MIN);
         out.push_back(std::move(it->second.group));
         it = m_held.erase(it);
       } else {

@@ -212,3 +212,16 @@ TEST_CASE("without other reads under way no group starts", "[read_gather]") {
   CHECK(g.add(0, OS, OS + MiB, MiB, 1, t, false).send.empty());
   CHECK(g.held() == 1);
 }
+
+TEST_CASE("a group whose last piece waited for nothing counts against holding", "[read_gather]") {
+  G g(MiB, HOLD);
+  auto t = Clock::now();
+  // 2 MiB reads ending inside their object: the second piece always waits
+  for (uint64_t k = 0; k < 12; ++k) {
+    g.add(0, OS, k * OS, MiB, 0, t);
+    g.add(0, OS, k * OS + MiB, MiB, 1, t);
+    g.expire(t + HOLD);
+    t += std::chrono::milliseconds(1);
+  }
+  CHECK(g.score() < 0);  // each join +1, each timeout -2: holding pays no more
+}
