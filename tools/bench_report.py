@@ -61,13 +61,14 @@ def plot(chart, units, path):
                 else:
                     vals.append("%.3f" % (v / base))
             f.write('"%s" %s\n' % (row, " ".join(vals)))
-    script = """set terminal pngcairo size 1400,560 font ",10"
+    script = """set terminal pngcairo size 1400,700 font ",10"
 set output '%s'
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid border -1
 set ylabel 'throughput relative to librbd (higher is better)'
-set xtics rotate by -20
+set xtics rotate by 35 right
+set bmargin 18
 set key top right
 set yrange [0:1.6]
 set grid ytics
