@@ -587,10 +587,13 @@ for name in sorted(os.listdir(d)):
         rows = {full: ("copy %d MiB image (full)" % size, size),
                 sparse: ("copy %d MiB image holding %d MiB" % (10 * size, 8 * piece), 10 * size)}
         for name, (row, mib) in rows.items():
-            ways = [("rbdfs", "cp"), ("librbd", "rbd cp"), ("rbd-fuse", "cp"), ("librbd-deep", "rbd deep cp")]
+            ways = [("rbdfs", "cp"), ("librbd", "rbd cp"), ("rbd-fuse", "cp"), ("librbd-deep", "rbd deep cp"),
+                    ("rbdfs-qemu", "qemu-img convert -C"), ("librbd-qemu", "qemu-img convert")]
+            conf = self.env.get("CEPH_CONF", "")
             for run in range(self.a.runs):
                 # each run starts with another target
-                for t, how in ways[run % 4:] + ways[:run % 4]:
+                n = run % len(ways)
+                for t, how in ways[n:] + ways[:n]:
                     dst = "cp-dst-%s" % t.replace("-", "")
                     sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, dst), check=False, env=self.env)
                     if t == "rbdfs":
@@ -600,14 +603,22 @@ for name in sorted(os.listdir(d)):
                     elif t == "rbd-fuse":
                         cmd = "cp %s %s && sync %s" % (os.path.join(fm, name), os.path.join(fm, dst),
                                                        os.path.join(fm, dst))
+                    elif t == "rbdfs-qemu":  # copy_file_range for each extent qemu finds data in
+                        cmd = "qemu-img convert -C -f raw -O raw %s %s && sync %s" % (
+                            os.path.join(m, self.pool, name), os.path.join(m, self.pool, dst),
+                            os.path.join(m, self.pool, dst))
+                    elif t == "librbd-qemu":  # qemu's rbd driver at both ends
+                        cmd = "qemu-img convert -f raw -O raw rbd:%s/%s:conf=%s rbd:%s/%s:conf=%s" % (
+                            self.pool, name, conf, self.pool, dst, conf)
                     else:
                         cmd = "%s --no-progress %s/%s %s/%s" % (how, self.pool, name, self.pool, dst)
                     self.settle()
                     t0 = time.monotonic()
                     r = sh(cmd, check=False, capture=True, env=self.env)
                     dt = time.monotonic() - t0
-                    target_row = row + (" [vs rbd deep cp]" if t == "librbd-deep" else "")
-                    col = "librbd" if t == "librbd-deep" else t
+                    target_row = row + (" [vs rbd deep cp]" if t == "librbd-deep" else
+                                        " [qemu-img convert -C]" if t.endswith("-qemu") else "")
+                    col = t.split("-")[0] if t in ("librbd-deep", "rbdfs-qemu", "librbd-qemu") else t
                     if r.returncode != 0:
                         self.failures.setdefault(target_row, {})[col] = "fails: " + (
                             r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1][:60]
@@ -624,7 +635,10 @@ for name in sorted(os.listdir(d)):
                           "`rbd deep cp`) in the librbd column; the sparse image holds its data in eight "
                           "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy; "
                           "no qsd-fuse column: qemu-storage-daemon exports one existing image per file, so a "
-                          "copy through it streams every byte like rbd-fuse, and cannot make the new image")
+                          "copy through it streams every byte like rbd-fuse, and cannot make the new image; "
+                          "[qemu-img convert -C] rows: qemu-img convert -C between files of the rbdfs mount "
+                          "(copy_file_range for each extent qemu finds data in, by SEEK_DATA) against qemu-img "
+                          "convert over qemu's rbd driver (librbd) at both ends")
         # what the OSDs can do at best: a copy reads every byte once and
         # writes it once; on this machine both share the same two cores and
         # disk, so the fastest copy takes the time of librbd's fastest

@@ -41,7 +41,8 @@ for row in ("dd write 4M buffered+fsync", "cp read (cold)"):
     for t in ("rbdfs", "qsd-fuse", "rbd-fuse"):
         assert j["results"][row][t][0] > 0, (row, t)
 for row in ("copy 32 MiB image (full)", "copy 320 MiB image holding 32 MiB",
-            "copy 32 MiB image (full) [vs rbd deep cp]"):
+            "copy 32 MiB image (full) [vs rbd deep cp]", "copy 32 MiB image (full) [qemu-img convert -C]",
+            "copy 320 MiB image holding 32 MiB [qemu-img convert -C]"):
     for t in ("rbdfs", "librbd"):
         assert j["results"][row][t][0] > 0, (row, t)
 for row in ("cp file in (new image)", "qemu-img convert in (new image)"):
