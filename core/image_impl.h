@@ -229,8 +229,8 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   int m_submitting = 0;           // GUARDED_BY(m_gate_mu)
 
   std::mutex m_gather_mu;
-  std::optional<Gather> m_gather;   // GUARDED_BY(m_gather_mu): made by the first piece
-  bool m_gather_armed = false;      // GUARDED_BY(m_gather_mu): its timer is set
+  std::optional<Gather> m_gather;  // GUARDED_BY(m_gather_mu): made by the first piece
+  bool m_gather_armed = false;     // GUARDED_BY(m_gather_mu): its timer is set
   // pieces read through aio_read_piece and not answered yet (shared with
   // their callbacks)
   std::shared_ptr<std::atomic<int>> m_pieces_in_flight = std::make_shared<std::atomic<int>>(0);

@@ -101,7 +101,8 @@ ReadData ReadData::window(std::shared_ptr<const ReadData> whole, uint64_t off, u
   for (const Piece& p : whole->m_pieces) {
     uint64_t from = std::max(off, p.buffer_offset);
     uint64_t to = std::min(end, p.buffer_offset + p.length);
-    if (from < to) w.m_pieces.push_back(Piece{from - off, p.data + (from - p.buffer_offset), to - from});
+    if (from < to)
+      w.m_pieces.push_back(Piece{from - off, p.data + (from - p.buffer_offset), to - from});
   }
   w.m_whole = std::move(whole);
   return w;

@@ -48,8 +48,8 @@ class ReadData {
   void index();
 
   uint64_t m_length = 0;
-  std::vector<Part> m_parts;    // own the memory m_pieces point into
-  std::vector<Piece> m_pieces;  // by buffer_offset, disjoint; gaps are zeros
+  std::vector<Part> m_parts;                // own the memory m_pieces point into
+  std::vector<Piece> m_pieces;              // by buffer_offset, disjoint; gaps are zeros
   std::shared_ptr<const ReadData> m_whole;  // a window's: owns what m_pieces point into
 };
 

@@ -218,20 +218,20 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_f
   Handle* h = handle_of(fi);
   image_of(h)->aio_read_piece(h->snap_id, static_cast<uint64_t>(off), size, m_read_piece,
                               m_opts.gather_reads, [req](Result<core::ReadData> r) {
-                          if (!r.ok()) {
-                            fuse_reply_err(req, r.error());
-                            return;
-                          }
-                          // Straight from RADOS' buffers to the kernel: no copy
-                          // here (writev's iovec count is bounded by IOV_MAX).
-                          std::vector<iovec> iov = r->iov();
-                          if (iov.size() < 512) {
-                            fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-                          } else {
-                            std::string flat = r->to_string();
-                            fuse_reply_buf(req, flat.data(), flat.size());
-                          }
-                        });
+                                if (!r.ok()) {
+                                  fuse_reply_err(req, r.error());
+                                  return;
+                                }
+                                // Straight from RADOS' buffers to the kernel: no copy
+                                // here (writev's iovec count is bounded by IOV_MAX).
+                                std::vector<iovec> iov = r->iov();
+                                if (iov.size() < 512) {
+                                  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+                                } else {
+                                  std::string flat = r->to_string();
+                                  fuse_reply_buf(req, flat.data(), flat.size());
+                                }
+                              });
 }
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,

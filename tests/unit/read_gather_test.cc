@@ -138,9 +138,9 @@ TEST_CASE("holds that do not pay stop, and quick followers start them again", "[
   size_t sends = 0;
   for (uint64_t k = 0; k < 3; ++k) {
     for (uint64_t p = 0; p < 4; ++p)
-      sends += g.add(0, OS, 64 * MiB + k * OS + p * MiB, MiB, 0,
-                     t + p * std::chrono::microseconds(20))
-                   .send.size();
+      sends +=
+          g.add(0, OS, 64 * MiB + k * OS + p * MiB, MiB, 0, t + p * std::chrono::microseconds(20))
+              .send.size();
     sends += g.expire(t + std::chrono::milliseconds(1)).first.size();
     t += std::chrono::milliseconds(2);
   }
