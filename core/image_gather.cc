@@ -21,19 +21,33 @@ void ImageImpl::aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uin
     read_impl(snap_id, off, len, false, std::move(cb));
     return;
   }
-  // pieces under way, this one included, until their answers
-  const int depth = m_pieces_in_flight->fetch_add(1) + 1;
-  cb = [n = m_pieces_in_flight, cb = std::move(cb)](Result<ReadData> r) {
-    n->fetch_sub(1);
-    cb(std::move(r));
-  };
+  // Only a full-size piece starts a group; a shorter one can only end one.
+  // With no group held it goes straight out: 4K random reads pay no lock,
+  // no count and no second wrap here. (A group being held at this moment
+  // by another worker is missed: that piece is then read alone, as when
+  // the pieces arrive the other way round.)
+  const bool full = len == piece_size;
+  if (!full && m_gather_held.load(std::memory_order_acquire) == 0) {
+    read_impl(snap_id, off, len, false, std::move(cb));
+    return;
+  }
+  bool deep = false;
+  if (full) {
+    // full-size pieces under way, this one included, until their answers
+    deep = m_pieces_in_flight->fetch_add(1) + 1 > gather_depth;
+    cb = [n = m_pieces_in_flight, cb = std::move(cb)](Result<ReadData> r) {
+      n->fetch_sub(1);
+      cb(std::move(r));
+    };
+  }
   Gather::Decision d;
   std::optional<Timer::Clock::time_point> arm;
   {
     std::lock_guard<std::mutex> l(m_gather_mu);
     if (!m_gather) m_gather.emplace(piece_size, GATHER_HOLD);
     d = m_gather->add(snap_id, h->layout.object_size, off, len, std::move(cb), Timer::Clock::now(),
-                      depth > gather_depth);
+                      deep);
+    m_gather_held.store(m_gather->held(), std::memory_order_release);
     if (d.expire_at && !m_gather_armed) {
       m_gather_armed = true;
       arm = d.expire_at;
@@ -72,6 +86,7 @@ void ImageImpl::gather_timer(Timer::Clock::time_point when) {
     {
       std::lock_guard<std::mutex> l(self->m_gather_mu);
       std::tie(out, next) = self->m_gather->expire(Timer::Clock::now());
+      self->m_gather_held.store(self->m_gather->held(), std::memory_order_release);
       self->m_gather_armed = next.has_value();
     }
     if (next) self->gather_timer(*next);

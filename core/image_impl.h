@@ -231,8 +231,11 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   std::mutex m_gather_mu;
   std::optional<Gather> m_gather;  // GUARDED_BY(m_gather_mu): made by the first piece
   bool m_gather_armed = false;     // GUARDED_BY(m_gather_mu): its timer is set
-  // pieces read through aio_read_piece and not answered yet (shared with
-  // their callbacks)
+  // groups held, written under m_gather_mu and read without it (a short
+  // piece with none to end goes straight out)
+  std::atomic<size_t> m_gather_held{0};
+  // full-size pieces read through aio_read_piece and not answered yet
+  // (shared with their callbacks)
   std::shared_ptr<std::atomic<int>> m_pieces_in_flight = std::make_shared<std::atomic<int>>(0);
 
   std::mutex m_held_mu;

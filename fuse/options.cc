@@ -105,7 +105,7 @@ po::options_description own_options() {
     ("umask", po::value<std::string>(), "octal permission bits cleared where no mode is stored (default 022)")
     ("max-threads", po::value<unsigned>(), "FUSE worker threads (default 64)")
     ("writearound", po::value<unsigned>(), "MiB of writes acknowledged before RADOS has them, until fsync (default 64; 0: none)")
-    ("gather-reads", po::value<std::string>(), "other reads under way on an image before the pieces of a large read go to RADOS as one read (default 16; 0: always; off: never)")
+    ("gather-reads", po::value<std::string>(), "other full-size pieces under way on an image before the pieces of a large read go to RADOS as one read (default 16; 0: always; off: never)")
     ("foreground,f", "stay in the foreground")
     ("debug,d", "debug: foreground, debug logging, libfuse debug output")
     ("single-thread,s", "single-threaded FUSE loop")
