@@ -21,13 +21,14 @@ void ImageImpl::aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uin
     read_impl(snap_id, off, len, false, std::move(cb));
     return;
   }
-  // Only a full-size piece starts a group; a shorter one can only end one.
-  // With no group held it goes straight out: 4K random reads pay no lock,
-  // no count and no second wrap here. (A group being held at this moment
-  // by another worker is missed: that piece is then read alone, as when
-  // the pieces arrive the other way round.)
+  // Only a full-size piece starts a group; a shorter one can only end one
+  // or follow a full one sent alone. With neither, it goes straight out:
+  // 4K random reads pay no lock, no count and no second wrap here. (A
+  // group being held at this moment by another worker is missed: that
+  // piece is then read alone, as when the pieces arrive the other way
+  // round, and the group goes when its hold runs out.)
   const bool full = len == piece_size;
-  if (!full && m_gather_held.load(std::memory_order_acquire) == 0) {
+  if (!full && !m_gather_wants_short.load(std::memory_order_relaxed)) {
     read_impl(snap_id, off, len, false, std::move(cb));
     return;
   }
@@ -47,7 +48,7 @@ void ImageImpl::aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uin
     if (!m_gather) m_gather.emplace(piece_size, GATHER_HOLD);
     d = m_gather->add(snap_id, h->layout.object_size, off, len, std::move(cb), Timer::Clock::now(),
                       deep);
-    m_gather_held.store(m_gather->held(), std::memory_order_release);
+    m_gather_wants_short.store(m_gather->wants_short(), std::memory_order_relaxed);
     if (d.expire_at && !m_gather_armed) {
       m_gather_armed = true;
       arm = d.expire_at;
@@ -86,7 +87,7 @@ void ImageImpl::gather_timer(Timer::Clock::time_point when) {
     {
       std::lock_guard<std::mutex> l(self->m_gather_mu);
       std::tie(out, next) = self->m_gather->expire(Timer::Clock::now());
-      self->m_gather_held.store(self->m_gather->held(), std::memory_order_release);
+      self->m_gather_wants_short.store(self->m_gather->wants_short(), std::memory_order_relaxed);
       self->m_gather_armed = next.has_value();
     }
     if (next) self->gather_timer(*next);

@@ -231,9 +231,9 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   std::mutex m_gather_mu;
   std::optional<Gather> m_gather;  // GUARDED_BY(m_gather_mu): made by the first piece
   bool m_gather_armed = false;     // GUARDED_BY(m_gather_mu): its timer is set
-  // groups held, written under m_gather_mu and read without it (a short
-  // piece with none to end goes straight out)
-  std::atomic<size_t> m_gather_held{0};
+  // m_gather->wants_short(), written under m_gather_mu and read without
+  // it (when false a short piece goes straight out)
+  std::atomic<bool> m_gather_wants_short{false};
   // full-size pieces read through aio_read_piece and not answered yet
   // (shared with their callbacks)
   std::shared_ptr<std::atomic<int>> m_pieces_in_flight = std::make_shared<std::atomic<int>>(0);

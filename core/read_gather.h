@@ -75,7 +75,7 @@ class ReadGather {
   ReadGather(uint64_t piece_size, Clock::duration hold) : m_piece(piece_size), m_hold(hold) {}
 
   // A read of [off, off+len) (len > 0) of snapshot `snap` at `now`; `deep`:
-  // the caller has enough other reads under way that the OSDs stay busy
+  // the caller has enough other full-size pieces under way that the OSDs stay busy
   // while this one waits (else one read alone is faster in pieces, which
   // the OSD serves in parallel: a new group is not started).
   Decision add(uint64_t snap, uint64_t object_size, uint64_t off, uint64_t len, Payload payload,
@@ -167,6 +167,11 @@ class ReadGather {
   }
 
   size_t held() const { return m_held.size(); }
+  // Whether a piece shorter than a full one can matter to add(): it may
+  // end a held group, or follow the full piece just sent alone (evidence
+  // for holding). When not, the caller may read short pieces alone
+  // without calling add().
+  bool wants_short() const { return !m_held.empty() || m_recent.has_value(); }
   int score() const { return m_score; }
 
  private:

@@ -225,3 +225,25 @@ TEST_CASE("a group whose last piece waited for nothing counts against holding", 
   }
   CHECK(g.score() < 0);  // each join +1, each timeout -2: holding pays no more
 }
+
+TEST_CASE("short pieces matter only next to a held group or a full piece sent alone",
+          "[read_gather]") {
+  G g(MiB, HOLD);
+  auto t = Clock::now();
+  CHECK_FALSE(g.wants_short());
+  CHECK(g.add(0, OS, 8 * MiB + 4096, 4096, 0, t).send.size() == 1);  // 4K: alone
+  CHECK_FALSE(g.wants_short());
+  CHECK(g.add(0, OS, 0, MiB, 1, t).send.empty());  // held
+  CHECK(g.wants_short());
+  CHECK(g.add(0, OS, MiB, 4096, 2, t).send.size() == 1);  // a short tail ends it
+  CHECK(g.held() == 0);
+  CHECK_FALSE(g.wants_short());
+  // a full piece sent alone (nothing else under way): its short follower
+  // is evidence for holding
+  CHECK(g.add(0, OS, 2 * OS, MiB, 3, t, false).send.size() == 1);
+  CHECK(g.wants_short());
+  const int before = g.score();
+  CHECK(g.add(0, OS, 2 * OS + MiB, 8192, 4, t).send.size() == 1);
+  CHECK(g.score() == before + 1);
+  CHECK_FALSE(g.wants_short());
+}

@@ -73,14 +73,18 @@ struct Sim {
 
 }  // namespace
 
-TEST_CASE("cp's 1 MiB - 4 KiB pieces become one whole-object write per object", "[combine]") {
-  const uint64_t os = 4ull << 20, piece = (1ull << 20) - 4096, size = 16 * os;
-  Sim s(os, size);
-  int id = 0;
-  for (uint64_t off = 0; off < size; off += piece) s.write(++id, off, std::min(piece, size - off));
-  s.send_held();
-  REQUIRE(s.sends.size() == 16);
-  for (uint64_t i = 0; i < 16; ++i) CHECK(s.sends[i] == ByteRange{i * os, os});
+TEST_CASE("cp's pieces of 1 MiB or a page less (max_write with splice) become one write per object",
+          "[combine]") {
+  const uint64_t os = 4ull << 20, size = 16 * os;
+  for (uint64_t piece : {1ull << 20, (1ull << 20) - 4096}) {
+    Sim s(os, size);
+    int id = 0;
+    for (uint64_t off = 0; off < size; off += piece)
+      s.write(++id, off, std::min(piece, size - off));
+    s.send_held();
+    REQUIRE(s.sends.size() == 16);
+    for (uint64_t i = 0; i < 16; ++i) CHECK(s.sends[i] == ByteRange{i * os, os});
+  }
 }
 
 TEST_CASE("a write that does not continue the held extent sends it first", "[combine]") {
