@@ -87,10 +87,9 @@ class Image {
   virtual void aio_read(uint64_t snap_id, uint64_t off, uint64_t len, ReadCallback cb) = 0;
   // The same for a read that may be one piece of a larger one the caller
   // was handed in pieces of at most `piece_size` bytes (FUSE: 1 MiB or a
-  // page less): while
-  // at least `gather_depth` other full-size pieces are under way (0:
-  // always, negative: never), a full-size piece may wait a moment for
-  // the pieces after it, so that they reach RADOS as one read
+  // page less): while at least `gather_depth` other full-size pieces are
+  // under way (0: always, negative: never), a full-size piece may wait a
+  // moment for the pieces after it, so that they reach RADOS as one read
   // (core/read_gather.h).
   virtual void aio_read_piece(uint64_t snap_id, uint64_t off, uint64_t len, uint64_t piece_size,
                               int gather_depth, ReadCallback cb) = 0;

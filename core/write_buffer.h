@@ -1,6 +1,6 @@
 // WriteBuffer: the bytes of one write, owned, handed to the core without a
-// copy. The FUSE layer copies a write's data into one from libfuse's
-// request buffer; the core hands the memory to librados, which frees it once
+// copy. The FUSE layer reads a write's data straight into one (from the
+// splice pipe); the core hands the memory to librados, which frees it once
 // the last object request that shares it is done.
 #pragma once
 

@@ -44,9 +44,30 @@ Filesystem::Filesystem(std::shared_ptr<core::Cluster> cluster, Options options)
 
 namespace {
 
-// libfuse reads a request into a buffer of max_write plus one page of
-// headers, at most 1 MiB of data (FUSE_MAX_MAX_PAGES).
+// libfuse reads a request into a buffer (or splice pipe) of max_write plus
+// one page of headers, at most 1 MiB of data (FUSE_MAX_MAX_PAGES).
 constexpr unsigned MAX_WRITE = 1u << 20;
+constexpr unsigned REQUEST_HEADER_ROOM = 4096;
+
+// The largest max_write whose requests fit a pipe this process can have, or
+// 0. Without CAP_SYS_RESOURCE a pipe stops at /proc/sys/fs/pipe-max-size
+// (1 MiB by default): one page short of a 1 MiB write, and libfuse then
+// quietly reads every request with read(2).
+unsigned splice_max_write() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return 0;
+  unsigned fits = 0;
+  for (unsigned mw : {MAX_WRITE, MAX_WRITE - REQUEST_HEADER_ROOM}) {
+    int want = static_cast<int>(mw + REQUEST_HEADER_ROOM);
+    if (fcntl(p[0], F_SETPIPE_SZ, want) >= want) {
+      fits = mw;
+      break;
+    }
+  }
+  close(p[0]);
+  close(p[1]);
+  return fits;
+}
 
 // The kernel's cap on a request's pages (fs.fuse.max_pages_limit, 256
 // before it was a setting).
@@ -64,13 +85,16 @@ uint64_t max_pages_limit() {
 
 void Filesystem::init(fuse_conn_info* conn) {
   conn->max_write = MAX_WRITE;
-  // Requests are read with read(2), not spliced (libfuse's default when
-  // the kernel offers it): a spliced write costs three syscalls where a
-  // read costs one, and the copy it saves showed no gain (buffered dd,
-  // 128K and 4M, and 4M O_DIRECT writes, A/B on one cluster). Requests
-  // then carry whole 1 MiB (a pipe without CAP_SYS_RESOURCE held a page
-  // less), so the pieces of large reads and writes line up with objects.
-  conn->want &= ~static_cast<unsigned>(FUSE_CAP_SPLICE_READ);
+  // Write data then arrives through a pipe as references to the page
+  // cache's pages: one copy (into the memory librados sends from) instead
+  // of two. Worth a page less per write where the pipe cannot hold a full
+  // 1 MiB one (buffered cp into the mount: about 1.2x faster).
+  if (conn->capable & FUSE_CAP_SPLICE_READ) {
+    if (unsigned mw = splice_max_write()) {
+      conn->max_write = mw;
+      conn->want |= FUSE_CAP_SPLICE_READ;
+    }
+  }
   // The kernel cuts larger reads into pieces of its max_pages, which
   // libfuse derives from max_write (capped by the kernel's limit): reads
   // of that size may be pieces to gather (core/read_gather.h).

@@ -125,7 +125,7 @@ class Filesystem {
   void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
   void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
   void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
-  // The data is in libfuse's request buffer (bufv).
+  // The data is in memory or still in libfuse's splice pipe (bufv).
   void write(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off, fuse_file_info* fi);
   // Inside the cluster (Image::copy_from): whole objects by the OSDs.
   void copy_file_range(fuse_req_t req, fuse_file_info* fi_in, off_t off_in, fuse_file_info* fi_out,

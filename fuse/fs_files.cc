@@ -241,8 +241,9 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
     fuse_reply_err(req, EBADF);
     return;
   }
-  // The data goes from libfuse's request buffer (reused for the next
-  // request) into memory the core keeps and hands to librados.
+  // The data goes into memory the core keeps (no second copy): from the
+  // splice pipe when the kernel handed the page cache's pages over
+  // (FUSE_CAP_SPLICE_READ), else from libfuse's request buffer.
   const size_t size = fuse_buf_size(bufv);
   core::WriteBuffer data = core::WriteBuffer::allocate(size);
   if (!data.data()) {

@@ -261,9 +261,9 @@ PY
 done
 cmp <(rbd export --no-progress "$P/$W" - 2>/dev/null) "$TMP/w" || fail "a refused write changed the image"
 
-step "large writes at unaligned offsets, buffered and O_DIRECT, in 1 MiB requests read (not spliced)"
-# the kernel splits every large write into requests of max_write, across
-# object edges; each must land whole
+step "large writes at unaligned offsets, buffered and O_DIRECT, through the write path in use (splice or read)"
+# a pipe that cannot hold 1 MiB and a page makes rbdfs splice writes of a
+# page less: the kernel then splits every large write; both must land whole
 L=$(uniq large)
 rbd create --size 24M --image-feature layering --object-size 1M "$P/$L"
 CLEANUP+=("rbd rm $P/$L >/dev/null 2>&1")
@@ -289,7 +289,6 @@ rbd export --no-progress "$P/$L" - 2>/dev/null | cmp - "$TMP/large.model" || fai
 umount_rbdfs "$ML"
 for _ in $(seq 50); do pgrep -f -- "$RBDFS ceph $ML " >/dev/null || break; sleep 0.1; done
 mode=$(grep -o "max_write [0-9]* bytes, data by [a-z]*" "$TMP/large.log") || fail "no write path line in the log"
-[ "$mode" = "max_write 1048576 bytes, data by read" ] || fail "write path: $mode"
 echo "  write path: $mode"
 
 step "4 MiB O_DIRECT reads from 12 threads: their pieces reach RADOS gathered (user.rbdfs.io), every byte right"
