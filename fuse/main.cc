@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/cluster.h"
+#include "core/memory_trim.h"
 #include "fuse/filesystem.h"
 #include "fuse/ops.h"
 #include "fuse/options.h"
@@ -217,6 +218,14 @@ int main(int argc, char** argv) {
   raise_readahead(opts.mountpoint, 4096);
   startup_success();
   if (daemon) (void)!::chdir("/");
+
+  // Hand glibc's retained free memory back after bursts (see
+  // core/memory_trim.h): once idle for a second above 32 MiB, and under
+  // load above 3/4 of the 256 MiB the daemon states as its bound; again
+  // only after 16 MiB of regrowth.
+  rbdfs::core::MemoryTrimmer trimmer({32u << 20, 192u << 20, 16u << 20, 4},
+                                     std::chrono::milliseconds(250),
+                                     [c = *cluster] { return c->requests_started(); });
 
   int ret;
   if (opts.single_thread) {
