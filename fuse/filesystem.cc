@@ -102,7 +102,7 @@ void Filesystem::init(fuse_conn_info* conn) {
   m_read_piece = std::min<uint64_t>((conn->max_write - 1) / page + 1, max_pages_limit()) * page;
   spdlog::debug("max_write {} bytes, data by {}, reads in pieces of {} bytes", conn->max_write,
                 (conn->want & FUSE_CAP_SPLICE_READ) ? "splice" : "read", m_read_piece);
-  conn->max_readahead = 4u << 20;
+  conn->max_readahead = READAHEAD_BYTES;  // the kernel keeps the smaller of this and the bdi's
   // Enough for every piece of 16 reads of 4 MiB at once (the kernel's
   // async direct I/O and readahead count here): pieces the kernel holds
   // back reach rbdfs too late to be gathered into one RADOS read.

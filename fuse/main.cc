@@ -96,7 +96,8 @@ void setup_logging(const Options& o, bool daemon) {
 }
 
 // FUSE mounts get the kernel's default readahead (128 KiB): far too little
-// for objects of 4 MiB over a network. Raise it on our mount's bdi.
+// for objects of 4 MiB over a network. Raise it on our mount's bdi (see
+// READAHEAD_BYTES).
 void raise_readahead(const std::string& mountpoint, unsigned kb) {
   char real[PATH_MAX];
   if (!::realpath(mountpoint.c_str(), real)) return;
@@ -215,7 +216,7 @@ int main(int argc, char** argv) {
     startup_failure("cannot mount on '" + opts.mountpoint + "'");
   spdlog::info("mounted cluster '{}' as {} on {}", opts.cluster, (*cluster)->client_name(),
                opts.mountpoint);
-  raise_readahead(opts.mountpoint, 4096);
+  raise_readahead(opts.mountpoint, rbdfs::ll::READAHEAD_BYTES >> 10);
   startup_success();
   if (daemon) (void)!::chdir("/");
 
