@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io_counters.h"
 #include "core/result.h"
 #include "core/timer.h"
 
@@ -92,11 +93,11 @@ class Cluster {
 
   // Bounds object operations in flight: acquire before submitting one,
   // release from its completion.
-  void acquire_slot() { m_slots.acquire(); }
+  void acquire_slot() {
+    m_slots.acquire();
+    io_counters().object_requests.fetch_add(1, std::memory_order_relaxed);
+  }
   void release_slot() { m_slots.release(); }
-  // Object requests started so far (each takes a slot): the data path's
-  // pulse, for the memory trimmer (core/memory_trim.h).
-  uint64_t requests_started() { return m_slots.taken(); }
 
   // Reserves `bytes` of the write-around budget for one write; false when
   // the bytes are spent or when as many writes as the op cap are already
@@ -165,7 +166,6 @@ class Cluster {
         --m_waiters;
       }
       --m_free;
-      ++m_taken;
     }
     void release() {
       bool wake;
@@ -177,17 +177,11 @@ class Cluster {
       if (wake) m_cv.notify_one();
     }
 
-    uint64_t taken() {
-      std::lock_guard<std::mutex> l(m_mu);
-      return m_taken;
-    }
-
    private:
     std::mutex m_mu;
     std::condition_variable m_cv;
     unsigned m_free = 0;     // GUARDED_BY(m_mu)
     unsigned m_waiters = 0;  // GUARDED_BY(m_mu)
-    uint64_t m_taken = 0;    // GUARDED_BY(m_mu)
   };
   Slots m_slots;
   std::atomic<uint64_t> m_unacked{0};

@@ -9,6 +9,7 @@
 namespace rbdfs::core {
 
 struct IoCounters {
+  std::atomic<uint64_t> object_requests{0};  // object requests started (each takes a slot)
   std::atomic<uint64_t> object_reads{0};     // RADOS reads of image data objects
   std::atomic<uint64_t> gathered_reads{0};   // reads that answered several pieces
   std::atomic<uint64_t> gathered_pieces{0};  // the pieces they answered

@@ -12,15 +12,20 @@
 //   - once the data path has been idle for `idle_ticks` ticks (no object
 //     request started), if RSS is above `idle_above`;
 //   - under load, when RSS passes `busy_above`: fragmentation then costs
-//     more than refaulting the pages does.
+//     more than refaulting the pages does;
+//   - and every `every_ticks` ticks whatever the load, if RSS is above
+//     `idle_above`: light but steady I/O (a request every second) is never
+//     idle for long enough, and would otherwise keep a burst's leftovers.
 //
-// Either way only once RSS has grown `regrowth` past what the last trim
+// Each time only once RSS has grown `regrowth` past what the last trim
 // left (a new idle spell forgets that), so that memory in use (a larger
 // --writearound, caches of many images) is not walked again every tick.
 //
-//   tick --requests started--> BUSY: trim if rss > max(busy_above, left + regrowth)
-//     \--none for idle_ticks--> IDLE: trim if rss > max(idle_above, left + regrowth)
-//                               (`left` forgotten as the spell starts)
+//   tick --requests started--> BUSY: limit busy_above
+//     \--none for idle_ticks--> IDLE: limit idle_above (`left` forgotten
+//                                     as the spell starts)
+//   every_ticks since the last trim: limit idle_above
+//   trim if rss > limit and rss > left + regrowth
 //
 // TrimPolicy is the decision alone (pure, unit-tested); MemoryTrimmer is
 // the thread that reads /proc/self/statm and calls malloc_trim.
@@ -38,10 +43,11 @@ namespace rbdfs::core {
 class TrimPolicy {
  public:
   struct Limits {
-    uint64_t idle_above;  // bytes of RSS worth a trim once idle
-    uint64_t busy_above;  // bytes of RSS worth a trim under load
-    uint64_t regrowth;    // bytes RSS must regain after a trim for another
-    unsigned idle_ticks;  // ticks without a request that make an idle spell
+    uint64_t idle_above;   // bytes of RSS worth a trim once idle
+    uint64_t busy_above;   // bytes of RSS worth a trim under load
+    uint64_t regrowth;     // bytes RSS must regain after a trim for another
+    unsigned idle_ticks;   // ticks without a request that make an idle spell
+    unsigned every_ticks;  // ticks after which the idle limit holds anyway
   };
   explicit TrimPolicy(Limits l) : m_limits(l) {}
 
@@ -50,23 +56,28 @@ class TrimPolicy {
   bool tick(uint64_t rss, uint64_t requests_started) {
     uint64_t above = m_limits.busy_above;
     if (m_seen && requests_started == m_requests) {
-      if (++m_quiet_ticks < m_limits.idle_ticks) return false;
+      ++m_quiet_ticks;
       if (m_quiet_ticks == m_limits.idle_ticks) m_left = 0;  // a new idle spell
-      above = m_limits.idle_above;
+      if (m_quiet_ticks >= m_limits.idle_ticks) above = m_limits.idle_above;
     } else {
       m_seen = true;
       m_requests = requests_started;
       m_quiet_ticks = 0;
     }
+    if (++m_ticks_since_trim >= m_limits.every_ticks) above = m_limits.idle_above;
     return rss > above && rss > m_left + m_limits.regrowth;
   }
-  void trimmed(uint64_t rss_after) { m_left = rss_after; }
+  void trimmed(uint64_t rss_after) {
+    m_left = rss_after;
+    m_ticks_since_trim = 0;
+  }
 
  private:
   Limits m_limits;
   bool m_seen = false;
   uint64_t m_requests = 0;
   unsigned m_quiet_ticks = 0;
+  unsigned m_ticks_since_trim = 0;
   uint64_t m_left = 0;  // RSS the last trim left
 };
 

@@ -100,9 +100,9 @@ struct Handle {
 };
 
 // Readahead on the mount: four objects of the default size. A cold `cp` of
-// an image read 897-949 MB/s with 4 MiB, 978-1,008 MB/s with 16 MiB and no
-// more with 32 (README); the kernel ramps its window up from the size of
-// the reads, so short reads do not pay for it.
+// an image read 921-953 MB/s with 16 MiB against 843-888 MB/s with 4 MiB,
+// and no more with 32 MiB (README); the kernel ramps its window up from the
+// size of the reads, so short reads do not pay for it.
 constexpr unsigned READAHEAD_BYTES = 16u << 20;
 
 class Filesystem {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "core/cluster.h"
+#include "core/io_counters.h"
 #include "core/memory_trim.h"
 #include "fuse/filesystem.h"
 #include "fuse/ops.h"
@@ -221,12 +223,14 @@ int main(int argc, char** argv) {
   if (daemon) (void)!::chdir("/");
 
   // Hand glibc's retained free memory back after bursts (see
-  // core/memory_trim.h): once idle for a second above 32 MiB, and under
-  // load above 3/4 of the 256 MiB the daemon states as its bound; again
-  // only after 16 MiB of regrowth.
-  rbdfs::core::MemoryTrimmer trimmer({32u << 20, 192u << 20, 16u << 20, 4},
-                                     std::chrono::milliseconds(250),
-                                     [c = *cluster] { return c->requests_started(); });
+  // core/memory_trim.h): once idle for a second above 32 MiB, under load
+  // above 3/4 of the 256 MiB the daemon states as its bound, and every
+  // 10 s above 32 MiB; each again only after 16 MiB of regrowth.
+  std::optional<rbdfs::core::MemoryTrimmer> trimmer;
+  trimmer.emplace(
+      rbdfs::core::TrimPolicy::Limits{32u << 20, 192u << 20, 16u << 20, 4, 40},
+      std::chrono::milliseconds(250),
+      [] { return rbdfs::core::io_counters().object_requests.load(std::memory_order_relaxed); });
 
   int ret;
   if (opts.single_thread) {
@@ -243,6 +247,7 @@ int main(int argc, char** argv) {
     ret = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  trimmer.reset();               // before the exit paths below (one skips destructors)
   bool settled = fs.shutdown();  // nothing may use the session once it is gone
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

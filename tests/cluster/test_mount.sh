@@ -344,6 +344,7 @@ step "after 4 MiB reads and writes at depth, a second of idle gives back what gl
 # (67-84 MiB resident after this burst without trimming, 150-210 MiB after
 # longer ones on bigger images); rbdfs trims them once idle
 pid=$(rbdfs_pid "$M")
+[ -n "$pid" ] || fail "no rbdfs process for $M"
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 for rw in write read; do
   fio --name=burst --filename="$M/$P/$G" --ioengine=libaio --direct=1 --rw=$rw --bs=4M \

@@ -9,7 +9,7 @@ using namespace rbdfs::core;
 namespace {
 
 constexpr uint64_t MiB = 1 << 20;
-const TrimPolicy::Limits LIMITS{32 * MiB, 192 * MiB, 16 * MiB, 4};
+const TrimPolicy::Limits LIMITS{32 * MiB, 192 * MiB, 16 * MiB, 4, 40};
 
 }  // namespace
 
@@ -40,10 +40,24 @@ TEST_CASE("idle, a trim once the spell has lasted, again only after regrowth", "
   CHECK_FALSE(p.tick(56 * MiB, 7));
   CHECK(p.tick(57 * MiB, 7));  // metadata work (no object requests) grew it
   p.trimmed(45 * MiB);
-  // load again: the busy limit holds, whatever the last trim left
-  CHECK_FALSE(p.tick(150 * MiB, 8));
+  CHECK_FALSE(p.tick(150 * MiB, 8));  // load again: the busy limit holds
+  p.trimmed(150 * MiB);               // (as if a trim had left it all)
   for (int i = 0; i < 3; ++i) CHECK_FALSE(p.tick(150 * MiB, 8));
   CHECK(p.tick(150 * MiB, 8));  // a new idle spell forgets what was left
+}
+
+TEST_CASE("steady light load: the idle limit holds every so many ticks", "[memory_trim]") {
+  TrimPolicy p(LIMITS);
+  uint64_t requests = 0;
+  // a request every other tick: never four quiet ticks in a row
+  for (uint64_t i = 0; i < 39; ++i) CHECK_FALSE(p.tick(150 * MiB, requests += i % 2));
+  CHECK(p.tick(150 * MiB, requests += 1));  // the 40th tick
+  p.trimmed(60 * MiB);
+  for (uint64_t i = 0; i < 39; ++i) CHECK_FALSE(p.tick(150 * MiB, requests += i % 2));
+  CHECK(p.tick(150 * MiB, requests += 1));
+  p.trimmed(140 * MiB);  // all of it in use: not again before 16 MiB more
+  for (uint64_t i = 0; i < 100; ++i) CHECK_FALSE(p.tick(150 * MiB, requests += i % 2));
+  CHECK(p.tick(157 * MiB, requests += 1));
 }
 
 TEST_CASE("idle below the idle limit: no trim", "[memory_trim]") {
