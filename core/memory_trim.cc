@@ -4,12 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 
 namespace rbdfs::core {
 
 namespace {
+
+std::atomic<uint64_t> g_trims{0};
 
 // Resident bytes of this process (0 if /proc cannot tell).
 uint64_t resident_bytes() {
@@ -23,6 +26,12 @@ uint64_t resident_bytes() {
 }
 
 }  // namespace
+
+MemoryFigures memory_figures() {
+  const struct mallinfo2 mi = ::mallinfo2();
+  return {resident_bytes(), uint64_t{mi.uordblks} + uint64_t{mi.hblkhd},
+          g_trims.load(std::memory_order_relaxed)};
+}
 
 MemoryTrimmer::MemoryTrimmer(TrimPolicy::Limits limits, std::chrono::milliseconds tick,
                              std::function<uint64_t()> requests_started)
@@ -40,11 +49,6 @@ MemoryTrimmer::~MemoryTrimmer() {
   m_thread.join();
 }
 
-uint64_t MemoryTrimmer::trims() const {
-  std::lock_guard<std::mutex> l(m_mu);
-  return m_trims;
-}
-
 void MemoryTrimmer::run() {
   std::unique_lock<std::mutex> l(m_mu);
   while (!m_cv.wait_for(l, m_tick, [this] { return m_stop; })) {
@@ -60,9 +64,7 @@ void MemoryTrimmer::run() {
       m_policy.trimmed(left);
       spdlog::debug("memory: trimmed at {} MiB resident, left {} MiB ({} us)", rss >> 20,
                     left >> 20, us);
-      l.lock();
-      ++m_trims;
-      continue;
+      g_trims.fetch_add(1, std::memory_order_relaxed);
     }
     l.lock();
   }

@@ -81,6 +81,16 @@ class TrimPolicy {
   uint64_t m_left = 0;  // RSS the last trim left
 };
 
+// The daemon's memory as the mount's root shows it (user.rbdfs.memory):
+// resident bytes, bytes malloc has handed out and not had back (mallinfo2:
+// arenas and mapped chunks), and the trims so far, process-wide.
+struct MemoryFigures {
+  uint64_t resident;
+  uint64_t heap_in_use;
+  uint64_t trims;
+};
+MemoryFigures memory_figures();
+
 class MemoryTrimmer {
  public:
   // `requests_started`: the data path's count of object requests started
@@ -91,18 +101,15 @@ class MemoryTrimmer {
   MemoryTrimmer(const MemoryTrimmer&) = delete;
   MemoryTrimmer& operator=(const MemoryTrimmer&) = delete;
 
-  uint64_t trims() const;
-
  private:
   void run();
 
   TrimPolicy m_policy;  // the thread's alone
   std::chrono::milliseconds m_tick;
   std::function<uint64_t()> m_requests_started;
-  mutable std::mutex m_mu;
+  std::mutex m_mu;
   std::condition_variable m_cv;
   bool m_stop = false;   // GUARDED_BY(m_mu)
-  uint64_t m_trims = 0;  // GUARDED_BY(m_mu)
   std::thread m_thread;  // last: starts once the rest is set
 };
 

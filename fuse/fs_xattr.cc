@@ -13,6 +13,7 @@
 
 #include "core/features.h"
 #include "core/io_counters.h"
+#include "core/memory_trim.h"
 #include "core/striper.h"
 #include "fuse/fs_internal.h"
 
@@ -44,6 +45,9 @@ const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
 const char* const ROOT_CACHES = "user.rbdfs.caches";
 // on the mount's root: what the data path sent to RADOS (core/io_counters.h)
 const char* const ROOT_IO = "user.rbdfs.io";
+// on the mount's root: resident memory, malloc's bytes in use, trims so far
+// (core/memory_trim.h)
+const char* const ROOT_MEMORY = "user.rbdfs.memory";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
     "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
@@ -138,6 +142,14 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
                       "object_reads=" + std::to_string(c.object_reads.load()) +
                           " gathered_reads=" + std::to_string(c.gathered_reads.load()) +
                           " gathered_pieces=" + std::to_string(c.gathered_pieces.load()),
+                      size);
+    return;
+  }
+  if (n.kind == NodeKind::ROOT && name == ROOT_MEMORY) {
+    const auto m = core::memory_figures();
+    reply_xattr_value(req,
+                      "resident=" + std::to_string(m.resident) + " heap_in_use=" +
+                          std::to_string(m.heap_in_use) + " trims=" + std::to_string(m.trims),
                       size);
     return;
   }
@@ -271,6 +283,7 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   if (n.kind == NodeKind::ROOT) {
     list.append(ROOT_CACHES).push_back('\0');
     list.append(ROOT_IO).push_back('\0');
+    list.append(ROOT_MEMORY).push_back('\0');
   }
   if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');

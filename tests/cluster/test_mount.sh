@@ -339,34 +339,29 @@ echo "   $reads reads of 4 MiB: $((r1 - r0)) RADOS reads, $((g1 - g0)) pieces an
 [ "$((g1 - g0))" -ge "$reads" ] ||
   fail "the pieces of 4 MiB reads at depth were not gathered: $((g1 - g0)) pieces from gathered reads for $reads reads"
 
-step "after 4 MiB reads and writes at depth, a second of idle gives back what glibc kept"
+step "after 4 MiB reads and writes at depth, a second of idle gives back what glibc kept (user.rbdfs.memory)"
 # glibc keeps the freed 4 MiB reply buffers and write copies in its arenas
-# (67-84 MiB resident after this burst without trimming, 150-210 MiB after
-# longer ones on bigger images); rbdfs trims them once idle
-pid=$(rbdfs_pid "$M")
-[ -n "$pid" ] || fail "no rbdfs process for $M"
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+# (RSS 150-210 MiB with 40 MiB in use after such bursts on bigger images);
+# rbdfs trims them once idle, and every 10 s under steady I/O. What stays
+# resident beyond malloc's bytes in use is then code, stacks and libraries.
+mem() { getfattr --only-values -n user.rbdfs.memory "$M" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+t0=$(mem trims)
+[ -n "$t0" ] || fail "no user.rbdfs.memory on the mount's root: $(getfattr -d -m - "$M" 2>&1)"
 for rw in write read; do
   fio --name=burst --filename="$M/$P/$G" --ioengine=libaio --direct=1 --rw=$rw --bs=4M \
     --iodepth=16 --size=64M --time_based --runtime=3 --output=/dev/null ||
     fail "fio 4M ${rw}s through the mount"
 done
-busy=$(rss_kib)
+busy=$(mem resident)
 if ldd "$RBDFS" | grep -q libasan; then
-  echo "   RSS $((busy >> 10)) MiB; not checked with the sanitizer build (its allocator keeps freed memory in quarantine)"
+  echo "   RSS $((busy >> 20)) MiB; not checked with the sanitizer build (its allocator is not glibc's)"
 else
-  # nothing is freed once fio has ended: only a trim lowers RSS now (it
-  # stayed at 63-84 MiB without one; what is left is in use, such as the
-  # FUSE workers' 1 MiB request buffers)
-  gave_back() { [ "$idle" -lt $((48 << 10)) ] || [ "$idle" -le $((busy - (16 << 10))) ]; }
-  idle=$busy
-  for _ in $(seq 50); do
-    idle=$(rss_kib)
-    gave_back && break
-    sleep 0.1
-  done
-  echo "   RSS $((busy >> 10)) MiB after the burst, $((idle >> 10)) MiB once idle"
-  gave_back || fail "RSS still $((idle >> 10)) MiB 5 s after the burst (was $((busy >> 10)) MiB)"
+  sleep 2  # four quiet ticks of 250 ms, and the trim
+  rss=$(mem resident); used=$(mem heap_in_use); t1=$(mem trims)
+  echo "   RSS $((busy >> 20)) MiB after the burst, $((rss >> 20)) MiB once idle, $((used >> 20)) MiB of it in use; trims $t0 -> $t1"
+  [ "$t1" -gt "$t0" ] || fail "no trim since the burst began (trims=$t1)"
+  [ $((rss - used)) -lt $((40 << 20)) ] ||
+    fail "RSS $((rss >> 20)) MiB once idle, only $((used >> 20)) MiB in use: glibc kept the rest"
 fi
 
 step "readahead on the mount: 16 MiB (four objects), not the kernel's 128 KiB nor the 4 MiB FUSE INIT would leave"
