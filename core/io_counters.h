@@ -9,7 +9,9 @@
 namespace rbdfs::core {
 
 struct IoCounters {
-  std::atomic<uint64_t> object_requests{0};  // object requests started (each takes a slot)
+  // object requests started (each takes a slot): the memory trimmer's
+  // pulse (core/memory_trim.h), not shown in user.rbdfs.io
+  std::atomic<uint64_t> object_requests{0};
   std::atomic<uint64_t> object_reads{0};     // RADOS reads of image data objects
   std::atomic<uint64_t> gathered_reads{0};   // reads that answered several pieces
   std::atomic<uint64_t> gathered_pieces{0};  // the pieces they answered

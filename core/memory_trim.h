@@ -7,7 +7,7 @@
 // 150-210 MiB resident with 40 MiB in use (measured, README). A fixed
 // threshold is not the answer (each reply buffer is then mapped and faulted
 // in anew: a third of 4M read throughput lost), so a thread of the daemon
-// asks glibc to hand the free pages back (malloc_trim) at two moments:
+// asks glibc to hand the free pages back (malloc_trim) at three moments:
 //
 //   - once the data path has been idle for `idle_ticks` ticks (no object
 //     request started), if RSS is above `idle_above`;
