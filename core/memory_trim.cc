@@ -12,10 +12,8 @@
 // weak, so that the core links without it (tests, tools, sanitizer builds)
 // and finds it when it is there.
 extern "C" {
-int MallocExtension_GetNumericProperty(const char* property, size_t* value)
-    __attribute__((weak));
-int MallocExtension_SetNumericProperty(const char* property, size_t value)
-    __attribute__((weak));
+int MallocExtension_GetNumericProperty(const char* property, size_t* value) __attribute__((weak));
+int MallocExtension_SetNumericProperty(const char* property, size_t value) __attribute__((weak));
 void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
 }
 

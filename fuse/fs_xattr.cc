@@ -147,11 +147,11 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
   }
   if (n.kind == NodeKind::ROOT && name == ROOT_MEMORY) {
     const auto m = core::memory_figures();
-    reply_xattr_value(req,
-                      "resident=" + std::to_string(m.resident) + " heap_in_use=" +
-                          std::to_string(m.heap_in_use) + " trims=" + std::to_string(m.trims) +
-                          " allocator=" + core::allocator_name(),
-                      size);
+    reply_xattr_value(
+        req,
+        "resident=" + std::to_string(m.resident) + " heap_in_use=" + std::to_string(m.heap_in_use) +
+            " trims=" + std::to_string(m.trims) + " allocator=" + core::allocator_name(),
+        size);
     return;
   }
   // Answered without reading a header: pools and directories have no
