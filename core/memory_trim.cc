@@ -8,44 +8,11 @@
 #include <chrono>
 #include <cstdio>
 
-// gperftools' tcmalloc, when the binary links it (fuse/CMakeLists.txt):
-// weak, so that the core links without it (tests, tools, sanitizer builds)
-// and finds it when it is there.
-extern "C" {
-int MallocExtension_GetNumericProperty(const char* property, size_t* value) __attribute__((weak));
-int MallocExtension_SetNumericProperty(const char* property, size_t value) __attribute__((weak));
-void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
-}
-
 namespace rbdfs::core {
 
 namespace {
 
 std::atomic<uint64_t> g_trims{0};
-
-bool tcmalloc_present() {
-  return MallocExtension_GetNumericProperty != nullptr &&
-         MallocExtension_ReleaseFreeMemory != nullptr;
-}
-
-// Bytes the allocator has handed out and not had back.
-uint64_t heap_in_use() {
-  if (tcmalloc_present()) {
-    size_t v = 0;
-    if (MallocExtension_GetNumericProperty("generic.current_allocated_bytes", &v) == 0) v = 0;
-    return v;
-  }
-  const struct mallinfo2 mi = ::mallinfo2();  // arenas and mapped chunks
-  return uint64_t{mi.uordblks} + uint64_t{mi.hblkhd};
-}
-
-// Hands the allocator's free pages back to the kernel.
-void release_free_memory() {
-  if (tcmalloc_present())
-    MallocExtension_ReleaseFreeMemory();
-  else
-    ::malloc_trim(0);
-}
 
 // Resident bytes of this process (0 if /proc cannot tell).
 uint64_t resident_bytes() {
@@ -60,16 +27,10 @@ uint64_t resident_bytes() {
 
 }  // namespace
 
-void cap_thread_caches(uint64_t bytes) {
-  if (tcmalloc_present() && MallocExtension_SetNumericProperty != nullptr &&
-      MallocExtension_SetNumericProperty("tcmalloc.max_total_thread_cache_bytes", bytes) == 0)
-    spdlog::debug("memory: tcmalloc did not take a thread cache cap of {} bytes", bytes);
-}
-
-const char* allocator_name() { return tcmalloc_present() ? "tcmalloc" : "glibc"; }
-
 MemoryFigures memory_figures() {
-  return {resident_bytes(), heap_in_use(), g_trims.load(std::memory_order_relaxed)};
+  const struct mallinfo2 mi = ::mallinfo2();
+  return {resident_bytes(), uint64_t{mi.uordblks} + uint64_t{mi.hblkhd},
+          g_trims.load(std::memory_order_relaxed)};
 }
 
 MemoryTrimmer::MemoryTrimmer(TrimPolicy::Limits limits, std::chrono::milliseconds tick,
@@ -95,7 +56,7 @@ void MemoryTrimmer::run() {
     const uint64_t rss = resident_bytes();
     if (m_policy.tick(rss, m_requests_started())) {
       const auto t0 = std::chrono::steady_clock::now();
-      release_free_memory();
+      ::malloc_trim(0);
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - t0)
                           .count();

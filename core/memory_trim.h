@@ -1,12 +1,4 @@
-// Memory trimming: giving back what the allocator keeps after a burst of I/O.
-//
-// The rbdfs binary links tcmalloc (fuse/CMakeLists.txt): its thread caches
-// take the daemon's many small allocations (librados' and the FUSE
-// layer's) without glibc's arena locks and consolidations, 12-19 % of the
-// daemon's CPU per 4K request (measured, README). What follows was written
-// for glibc, which the core still falls back to (tests, sanitizer builds);
-// tcmalloc too keeps the pages of freed spans, and is asked to release them
-// (MallocExtension_ReleaseFreeMemory) at the same moments.
+// Memory trimming: giving back what glibc keeps after a burst of I/O.
 //
 // glibc keeps the memory threads free in its arenas. The big frees here are
 // librados' 4 MiB read replies and the copies of acknowledged writes, and
@@ -36,8 +28,7 @@
 //   trim if rss > limit and rss > left + regrowth
 //
 // TrimPolicy is the decision alone (pure, unit-tested); MemoryTrimmer is
-// the thread that reads /proc/self/statm and calls malloc_trim (or
-// tcmalloc's release).
+// the thread that reads /proc/self/statm and calls malloc_trim.
 #pragma once
 
 #include <chrono>
@@ -91,20 +82,14 @@ class TrimPolicy {
 };
 
 // The daemon's memory as the mount's root shows it (user.rbdfs.memory):
-// resident bytes, bytes the allocator has handed out and not had back
-// (tcmalloc's generic.current_allocated_bytes, or glibc's mallinfo2: arenas
-// and mapped chunks), and the trims so far, process-wide.
+// resident bytes, bytes malloc has handed out and not had back (mallinfo2:
+// arenas and mapped chunks), and the trims so far, process-wide.
 struct MemoryFigures {
   uint64_t resident;
   uint64_t heap_in_use;
   uint64_t trims;
 };
 MemoryFigures memory_figures();
-// "tcmalloc" when the process allocates with it, else "glibc".
-const char* allocator_name();
-// Caps the free memory tcmalloc's thread caches keep, all threads together
-// (its default: 32 MiB); nothing under glibc.
-void cap_thread_caches(uint64_t bytes);
 
 class MemoryTrimmer {
  public:

@@ -45,8 +45,8 @@ const char* const SNAP_XATTRS[] = {"user.rbd.snap_id", "user.rbd.protected"};
 const char* const ROOT_CACHES = "user.rbdfs.caches";
 // on the mount's root: what the data path sent to RADOS (core/io_counters.h)
 const char* const ROOT_IO = "user.rbdfs.io";
-// on the mount's root: resident memory, the allocator's bytes in use, trims
-// so far, and which allocator (core/memory_trim.h)
+// on the mount's root: resident memory, malloc's bytes in use, trims so far
+// (core/memory_trim.h)
 const char* const ROOT_MEMORY = "user.rbdfs.memory";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
@@ -147,11 +147,10 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
   }
   if (n.kind == NodeKind::ROOT && name == ROOT_MEMORY) {
     const auto m = core::memory_figures();
-    reply_xattr_value(
-        req,
-        "resident=" + std::to_string(m.resident) + " heap_in_use=" + std::to_string(m.heap_in_use) +
-            " trims=" + std::to_string(m.trims) + " allocator=" + core::allocator_name(),
-        size);
+    reply_xattr_value(req,
+                      "resident=" + std::to_string(m.resident) + " heap_in_use=" +
+                          std::to_string(m.heap_in_use) + " trims=" + std::to_string(m.trims),
+                      size);
     return;
   }
   // Answered without reading a header: pools and directories have no

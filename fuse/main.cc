@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include <climits>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -226,9 +226,6 @@ int main(int argc, char** argv) {
   // core/memory_trim.h): once idle for a second above 32 MiB, under load
   // above 3/4 of the 256 MiB the daemon states as its bound, and every
   // 10 s above 32 MiB; each again only after 16 MiB of regrowth.
-  // tcmalloc's thread caches are what stays resident beyond the bytes in
-  // use once trimmed: half its default cap cost no measurable CPU.
-  rbdfs::core::cap_thread_caches(16u << 20);
   std::optional<rbdfs::core::MemoryTrimmer> trimmer;
   trimmer.emplace(
       rbdfs::core::TrimPolicy::Limits{32u << 20, 192u << 20, 16u << 20, 4, 40},
