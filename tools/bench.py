@@ -630,8 +630,9 @@ for name in sorted(os.listdir(d)):
                     sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, dst), check=False, env=self.env)
             sh("rbd rm --no-progress %s/%s >/dev/null 2>&1" % (self.pool, name), check=False, env=self.env)
         self.notes.append("copy rows: cp of an image to a new one in the same pool, through each mount "
-                          "(rbdfs: copy_file_range, whole objects copied by the OSDs; cp skips holes it "
-                          "finds with SEEK_DATA), against `rbd cp` (and, in the [vs rbd deep cp] rows, "
+                          "(rbdfs: cp of the full image uses copy_file_range, whole objects copied by the "
+                          "OSDs; of the sparse one, coreutils' cp finds the data with SEEK_DATA and reads "
+                          "and writes it itself), against `rbd cp` (and, in the [vs rbd deep cp] rows, "
                           "`rbd deep cp`) in the librbd column; the sparse image holds its data in eight "
                           "pieces; the targets take turns going first; MB/s of the source's size, timed to the end of a sync of the copy; "
                           "no qsd-fuse column: qemu-storage-daemon exports one existing image per file, so a "
