@@ -201,6 +201,12 @@ Result<ExclusiveLock::Ref> ImageImpl::prepare_write(std::shared_ptr<const ImageH
   return ref;
 }
 
+bool ImageImpl::write_would_wait() const {
+  if (m_lock && !m_lock->owned()) return true;  // releasing included
+  std::lock_guard<std::mutex> l(m_gate_mu);
+  return m_writes_blocked;
+}
+
 void ImageImpl::enter_submit() {
   std::unique_lock<std::mutex> l(m_gate_mu);
   m_gate_cv.wait(l, [this] { return !m_writes_blocked; });

@@ -103,6 +103,12 @@ class Image {
   // The same for data the caller gives up: no copy is made, the object
   // requests share it (at most 4 GiB - 1 in one write).
   virtual void aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable = false) = 0;
+  // Whether a write started now would wait before it is sent: the
+  // exclusive lock is not held (taking it costs round trips, or waits for
+  // another owner to give it up) or writes are held back (snapshot,
+  // resize). A hint for a caller that must not wait (FUSE over io_uring's
+  // ring thread hands such a write to a thread that may).
+  virtual bool write_would_wait() const = 0;
   // Discard and write-zeroes: the range reads as zeros afterwards; whole
   // objects are removed, tails truncated, the rest zeroed.
   virtual void aio_discard(uint64_t off, uint64_t len, IoCallback cb) = 0;

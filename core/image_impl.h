@@ -57,6 +57,7 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
                       int gather_depth, ReadCallback cb) override;
   void aio_write(uint64_t off, const char* data, uint64_t len, IoCallback cb, bool stable) override;
   void aio_write(uint64_t off, WriteBuffer data, IoCallback cb, bool stable) override;
+  bool write_would_wait() const override;
   void aio_discard(uint64_t off, uint64_t len, IoCallback cb) override;
   void aio_drain(IoCallback cb) override;
   void aio_flush(IoCallback cb) override;
@@ -223,7 +224,7 @@ class ImageImpl final : public Image, public std::enable_shared_from_this<ImageI
   std::function<void()> m_foreign_write_hook;  // GUARDED_BY(m_hook_mu)
 
   // Block for snapshots (enter_submit .. unblock_writes).
-  std::mutex m_gate_mu;
+  mutable std::mutex m_gate_mu;
   std::condition_variable m_gate_cv;
   bool m_writes_blocked = false;  // GUARDED_BY(m_gate_mu)
   int m_submitting = 0;           // GUARDED_BY(m_gate_mu)

@@ -89,7 +89,8 @@ void Filesystem::init(fuse_conn_info* conn) {
   // cache's pages: one copy (into the memory librados sends from) instead
   // of two. Worth a page less per write where the pipe cannot hold a full
   // 1 MiB one (buffered cp into the mount: about 1.2x faster).
-  if (conn->capable & FUSE_CAP_SPLICE_READ) {
+  // Over io_uring the data arrives in the ring entry's buffer: no pipe.
+  if (!m_by_ring && (conn->capable & FUSE_CAP_SPLICE_READ)) {
     if (unsigned mw = splice_max_write()) {
       conn->max_write = mw;
       conn->want |= FUSE_CAP_SPLICE_READ;
@@ -101,7 +102,10 @@ void Filesystem::init(fuse_conn_info* conn) {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   m_read_piece = std::min<uint64_t>((conn->max_write - 1) / page + 1, max_pages_limit()) * page;
   spdlog::debug("max_write {} bytes, data by {}, reads in pieces of {} bytes", conn->max_write,
-                (conn->want & FUSE_CAP_SPLICE_READ) ? "splice" : "read", m_read_piece);
+                m_by_ring                             ? "io_uring"
+                : (conn->want & FUSE_CAP_SPLICE_READ) ? "splice"
+                                                      : "read",
+                m_read_piece);
   conn->max_readahead = READAHEAD_BYTES;  // the kernel keeps the smaller of this and the bdi's
   // Enough for every piece of 16 reads of 4 MiB at once (the kernel's
   // async direct I/O and readahead count here): pieces the kernel holds

@@ -113,6 +113,9 @@ class Filesystem {
   // The session, for invalidating the page cache of a file another client
   // wrote (set once, before the loop runs).
   void set_session(fuse_session* se) { m_se = se; }
+  // Requests are to come over io_uring (fuse/uring.h): set before the
+  // loop, for init().
+  void set_requests_by_ring(bool on) { m_by_ring = on; }
   // After the loop: images still open (files the kernel never released)
   // stop calling into the session and the work queue.
   // false: a request to the monitors is still under way (they do not
@@ -268,6 +271,10 @@ class Filesystem {
   bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
   // flush/fsync: drain, then this description's deferred write errors.
   void sync(fuse_req_t req, Handle* h, bool consume);
+  // The part of write() after its data is copied: grows the image if the
+  // write ends past it, sends, replies.
+  void send_write(fuse_req_t req, const std::shared_ptr<core::Image>& img, off_t off,
+                  core::WriteBuffer data, bool stable);
 
   // The cluster connection; a new one replaces it when this one was
   // blocklisted (pools and open images are then opened again on it).
@@ -281,6 +288,7 @@ class Filesystem {
   bool m_reconnecting = false;                              // GUARDED_BY(m_cluster_mu)
   std::chrono::steady_clock::time_point m_reconnect_after;  // GUARDED_BY(m_cluster_mu)
   Options m_opts;
+  bool m_by_ring = false;
   uint64_t m_create_features = 1;
   uint8_t m_create_order = 22;
   uint64_t m_create_stripe_unit = 0;

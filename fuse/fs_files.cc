@@ -265,8 +265,26 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
     h->error_cursor = img->error_mark();
     h->wrote = true;
   });
-  uint64_t end = static_cast<uint64_t>(off) + size;
-  bool stable = (fi->flags & O_DSYNC) != 0;
+  const bool stable = (fi->flags & O_DSYNC) != 0;
+  const uint64_t end = static_cast<uint64_t>(off) + size;
+  // What would wait before the write is sent (taking the exclusive lock,
+  // a snapshot under way, recording a stable write's new size) waits on a
+  // thread of ours: the thread that delivered it may be FUSE over
+  // io_uring's only ring thread.
+  if (img->write_would_wait() || (stable && end > img->header()->size)) {
+    auto held = std::make_shared<core::WriteBuffer>(std::move(data));
+    m_work.post([this, req, img, off, held, stable] {
+      send_write(req, img, off, std::move(*held), stable);
+    });
+    return;
+  }
+  send_write(req, img, off, std::move(data), stable);
+}
+
+void Filesystem::send_write(fuse_req_t req, const std::shared_ptr<core::Image>& img, off_t off,
+                            core::WriteBuffer data, bool stable) {
+  const size_t size = data.size();
+  const uint64_t end = static_cast<uint64_t>(off) + size;
   if (end > img->header()->size) {
     // Growing costs a write nothing unless it is stable (O_DSYNC): its
     // acknowledgement then includes the new size.

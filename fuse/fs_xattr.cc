@@ -16,6 +16,7 @@
 #include "core/memory_trim.h"
 #include "core/striper.h"
 #include "fuse/fs_internal.h"
+#include "fuse/uring.h"
 
 namespace rbdfs::ll {
 
@@ -48,6 +49,8 @@ const char* const ROOT_IO = "user.rbdfs.io";
 // on the mount's root: resident memory, malloc's bytes in use, trims so far
 // (core/memory_trim.h)
 const char* const ROOT_MEMORY = "user.rbdfs.memory";
+// on the mount's root: how requests arrive (fuse/uring.h)
+const char* const ROOT_FUSE = "user.rbdfs.fuse";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
     "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
@@ -142,6 +145,18 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
                       "object_reads=" + std::to_string(c.object_reads.load()) +
                           " gathered_reads=" + std::to_string(c.gathered_reads.load()) +
                           " gathered_pieces=" + std::to_string(c.gathered_pieces.load()),
+                      size);
+    return;
+  }
+  if (n.kind == NodeKind::ROOT && name == ROOT_FUSE) {
+    const auto& f = ring_figures();
+    reply_xattr_value(req,
+                      std::string("transport=") + (f.active.load() ? "io_uring" : "dev_fuse") +
+                          " queues=" + std::to_string(f.queues.load()) +
+                          " entries=" + std::to_string(f.entries.load()) +
+                          " ring_requests=" + std::to_string(f.requests.load()) +
+                          " registered_again=" + std::to_string(f.registered_again.load()) +
+                          " ring_resident=" + std::to_string(ring_resident_bytes()),
                       size);
     return;
   }
@@ -284,6 +299,7 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     list.append(ROOT_CACHES).push_back('\0');
     list.append(ROOT_IO).push_back('\0');
     list.append(ROOT_MEMORY).push_back('\0');
+    list.append(ROOT_FUSE).push_back('\0');
   }
   if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');

@@ -29,6 +29,7 @@
 #include "fuse/filesystem.h"
 #include "fuse/ops.h"
 #include "fuse/options.h"
+#include "fuse/uring.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -219,6 +220,10 @@ int main(int argc, char** argv) {
   spdlog::info("mounted cluster '{}' as {} on {}", opts.cluster, (*cluster)->client_name(),
                opts.mountpoint);
   raise_readahead(opts.mountpoint, rbdfs::ll::READAHEAD_BYTES >> 10);
+  // before the loop reads INIT: its reply is where the ring is offered
+  std::unique_ptr<rbdfs::ll::FuseRing> ring;
+  if (opts.io_uring) ring = rbdfs::ll::FuseRing::install(se, opts.io_uring_depth);
+  fs.set_requests_by_ring(ring != nullptr);
   startup_success();
   if (daemon) (void)!::chdir("/");
 
@@ -247,11 +252,13 @@ int main(int argc, char** argv) {
     ret = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  if (ring) ring->stop();        // what replies later is dropped: the kernel ended it
   trimmer.reset();               // before the exit paths below (one skips destructors)
   bool settled = fs.shutdown();  // nothing may use the session once it is gone
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
+  ring.reset();  // no reply can reach it now
   fuse_opt_free_args(&args);
   spdlog::info("unmounted {}", opts.mountpoint);
   if (!settled) {

@@ -50,6 +50,8 @@ struct Options {
   unsigned max_threads = 64;
   unsigned writearound_mb = 64;  // --writearound: early-acknowledged writes, MiB
   int gather_reads = 16;         // --gather-reads: reads under way before gathering; -1: off
+  bool io_uring = false;         // --io-uring: FUSE over io_uring when the kernel offers it
+  unsigned io_uring_depth = 16;  // --io-uring-depth: entries per CPU queue
 
   // process
   bool foreground = false;

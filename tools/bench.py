@@ -54,9 +54,33 @@ class Bench:
         self.failures = {}  # row -> {target: what went wrong}
         self.rbdfs_pid = None
         self.qsd = {}       # exported file -> qemu-storage-daemon pid
+        self.io_uring = False  # rbdfs' mount takes FUSE requests over io_uring
+        self.uring_was = None  # the kernel's enable_uring before the run
+        self.devfuse = {}   # row -> IOPS or MB/s of rbdfs over /dev/fuse, same run
 
     # ---- setup / teardown
+    URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
+
+    def enable_uring(self):
+        """rbdfs' mount takes its requests over io_uring (--io-uring) where
+        the kernel has it: the fuse module's switch is turned on for the run
+        and back after."""
+        if self.a.io_uring == "off":
+            return
+        if not os.access(self.URING_PARAM, os.W_OK):
+            if self.a.io_uring == "on":
+                raise RuntimeError(self.URING_PARAM + " is missing or not writable: no FUSE over io_uring")
+            self.notes.append("rbdfs over /dev/fuse: this kernel has no FUSE over io_uring (%s)"
+                              % self.URING_PARAM)
+            return
+        with open(self.URING_PARAM) as f:
+            self.uring_was = f.read().strip()
+        with open(self.URING_PARAM, "w") as f:
+            f.write("Y")
+        self.io_uring = True
+
     def start(self):
+        self.enable_uring()
         if self.a.conf:
             self.conf = self.a.conf
         else:
@@ -79,16 +103,28 @@ class Bench:
             sh([os.path.join(self.a.repo, "tools", "ceph-cluster"), "wipe", "--dir", self.cluster_dir],
                check=False, capture=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.uring_was is not None:
+            with open(self.URING_PARAM, "w") as f:
+                f.write(self.uring_was)
+            self.uring_was = None
 
-    def mount_rbdfs(self, pools):
-        m = os.path.join(self.tmp, "rbdfs")
+    def mount_rbdfs(self, pools, name="rbdfs", ring=None):
+        """ring: over io_uring (default: whenever the run has it)"""
+        ring = self.io_uring if ring is None else ring
+        m = os.path.join(self.tmp, name)
         os.makedirs(m, exist_ok=True)
         args = [self.a.rbdfs, "ceph", m, "-c", self.conf, "--id", "admin"]
         for p in pools:
             args += ["-p", p]
-        sh(args)
+        sh(args + (["--io-uring"] if ring else []))
         self.mounts.append(m)
-        self.rbdfs_pid = find_daemon(self.a.rbdfs, m)
+        how = sh(["getfattr", "--absolute-names", "--only-values", "-n", "user.rbdfs.fuse", m],
+                 capture=True, check=False).stdout
+        want = "transport=" + ("io_uring" if ring else "dev_fuse")
+        if not how.startswith(want + " "):
+            raise RuntimeError("rbdfs on %s: user.rbdfs.fuse is %r, expected %s" % (m, how, want))
+        if name == "rbdfs":
+            self.rbdfs_pid = find_daemon(self.a.rbdfs, m)
         return m
 
     def mount_rbdfuse(self, pool, name):
@@ -215,6 +251,11 @@ class Bench:
         fm = self.mount_rbdfuse(self.pool, "rbdfuse")
         files = {"rbdfs": os.path.join(m, self.pool, names["rbdfs"]),
                  "rbd-fuse": os.path.join(fm, names["rbd-fuse"])}
+        # the transport's share: rbdfs over /dev/fuse too, a second mount of
+        # the same image taking its turn beside the others
+        if self.io_uring:
+            dm = self.mount_rbdfs([self.pool], "rbdfs-devfuse", ring=False)
+            files["rbdfs /dev/fuse"] = os.path.join(dm, self.pool, names["rbdfs"])
         # fill every twin once, so reads hit real objects
         for t in ("rbdfs", "rbd-fuse"):
             sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (size // 4),
@@ -229,7 +270,9 @@ class Bench:
         cpu_bytes, cpu_secs = 0, 0.0
         for run in range(self.a.runs):
             for row, spec in specs:
-                for t in ("librbd", "rbdfs", "qsd-fuse", "rbd-fuse"):
+                for t in ("librbd", "rbdfs", "rbdfs /dev/fuse", "qsd-fuse", "rbd-fuse"):
+                    if t not in files and t != "librbd":
+                        continue
                     if t == "librbd":
                         extra = ["--ioengine=rbd", "--clientname=admin", "--pool=" + self.pool,
                                  "--rbdname=" + names[t]]
@@ -240,12 +283,25 @@ class Bench:
                     if t == "rbdfs" and spec[1] == "4M":
                         cpu_secs += self.cpu_seconds() - c0
                         cpu_bytes += nbytes
-                    if spec[1] == "4M":
-                        self.add(row, t, mbs, "MB/s")
+                    v = mbs if spec[1] == "4M" else iops
+                    if t == "rbdfs /dev/fuse":
+                        self.devfuse.setdefault(row, []).append(v)
                     else:
-                        self.add(row, t, iops, "IOPS")
-                    print("  run %d %-20s %-9s %10.1f %s" % (run + 1, row, t,
-                          mbs if spec[1] == "4M" else iops, self.units[row]), flush=True)
+                        self.add(row, t, v, "MB/s" if spec[1] == "4M" else "IOPS")
+                    print("  run %d %-20s %-15s %10.1f %s" % (run + 1, row, t, v,
+                          "MB/s" if spec[1] == "4M" else "IOPS"), flush=True)
+        if self.devfuse:
+            parts = []
+            for row, v in self.devfuse.items():
+                lib = self.results.get(row, {}).get("librbd")
+                mine = self.results.get(row, {}).get("rbdfs")
+                if lib and mine:
+                    parts.append("%s %.0f (%.2fx librbd; io_uring %.2fx)" % (
+                        row, statistics.median(v), statistics.median(v) / statistics.median(lib),
+                        statistics.median(mine) / statistics.median(lib)))
+            self.notes.append("rbdfs takes FUSE requests over io_uring (--io-uring); the same rows "
+                              "over /dev/fuse, a second mount of the same image, same run: "
+                              + "; ".join(parts))
         if cpu_bytes:
             self.notes.append("rbdfs CPU (user+sys) per GiB moved, sequential 4M: %.2f s/GiB"
                               % (cpu_secs / (cpu_bytes / 2**30)))
@@ -667,6 +723,8 @@ def main():
                     help="paired rbdfs runs, default-feature against layering-only image (default 5)")
     ap.add_argument("--out")
     ap.add_argument("--keep-cluster", action="store_true")
+    ap.add_argument("--io-uring", choices=("auto", "on", "off"), default="auto",
+                    help="rbdfs over FUSE io_uring: auto (where the kernel has it; default), on, off")
     ap.add_argument("--replot", metavar="DIR", help="redraw DIR/chart.png from DIR/results.json")
     # smaller runs (tests/cluster/test_bench.sh checks the harness with these)
     ap.add_argument("--runtime", type=int, help="seconds per fio run (quick 8, full 20)")
@@ -707,11 +765,12 @@ def main():
     header = ("rbdfs benchmark, %s, %s mode, median of %d runs (min-max)\n\n"
               "Machine: %s, %d cores, %.0f GiB RAM, kernel %s. Cluster: %s, 1 mon + 1 bluestore OSD "
               "on loopback, size-1 pools. Images: %d MiB, 4 MiB objects, layering only.\n"
-              "Targets: rbdfs; librbd (fio's rbd engine); qsd-fuse (qemu-storage-daemon's FUSE export "
+              "Targets: rbdfs%%s; librbd (fio's rbd engine); qsd-fuse (qemu-storage-daemon's FUSE export "
               "of the image over qemu's rbd driver, librbd with cache.direct=on: the same kernel FUSE "
               "path as rbdfs); rbd-fuse. fio through the FUSE targets: libaio, O_DIRECT.\n"
               % (time.strftime("%Y-%m-%d"), "quick" if a.quick else "full", a.runs, cpu or "unknown",
-                 os.cpu_count(), mem, platform.release(), ceph.split("(")[0].strip(), a.size_mb))
+                 os.cpu_count(), mem, platform.release(), ceph.split("(")[0].strip(), a.size_mb)).replace(
+                  "rbdfs%s", "rbdfs" + (" (FUSE over io_uring, --io-uring)" if b.io_uring else " (/dev/fuse)"))
     notes = "\n".join("- " + n for n in b.notes)
     text = header + "\n" + table + "\n\n" + notes + "\n\nRun time: %.0f s (`tools/bench%s`)\n" % (
         time.time() - started, " --quick" if a.quick else "")

@@ -74,9 +74,19 @@ RBDFS=$BUILD/fuse/rbdfs
 mount_rbdfs() {
   local mnt=$1; shift
   mkdir -p "$mnt"
-  "$RBDFS" ceph "$mnt" -c "$CEPH_CONF" --id admin "$@" || fail "rbdfs failed to mount $mnt"
+  # RBDFS_MOUNT_EXTRA: options for every mount of the test (io_uring_run.sh)
+  # shellcheck disable=SC2086
+  "$RBDFS" ceph "$mnt" -c "$CEPH_CONF" --id admin "$@" ${RBDFS_MOUNT_EXTRA:-} || fail "rbdfs failed to mount $mnt"
   CLEANUP+=("umount_rbdfs '$mnt'")
   mountpoint -q "$mnt" || fail "$mnt is not a mountpoint after rbdfs returned"
+  # RBDFS_EXPECT_TRANSPORT: how the mount must take its requests (this
+  # getxattr is one of them)
+  if [ -n "${RBDFS_EXPECT_TRANSPORT:-}" ]; then
+    local t
+    t=$(getfattr --absolute-names --only-values -n user.rbdfs.fuse "$mnt" 2>&1) || true
+    [[ $t == "transport=$RBDFS_EXPECT_TRANSPORT "* && $t != *" ring_requests=0" ]] ||
+      fail "$mnt: user.rbdfs.fuse is '$t', expected transport=$RBDFS_EXPECT_TRANSPORT with requests through it"
+  fi
 }
 umount_rbdfs() {
   local mnt=$1

@@ -13,6 +13,7 @@ BT=$TMP/bench-tmp
 mkdir -p "$BT"
 # (no waiting for a quiet machine: other tests run beside this one)
 step "tools/bench.py runs: 1 run, 1 s per fio job, 32 MiB images, 20 images to list"
+URING_BEFORE=$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null || true)
 TMPDIR=$BT /usr/bin/python3 "$SRC/tools/bench.py" --rbdfs "$RBDFS" --repo "$SRC" --conf "$CEPH_CONF" \
   --runs 1 --pairs 2 --runtime 1 --size-mb 32 --images 20 --memory-images 30 --rss-secs 3 \
   --settle-secs 0 --out "$OUT" >"$TMP/bench.txt" 2>&1 ||
@@ -30,7 +31,7 @@ for row in "seq write 4M qd16" "seq read 4M qd16" "rand write 4K qd32" "rand rea
   contains -F "| $row |" <"$OUT/results.md" || fail "row '$row' missing from results.md"
 done
 /usr/bin/python3 - "$OUT/results.json" <<'PY' || fail "results.json incomplete"
-import json, sys
+import json, os, sys
 j = json.load(open(sys.argv[1]))
 for row in ("seq write 4M qd16", "seq read 4M qd16", "rand write 4K qd32", "rand read 4K qd32",
             "rand write 4K qd1", "rand read 4K qd1"):
@@ -66,7 +67,18 @@ assert "per GiB moved" in notes, notes
 assert "copy bound: librbd's best sequential write" in notes, notes
 assert "stated bound 256 MiB: holds" in notes, notes   # memory, not speed: it may be asserted
 assert "memory with 30 images" in notes and "idle 3 s later: open=0 " in notes, notes
+# where the kernel has FUSE over io_uring, rbdfs runs over it and the same
+# rows over /dev/fuse are noted beside (a second mount)
+if os.path.exists("/sys/module/fuse/parameters/enable_uring"):
+    assert "the same rows over /dev/fuse" in notes and "rand read 4K qd1 " in notes, notes
+else:
+    assert "this kernel has no FUSE over io_uring" in notes, notes
 PY
+if [ -e /sys/module/fuse/parameters/enable_uring ]; then
+  contains -F "Targets: rbdfs (FUSE over io_uring, --io-uring);" <"$OUT/results.md" ||
+    fail "results.md does not say rbdfs ran over io_uring"
+  expect_eq "$(cat /sys/module/fuse/parameters/enable_uring)" "$URING_BEFORE" "enable_uring after the bench"
+fi
 contains -F "| rbdfs/librbd | rbdfs/qsd-fuse | rbdfs/rbd-fuse | best |" <"$OUT/results.md" ||
   fail "no ratio or winner columns"
 contains "^Machine: .*cores" <"$OUT/results.md" || fail "results.md does not state the machine"

@@ -135,6 +135,25 @@ TEST_CASE("read gathering depth", "[options]") {
   CHECK(err.find("--gather-reads") != std::string::npos);
 }
 
+TEST_CASE("FUSE over io_uring: off unless asked, depth bounded", "[options]") {
+  Options o;
+  std::string err;
+  REQUIRE(parse({"/m"}, &o, &err));
+  CHECK_FALSE(o.io_uring);
+  CHECK(o.io_uring_depth == 16);
+  REQUIRE(parse({"/m", "-o", "io_uring,io_uring_depth=32"}, &o, &err));  // as fstab has it
+  CHECK(o.io_uring);
+  CHECK(o.io_uring_depth == 32);
+  for (const auto& w : o.fuse_opts) CHECK(w.find("io_uring") == std::string::npos);
+  REQUIRE(parse({"/m", "--io-uring"}, &o, &err));
+  CHECK(o.io_uring);
+  CHECK_FALSE(parse({"/m", "--io-uring-depth", "1"}, &o, &err));
+  CHECK(err.find("--io-uring-depth") != std::string::npos);
+  CHECK_FALSE(parse({"/m", "--io-uring-depth", "257"}, &o, &err));
+  CHECK_FALSE(parse({"/m", "-o", "io_uring=1"}, &o, &err));
+  CHECK(err.find("takes no value") != std::string::npos);
+}
+
 TEST_CASE("ownership defaults: uid=, gid=, umask= (as sshfs), trash_force", "[options]") {
   Options o;
   std::string err;
