@@ -323,6 +323,8 @@ bool Filesystem::shutdown() {
   }
   for (auto& img : open) img->set_foreign_write_hook(nullptr);
   m_se = nullptr;
+  // writes handed over (send_write) reply through the session: done first
+  m_work.drain();
   // a request for the latest OSD map holds the cluster: it must end before
   // the cluster does, and it waits for the monitors
   if (wait_osdmap_refresh(std::chrono::seconds(5))) return true;

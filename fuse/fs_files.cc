@@ -267,11 +267,12 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
   });
   const bool stable = (fi->flags & O_DSYNC) != 0;
   const uint64_t end = static_cast<uint64_t>(off) + size;
-  // What would wait before the write is sent (taking the exclusive lock,
-  // a snapshot under way, recording a stable write's new size) waits on a
-  // thread of ours: the thread that delivered it may be FUSE over
-  // io_uring's only ring thread.
-  if (img->write_would_wait() || (stable && end > img->header()->size)) {
+  // Over io_uring, what would wait before the write is sent (taking the
+  // exclusive lock, a snapshot under way, recording a stable write's new
+  // size) waits on a thread of ours, not on the ring thread that
+  // delivered it (fuse/uring.h). Racy by nature (the lock may go just
+  // after): the ring thread then waits, as a FUSE worker would.
+  if (m_by_ring && (img->write_would_wait() || (stable && end > img->header()->size))) {
     auto held = std::make_shared<core::WriteBuffer>(std::move(data));
     m_work.post([this, req, img, off, held, stable] {
       send_write(req, img, off, std::move(*held), stable);

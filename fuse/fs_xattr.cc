@@ -155,7 +155,7 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
                           " queues=" + std::to_string(f.queues.load()) +
                           " entries=" + std::to_string(f.entries.load()) +
                           " ring_requests=" + std::to_string(f.requests.load()) +
-                          " registered_again=" + std::to_string(f.registered_again.load()) +
+                          " lost=" + std::to_string(f.lost.load()) +
                           " ring_resident=" + std::to_string(ring_resident_bytes()),
                       size);
     return;

@@ -9,6 +9,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,7 +41,6 @@ constexpr size_t PAYLOAD_BUDGET = 64u << 20;
 // (libfuse takes header, opcode header and data in one piece); the entry's
 // own 288-byte header buffer starts this page.
 constexpr size_t LEAD = 4096;
-constexpr uint64_t STOP_TAG = ~0ull;
 // Threads for requests that may wait on RADOS (lookups, opens, fsync, ...):
 // the ring thread itself only starts reads and writes.
 constexpr unsigned OP_THREADS = 8;
@@ -55,6 +55,9 @@ std::string read_sys(const char* path) {
 class Ring;
 Ring* g_ring = nullptr;  // libfuse 3.14 hands custom I/O the session's userdata, not ours
 
+// user_data of the ring's own submissions (entries are tagged by address)
+constexpr uint64_t WAKE_TAG = 1;
+
 class Ring final : public FuseRing {
  public:
   Ring(fuse_session* se, unsigned want, unsigned queues)
@@ -63,18 +66,25 @@ class Ring final : public FuseRing {
   ~Ring() override {
     stop();
     if (m_have_ring) io_uring_queue_exit(&m_ring);
+    if (m_wake_fd >= 0) close(m_wake_fd);
     for (auto& e : m_entries) munmap(e.mem, LEAD + m_payload);
     g_ring = nullptr;
   }
 
   bool init(std::string* why) {
-    // One ring for every queue: one submission per possible entry, and
-    // room for all their completions.
-    const unsigned most = m_want * m_queues;
+    m_wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (m_wake_fd < 0) {
+      *why = std::string("eventfd: ") + strerror(errno);
+      return false;
+    }
+    // One ring for every queue: a submission per entry at most (each has
+    // one command at a time) and the wake-up read, room for all their
+    // completions.
+    const unsigned most = m_want * m_queues + 8;
     io_uring_params p{};
     p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
-    p.cq_entries = 2 * most + 8;
-    int r = io_uring_queue_init_params(most + 8, &m_ring, &p);
+    p.cq_entries = 2 * most;
+    int r = io_uring_queue_init_params(most, &m_ring, &p);
     if (r < 0) {
       *why = std::string("io_uring_setup: ") + strerror(-r);
       return false;
@@ -84,15 +94,9 @@ class Ring final : public FuseRing {
   }
 
   void stop() override {
-    m_stopped.store(true);
     if (m_thread.joinable()) {
-      {
-        std::lock_guard<std::mutex> l(m_sq_mu);
-        io_uring_sqe* sqe = next_sqe();
-        io_uring_prep_nop(sqe);
-        io_uring_sqe_set_data64(sqe, STOP_TAG);
-        io_uring_submit(&m_ring);
-      }
+      m_stop.store(true);
+      wake();
       m_thread.join();
     }
     m_ops.reset();  // drains (what it runs points into the entries)
@@ -119,7 +123,8 @@ class Ring final : public FuseRing {
     return ::splice(fdin, offin, fdout, offout, len, flags);
   }
   static ssize_t io_writev(int fd, iovec* iov, int count, void*) {
-    return g_ring->writev(fd, iov, count);
+    Ring* r = g_ring;
+    return r ? r->writev(fd, iov, count) : ::writev(fd, iov, count);
   }
 
  private:
@@ -128,43 +133,54 @@ class Ring final : public FuseRing {
     ReqHeader* hdr = nullptr;
     char* payload = nullptr;
     uint16_t qid = 0;
-    iovec reg[2]{};      // read by the kernel while REGISTER is issued
-    bool again = false;  // registered anew (below): a second failure ends it
+    iovec reg[2]{};  // read by the kernel while REGISTER is issued
   };
 
   ssize_t writev(int fd, iovec* iov, int count);
   ssize_t send_init(int fd, iovec* iov, int count);
   bool make_entries();
-  void register_entries();
   void run();
+  bool register_entries();
+  void arm_wake();
+  void wake();
+  void handle(io_uring_cqe* cqe);
   void deliver(Entry* e);
-  io_uring_sqe* next_sqe();  // m_sq_mu held
+  void queue_commit(Entry* e);
+  io_uring_sqe* next_sqe();
   void prep(io_uring_sqe* sqe, Entry* e, uint32_t cmd, uint64_t commit_id);
 
   fuse_session* const m_se;
   const unsigned m_want, m_queues;
   unsigned m_per_queue = 0;
   size_t m_payload = 0;
+  // The ring: its submission and completion queues are the ring thread's
+  // alone (every command is that thread's, so deliveries run as its task
+  // work, and no other thread's exit or sleep can hold one up).
   io_uring m_ring{};
   bool m_have_ring = false;
+  int m_wake_fd = -1;
+  uint64_t m_wake_buf = 0;
   std::vector<Entry> m_entries;  // fixed once the INIT reply is out
   std::atomic<bool> m_init_seen{false};
-  std::atomic<bool> m_stopped{false};
+  std::atomic<bool> m_stop{false};  // stop() asked
+  std::atomic<bool> m_gone{false};  // the ring thread has ended: replies are dropped
+  std::atomic<bool> m_sleeping{false};
   std::thread m_thread;
-  std::mutex m_sq_mu;  // the submission queue (prep + submit; never RADOS or libfuse)
-  std::mutex m_map_mu;
-  std::unordered_map<uint64_t, Entry*> m_in_use;  // GUARDED_BY(m_map_mu): unique -> entry
+  std::mutex m_mu;
+  std::unordered_map<uint64_t, Entry*> m_in_use;  // GUARDED_BY(m_mu): unique -> entry
+  std::vector<Entry*> m_replied;                  // GUARDED_BY(m_mu): to commit
   std::unique_ptr<WorkQueue> m_ops;
 };
 
-// A reply: into its entry and committed (which also fetches the entry's
-// next request), or to /dev/fuse when the request did not come by the ring.
+// A reply: copied into its entry, which the ring thread then commits (that
+// also fetches the entry's next request); to /dev/fuse when the request
+// did not come by the ring.
 ssize_t Ring::writev(int fd, iovec* iov, int count) {
   if (!m_init_seen.exchange(true)) return send_init(fd, iov, count);
   const auto* oh = static_cast<const OutHeader*>(iov[0].iov_base);
   Entry* e = nullptr;
   if (oh->unique != 0) {  // 0: a notification, always by /dev/fuse
-    std::lock_guard<std::mutex> l(m_map_mu);
+    std::lock_guard<std::mutex> l(m_mu);
     auto it = m_in_use.find(oh->unique);
     if (it != m_in_use.end()) {
       e = it->second;
@@ -174,8 +190,9 @@ ssize_t Ring::writev(int fd, iovec* iov, int count) {
   if (!e) return ::writev(fd, iov, count);
   size_t total = iov[0].iov_len, n = 0;
   for (int i = 1; i < count; ++i) total += iov[i].iov_len;
-  // After the unmount the kernel has failed the request already.
-  if (m_stopped.load()) return static_cast<ssize_t>(total);
+  // The ring thread has ended (stop(): the loop is over, the unmount has
+  // failed the request or the session's end will).
+  if (m_gone.load()) return static_cast<ssize_t>(total);
   OutHeader out = *oh;
   if (out.error == 0 && total - iov[0].iov_len > m_payload) {
     // cannot be: replies are at most max_write or a read's size (the
@@ -190,21 +207,29 @@ ssize_t Ring::writev(int fd, iovec* iov, int count) {
     n += iov[i].iov_len;
   }
   e->hdr->ent.payload_sz = static_cast<uint32_t>(n);
-  const uint64_t commit = e->hdr->ent.commit_id;
-  std::lock_guard<std::mutex> l(m_sq_mu);
-  prep(next_sqe(), e, uring::CMD_COMMIT_AND_FETCH, commit);
-  int r = io_uring_submit(&m_ring);
-  if (r < 0) {
-    spdlog::error("FUSE over io_uring: committing a reply: {}", strerror(-r));
-    errno = -r;
-    return -1;
-  }
+  queue_commit(e);
   return static_cast<ssize_t>(total);
 }
 
+void Ring::queue_commit(Entry* e) {
+  {
+    std::lock_guard<std::mutex> l(m_mu);
+    m_replied.push_back(e);
+  }
+  // The ring thread rechecks m_replied after saying it sleeps: either it
+  // sees this entry or this sees it sleeping.
+  if (m_sleeping.exchange(false)) wake();
+}
+
+void Ring::wake() {
+  const uint64_t one = 1;
+  (void)!::write(m_wake_fd, &one, sizeof one);
+}
+
 // The INIT reply, the session's first: it goes out offering the ring, then
-// every queue gets its entries (the kernel holds new requests back until
-// each queue has one). Without entries it goes out unchanged.
+// the ring thread gives every queue its entries (the kernel holds new
+// requests back until each queue has one). Without entries it goes out
+// unchanged.
 ssize_t Ring::send_init(int fd, iovec* iov, int count) {
   const auto* oh = static_cast<const OutHeader*>(iov[0].iov_base);
   std::vector<char> out;
@@ -226,7 +251,6 @@ ssize_t Ring::send_init(int fd, iovec* iov, int count) {
   ssize_t r = ::writev(fd, v, 2);
   if (r < 0) return r;
   m_thread = std::thread([this] { run(); });
-  register_entries();
   return r;
 }
 
@@ -251,28 +275,34 @@ bool Ring::make_entries() {
   return true;
 }
 
-void Ring::register_entries() {
-  std::lock_guard<std::mutex> l(m_sq_mu);
+bool Ring::register_entries() {
   for (auto& e : m_entries) prep(next_sqe(), &e, uring::CMD_REGISTER, 0);
+  arm_wake();
   int r = io_uring_submit(&m_ring);
-  if (r < 0) {
-    // Nothing registered: the kernel would hold every request back.
-    // A registration it refuses turns the ring off for the connection, so
-    // make it refuse one.
-    spdlog::error("FUSE over io_uring: registering entries: {}", strerror(-r));
-    Entry& bad = m_entries[0];  // none is in use: the ring never ran
-    bad.reg[1].iov_len = 0;
-    bad.again = true;
-    prep(next_sqe(), &bad, uring::CMD_REGISTER, 0);
-    io_uring_submit(&m_ring);
-    return;
+  if (r >= 0) {
+    auto& f = ring_figures();
+    f.queues.store(m_queues);
+    f.entries.store(m_per_queue);
+    spdlog::info("FUSE over io_uring: {} queue(s) of {} entries, {} KiB each", m_queues,
+                 m_per_queue, m_payload >> 10);
+    return true;
   }
-  auto& f = ring_figures();
-  f.queues.store(m_queues);
-  f.entries.store(m_per_queue);
-  f.active.store(true);
-  spdlog::info("FUSE over io_uring: {} queue(s) of {} entries, {} KiB each", m_queues, m_per_queue,
-               m_payload >> 10);
+  // Nothing registered: the kernel would hold every request back. A
+  // registration it refuses turns the ring off for the connection (and
+  // requests come by /dev/fuse): make it refuse one.
+  spdlog::error("FUSE over io_uring: registering entries: {}; requests go by /dev/fuse",
+                strerror(-r));
+  io_uring_sqe* sqe = next_sqe();
+  prep(sqe, &m_entries[0], uring::CMD_REGISTER, 0);
+  sqe->len = 1;  // not the 2 iovecs asked for: EINVAL
+  io_uring_submit(&m_ring);
+  return false;
+}
+
+void Ring::arm_wake() {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_read(sqe, m_wake_fd, &m_wake_buf, sizeof m_wake_buf, 0);
+  io_uring_sqe_set_data64(sqe, WAKE_TAG);
 }
 
 io_uring_sqe* Ring::next_sqe() {
@@ -300,76 +330,98 @@ void Ring::prep(io_uring_sqe* sqe, Entry* e, uint32_t cmd, uint64_t commit_id) {
   io_uring_sqe_set_data(sqe, e);
 }
 
-// The ring thread: reaps what the kernel delivers, until stop().
+// The ring thread: registers the entries, then commits what was replied
+// and hands on what the kernel delivers, until stop().
 void Ring::run() {
   pthread_setname_np(pthread_self(), "rbdfs-ring");
-  bool warned = false;
+  if (!register_entries()) {
+    m_gone.store(true);
+    return;
+  }
+  std::vector<Entry*> replied;
   for (;;) {
-    io_uring_cqe* cqe;
-    int r = io_uring_wait_cqe(&m_ring, &cqe);
-    if (r == -EINTR) continue;
-    if (r < 0) {
-      spdlog::error("FUSE over io_uring: waiting for requests: {}", strerror(-r));
-      return;
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      replied.swap(m_replied);
     }
+    for (Entry* e : replied)
+      prep(next_sqe(), e, uring::CMD_COMMIT_AND_FETCH, e->hdr->ent.commit_id);
+    const bool stopping = m_stop.load();
+    int r;
+    if (!replied.empty() || stopping) {
+      r = io_uring_submit(&m_ring);  // then straight to what has completed
+    } else {
+      m_sleeping.store(true);
+      bool more;
+      {
+        std::lock_guard<std::mutex> l(m_mu);
+        more = !m_replied.empty();
+      }
+      r = more ? 0 : io_uring_submit_and_wait(&m_ring, 1);
+      m_sleeping.store(false);
+    }
+    replied.clear();
+    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+      spdlog::error("FUSE over io_uring: submitting to the ring: {}", strerror(-r));
     unsigned head, seen = 0;
-    bool stop = false;
+    io_uring_cqe* cqe;
     io_uring_for_each_cqe(&m_ring, head, cqe) {
       ++seen;
-      if (cqe->user_data == STOP_TAG) {
-        stop = true;
-      } else if (cqe->res == 0) {
-        auto* e = reinterpret_cast<Entry*>(cqe->user_data);
-        e->again = false;
-        deliver(e);
-      } else if (cqe->res == -ENOTCONN || cqe->res == -ECANCELED) {
-        // The unmount - or, by the kernel's code (fuse_uring_cancel), the
-        // thread that committed the entry's last reply has exited (say a
-        // librados instance replaced after a blocklisting): the entry is
-        // cancelled while the connection lives on. Registered anew from
-        // this thread; if that fails too, it was the unmount. (Not seen
-        // in the tests: user.rbdfs.fuse counts it as registered_again.)
-        auto* e = reinterpret_cast<Entry*>(cqe->user_data);
-        if (!e->again && !m_stopped.load()) {
-          e->again = true;
-          ring_figures().registered_again.fetch_add(1, std::memory_order_relaxed);
-          std::lock_guard<std::mutex> l(m_sq_mu);
-          prep(next_sqe(), e, uring::CMD_REGISTER, 0);
-          io_uring_submit(&m_ring);
-        }
-      } else if (!warned) {
-        // the kernel refused the ring: requests come by /dev/fuse
-        spdlog::warn(
-            "FUSE over io_uring: the kernel failed a ring entry ({}); requests go by "
-            "/dev/fuse",
-            strerror(-cqe->res));
-        ring_figures().active.store(false);
-        warned = true;
-      }
+      handle(cqe);
     }
     io_uring_cq_advance(&m_ring, seen);
-    if (stop) return;
+    if (stopping) break;
   }
+  m_gone.store(true);
+}
+
+void Ring::handle(io_uring_cqe* cqe) {
+  if (cqe->user_data == WAKE_TAG) {
+    if (!m_stop.load()) arm_wake();
+    return;
+  }
+  auto* e = reinterpret_cast<Entry*>(cqe->user_data);
+  if (cqe->res == 0) {
+    deliver(e);
+    return;
+  }
+  auto& f = ring_figures();
+  if (cqe->res == -ENOTCONN || cqe->res == -ECANCELED) return;  // the unmount
+  if (f.requests.load() == 0) {
+    // a registration refused: the kernel goes by /dev/fuse
+    if (f.lost.fetch_add(1) == 0)
+      spdlog::warn("FUSE over io_uring: the kernel refused the ring ({}); requests go by /dev/fuse",
+                   strerror(-cqe->res));
+    return;
+  }
+  // a commit refused: that entry is gone (its request got the error)
+  f.lost.fetch_add(1);
+  spdlog::error("FUSE over io_uring: the kernel refused a reply ({}); {} entries lost so far",
+                strerror(-cqe->res), f.lost.load());
 }
 
 void Ring::deliver(Entry* e) {
   InHeader in;
   std::memcpy(&in, e->hdr->in_out, sizeof in);
+  auto& f = ring_figures();
+  if (f.requests.fetch_add(1, std::memory_order_relaxed) == 0) f.active.store(true);
   size_t op_len;
   if (!uring::request_layout(in, e->hdr->ent.payload_sz, &op_len)) {
-    // never answered: the kernel ends it at the unmount
-    spdlog::error("FUSE over io_uring: request {} (opcode {}) of impossible length {}", in.unique,
-                  in.opcode, in.len);
+    spdlog::error("FUSE over io_uring: request {} (opcode {}) of impossible length {}: EIO",
+                  in.unique, in.opcode, in.len);
+    OutHeader out{sizeof(OutHeader), -EIO, in.unique};
+    std::memcpy(e->hdr->in_out, &out, sizeof out);
+    e->hdr->ent.payload_sz = 0;
+    queue_commit(e);
     return;
   }
   char* start = e->payload - op_len - sizeof in;
   std::memcpy(start, &in, sizeof in);
   std::memcpy(start + sizeof in, e->hdr->op_in, op_len);
   {
-    std::lock_guard<std::mutex> l(m_map_mu);
+    std::lock_guard<std::mutex> l(m_mu);
     m_in_use[in.unique] = e;
   }
-  ring_figures().requests.fetch_add(1, std::memory_order_relaxed);
   fuse_buf buf{};
   buf.mem = start;
   buf.size = in.len;

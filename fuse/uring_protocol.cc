@@ -36,7 +36,7 @@ unsigned queues_from_cpu_list(const std::string& text) {
   std::string list = text;
   while (!list.empty() && (list.back() == '\n' || list.back() == ' ')) list.pop_back();
   if (list.empty()) return 0;
-  unsigned highest = 0;
+  unsigned count = 0;
   size_t pos = 0;
   for (;;) {
     const size_t comma = list.find(',', pos);
@@ -50,8 +50,8 @@ unsigned queues_from_cpu_list(const std::string& text) {
     } else if (!parse_uint(part.substr(dash + 1), &b) || b < a) {
       return 0;
     }
-    highest = std::max(highest, b + 1);
-    if (comma == std::string::npos) return highest;
+    count += b - a + 1;
+    if (comma == std::string::npos) return count;
     pos = comma + 1;
   }
 }

@@ -54,8 +54,9 @@ struct CmdReq {  // fuse_uring_cmd_req: the command area of a 128-byte SQE
 };
 static_assert(sizeof(CmdReq) == 24);
 
-// The kernel makes one queue per possible CPU: the count from the text of
-// /sys/devices/system/cpu/possible ("0-1", "0-3,8-11"); 0 when malformed.
+// The kernel makes one queue per possible CPU (num_possible_cpus()): the
+// count from the text of /sys/devices/system/cpu/possible ("0-1",
+// "0-3,8-11"); 0 when malformed.
 unsigned queues_from_cpu_list(const std::string& list);
 
 // Rewrites libfuse's fuse_init_out (the INIT reply after its header) so

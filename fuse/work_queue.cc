@@ -13,8 +13,12 @@ WorkQueue::WorkQueue(unsigned threads) {
           if (m_q.empty()) return;  // stopping and drained
           fn = std::move(m_q.front());
           m_q.pop_front();
+          ++m_running;
         }
         fn();
+        fn = nullptr;  // what it held goes before drain() can return
+        std::lock_guard<std::mutex> l(m_mu);
+        if (--m_running == 0 && m_q.empty()) m_idle.notify_all();
       }
     });
 }
@@ -26,6 +30,11 @@ WorkQueue::~WorkQueue() {
   }
   m_cv.notify_all();
   for (auto& t : m_threads) t.join();
+}
+
+void WorkQueue::drain() {
+  std::unique_lock<std::mutex> l(m_mu);
+  m_idle.wait(l, [this] { return m_running == 0 && m_q.empty(); });
 }
 
 void WorkQueue::post(std::function<void()> fn) {

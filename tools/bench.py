@@ -70,7 +70,7 @@ class Bench:
         if not os.access(self.URING_PARAM, os.W_OK):
             if self.a.io_uring == "on":
                 raise RuntimeError(self.URING_PARAM + " is missing or not writable: no FUSE over io_uring")
-            self.notes.append("rbdfs over /dev/fuse: this kernel has no FUSE over io_uring (%s)"
+            self.notes.append("rbdfs over /dev/fuse: no FUSE over io_uring here (%s is missing or not writable)"
                               % self.URING_PARAM)
             return
         with open(self.URING_PARAM) as f:
@@ -120,6 +120,10 @@ class Bench:
         self.mounts.append(m)
         how = sh(["getfattr", "--absolute-names", "--only-values", "-n", "user.rbdfs.fuse", m],
                  capture=True, check=False).stdout
+        if ring and not how.startswith("transport=io_uring ") and self.a.io_uring == "auto":
+            # the kernel refused the ring: the run goes on over /dev/fuse
+            self.notes.append("rbdfs over /dev/fuse: the kernel refused FUSE over io_uring (%s)" % how)
+            self.io_uring = ring = False
         want = "transport=" + ("io_uring" if ring else "dev_fuse")
         if not how.startswith(want + " "):
             raise RuntimeError("rbdfs on %s: user.rbdfs.fuse is %r, expected %s" % (m, how, want))

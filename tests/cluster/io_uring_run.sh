@@ -14,5 +14,8 @@ if [ ! -w "$param" ]; then
 fi
 old=$(cat "$param")
 trap 'echo "$old" >"$param"' EXIT
+trap 'exit 143' TERM INT
 echo Y >"$param"
-RBDFS_MOUNT_EXTRA="--io-uring ${RBDFS_MOUNT_EXTRA:-}" RBDFS_EXPECT_TRANSPORT=io_uring "$@"
+rc=0
+RBDFS_MOUNT_EXTRA="--io-uring ${RBDFS_MOUNT_EXTRA:-}" RBDFS_EXPECT_TRANSPORT=io_uring "$@" || rc=$?
+exit $rc
