@@ -54,23 +54,24 @@ class Bench:
         self.failures = {}  # row -> {target: what went wrong}
         self.rbdfs_pid = None
         self.qsd = {}       # exported file -> qemu-storage-daemon pid
-        self.io_uring = False  # rbdfs' mount takes FUSE requests over io_uring
+        self.io_uring = False  # the kernel's FUSE over io_uring is on for the run
         self.uring_was = None  # the kernel's enable_uring before the run
-        self.devfuse = {}   # row -> IOPS or MB/s of rbdfs over /dev/fuse, same run
+        self.ring = {}      # row -> IOPS or MB/s of rbdfs over io_uring, same run
 
     # ---- setup / teardown
     URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
 
     def enable_uring(self):
-        """rbdfs' mount takes its requests over io_uring (--io-uring) where
-        the kernel has it: the fuse module's switch is turned on for the run
-        and back after."""
+        """Where the kernel has FUSE over io_uring, the fio rows also run on
+        a second rbdfs mount that takes its requests that way (--io-uring):
+        the fuse module's switch is turned on for the run and back after.
+        rbdfs' own column is its default transport, /dev/fuse."""
         if self.a.io_uring == "off":
             return
         if not os.access(self.URING_PARAM, os.W_OK):
             if self.a.io_uring == "on":
                 raise RuntimeError(self.URING_PARAM + " is missing or not writable: no FUSE over io_uring")
-            self.notes.append("rbdfs over /dev/fuse: no FUSE over io_uring here (%s is missing or not writable)"
+            self.notes.append("no FUSE over io_uring here (%s is missing or not writable)"
                               % self.URING_PARAM)
             return
         with open(self.URING_PARAM) as f:
@@ -108,9 +109,8 @@ class Bench:
                 f.write(self.uring_was)
             self.uring_was = None
 
-    def mount_rbdfs(self, pools, name="rbdfs", ring=None):
-        """ring: over io_uring (default: whenever the run has it)"""
-        ring = self.io_uring if ring is None else ring
+    def mount_rbdfs(self, pools, name="rbdfs", ring=False):
+        """ring: over io_uring (--io-uring)"""
         m = os.path.join(self.tmp, name)
         os.makedirs(m, exist_ok=True)
         args = [self.a.rbdfs, "ceph", m, "-c", self.conf, "--id", "admin"]
@@ -121,9 +121,10 @@ class Bench:
         how = sh(["getfattr", "--absolute-names", "--only-values", "-n", "user.rbdfs.fuse", m],
                  capture=True, check=False).stdout
         if ring and not how.startswith("transport=io_uring ") and self.a.io_uring == "auto":
-            # the kernel refused the ring: the run goes on over /dev/fuse
-            self.notes.append("rbdfs over /dev/fuse: the kernel refused FUSE over io_uring (%s)" % how)
-            self.io_uring = ring = False
+            # the kernel refused the ring: no io_uring rows
+            self.notes.append("the kernel refused FUSE over io_uring (%s)" % how)
+            self.io_uring = False
+            return None
         want = "transport=" + ("io_uring" if ring else "dev_fuse")
         if not how.startswith(want + " "):
             raise RuntimeError("rbdfs on %s: user.rbdfs.fuse is %r, expected %s" % (m, how, want))
@@ -255,11 +256,12 @@ class Bench:
         fm = self.mount_rbdfuse(self.pool, "rbdfuse")
         files = {"rbdfs": os.path.join(m, self.pool, names["rbdfs"]),
                  "rbd-fuse": os.path.join(fm, names["rbd-fuse"])}
-        # the transport's share: rbdfs over /dev/fuse too, a second mount of
+        # the transport's share: rbdfs over io_uring too, a second mount of
         # the same image taking its turn beside the others
         if self.io_uring:
-            dm = self.mount_rbdfs([self.pool], "rbdfs-devfuse", ring=False)
-            files["rbdfs /dev/fuse"] = os.path.join(dm, self.pool, names["rbdfs"])
+            rm = self.mount_rbdfs([self.pool], "rbdfs-io_uring", ring=True)
+            if rm:
+                files["rbdfs io_uring"] = os.path.join(rm, self.pool, names["rbdfs"])
         # fill every twin once, so reads hit real objects
         for t in ("rbdfs", "rbd-fuse"):
             sh(["dd", "if=/dev/zero", "of=" + files[t], "bs=4M", "count=%d" % (size // 4),
@@ -274,7 +276,7 @@ class Bench:
         cpu_bytes, cpu_secs = 0, 0.0
         for run in range(self.a.runs):
             for row, spec in specs:
-                for t in ("librbd", "rbdfs", "rbdfs /dev/fuse", "qsd-fuse", "rbd-fuse"):
+                for t in ("librbd", "rbdfs", "rbdfs io_uring", "qsd-fuse", "rbd-fuse"):
                     if t not in files and t != "librbd":
                         continue
                     if t == "librbd":
@@ -288,23 +290,23 @@ class Bench:
                         cpu_secs += self.cpu_seconds() - c0
                         cpu_bytes += nbytes
                     v = mbs if spec[1] == "4M" else iops
-                    if t == "rbdfs /dev/fuse":
-                        self.devfuse.setdefault(row, []).append(v)
+                    if t == "rbdfs io_uring":
+                        self.ring.setdefault(row, []).append(v)
                     else:
                         self.add(row, t, v, "MB/s" if spec[1] == "4M" else "IOPS")
                     print("  run %d %-20s %-15s %10.1f %s" % (run + 1, row, t, v,
                           "MB/s" if spec[1] == "4M" else "IOPS"), flush=True)
-        if self.devfuse:
+        if self.ring:
             parts = []
-            for row, v in self.devfuse.items():
+            for row, v in self.ring.items():
                 lib = self.results.get(row, {}).get("librbd")
                 mine = self.results.get(row, {}).get("rbdfs")
                 if lib and mine:
-                    parts.append("%s %.0f (%.2fx librbd; io_uring %.2fx)" % (
+                    parts.append("%s %.0f (%.2fx librbd; /dev/fuse %.2fx)" % (
                         row, statistics.median(v), statistics.median(v) / statistics.median(lib),
                         statistics.median(mine) / statistics.median(lib)))
-            self.notes.append("rbdfs takes FUSE requests over io_uring (--io-uring); the same rows "
-                              "over /dev/fuse, a second mount of the same image, same run: "
+            self.notes.append("rbdfs over FUSE io_uring (--io-uring), a second mount of the same "
+                              "image, the same rows in the same run: "
                               + "; ".join(parts))
         if cpu_bytes:
             self.notes.append("rbdfs CPU (user+sys) per GiB moved, sequential 4M: %.2f s/GiB"
@@ -728,7 +730,8 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--keep-cluster", action="store_true")
     ap.add_argument("--io-uring", choices=("auto", "on", "off"), default="auto",
-                    help="rbdfs over FUSE io_uring: auto (where the kernel has it; default), on, off")
+                    help="the fio rows also on a second rbdfs mount over FUSE io_uring: auto (where the "
+                         "kernel has it; default), on (fail without it), off")
     ap.add_argument("--replot", metavar="DIR", help="redraw DIR/chart.png from DIR/results.json")
     # smaller runs (tests/cluster/test_bench.sh checks the harness with these)
     ap.add_argument("--runtime", type=int, help="seconds per fio run (quick 8, full 20)")
@@ -774,7 +777,8 @@ def main():
               "path as rbdfs); rbd-fuse. fio through the FUSE targets: libaio, O_DIRECT.\n"
               % (time.strftime("%Y-%m-%d"), "quick" if a.quick else "full", a.runs, cpu or "unknown",
                  os.cpu_count(), mem, platform.release(), ceph.split("(")[0].strip(), a.size_mb)).replace(
-                  "rbdfs%s", "rbdfs" + (" (FUSE over io_uring, --io-uring)" if b.io_uring else " (/dev/fuse)"))
+                  "rbdfs%s", "rbdfs (/dev/fuse" + ("; the fio rows also over io_uring, in the notes)"
+                                                   if b.io_uring else ")"))
     notes = "\n".join("- " + n for n in b.notes)
     text = header + "\n" + table + "\n\n" + notes + "\n\nRun time: %.0f s (`tools/bench%s`)\n" % (
         time.time() - started, " --quick" if a.quick else "")
