@@ -83,6 +83,8 @@ struct HeaderWatch::Shared : public librados::WatchCtx2 {
       int r = s->io.watch2(s->oid, &h, s.get());
       if (r == 0)
         s->handle = h;
+      else if (r == -ESHUTDOWN)
+        s->cluster->note_blocklisted();
       else
         spdlog::error("image {}: re-watching the header failed: {}", s->what,
                       Errno::from_rados(r).message());

@@ -144,7 +144,11 @@ Status ImageImpl::refresh() {
     gen = m_header_gen;
   }
   auto h = read_header(m_md, cur->pool, cur->name, cur->id);
-  if (!h.ok()) return h.err();
+  if (!h.ok()) {
+    // RADOS answers ESHUTDOWN only to a blocklisted client instance
+    if (h.err() == Errno(ESHUTDOWN)) m_cluster->note_blocklisted();
+    return h.err();
+  }
   if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
   RBDFS_TRY(open_parent_of(*h));
   bool pending;

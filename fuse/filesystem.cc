@@ -236,14 +236,14 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
 
 Result<std::vector<std::pair<std::string, std::string>>> Filesystem::images(
     const std::string& pool_name, bool fresh) {
-  auto p = pool(pool_name);
-  if (!p.ok()) return p.err();
   if (!fresh) {
     std::lock_guard<std::mutex> l(m_pools_mu);
-    auto& e = m_pools[pool_name];
-    if (e.have_listing && Clock::now() - e.listed < LISTING_TTL) return e.images;
+    auto it = m_pools.find(pool_name);
+    if (it != m_pools.end() && it->second.have_listing &&
+        Clock::now() - it->second.listed < LISTING_TTL)
+      return it->second.images;
   }
-  auto list = (*p)->list_images();
+  auto list = read_pool(pool_name, [](core::Pool& p) { return p.list_images(); });
   if (!list.ok()) return list.err();
   {
     // the lookups that follow a listing (ls -l) need no name -> id round trip
@@ -276,9 +276,7 @@ Result<std::string> Filesystem::image_id(const std::string& pool_name, const std
     auto it = m_ids.find(key);
     if (it != m_ids.end() && Clock::now() - it->second.when < ID_TTL) return it->second.id;
   }
-  auto p = pool(pool_name);
-  if (!p.ok()) return p.err();
-  auto id = (*p)->image_id(image);
+  auto id = read_pool(pool_name, [&](core::Pool& p) { return p.image_id(image); });
   std::lock_guard<std::mutex> l(m_images_mu);
   if (id.ok()) {
     m_ids[key] = {*id, Clock::now()};
@@ -354,6 +352,9 @@ std::shared_ptr<core::Cluster> Filesystem::cluster() {
       return cur;
     }
     m_cluster = *fresh;
+    // at most one new instance a second (the address itself, not only the
+    // instance, may be blocklisted)
+    m_reconnect_after = Clock::now() + std::chrono::seconds(1);
   }
   // Pools and images of the old instance are of no use any more: they are
   // opened again on the new one when next asked for.
@@ -365,28 +366,34 @@ std::shared_ptr<core::Cluster> Filesystem::cluster() {
     std::lock_guard<std::mutex> l(m_images_mu);
     m_open.clear();
   }
-  spdlog::warn("connected again as {} (client.{}); open files move to it at their next operation",
-               (*fresh)->client_name(), (*fresh)->instance_id());
+  spdlog::warn(
+      "connected again as {} (client.{}); new opens go through it; read-only descriptions move to "
+      "it, writable ones stay fenced",
+      (*fresh)->client_name(), (*fresh)->instance_id());
   return *fresh;
 }
 
 std::shared_ptr<core::Image> Filesystem::image_of(Handle* h) {
   auto img = h->image();
   if (!img->blocklisted()) return img;
+  auto hdr = img->header();
+  if (h->writable) {
+    // Fenced, as krbd and librbd fence the images a blocklisted client has
+    // open: another client may own the image now, and this description's
+    // writer may act on what it read before. A new open goes to the new
+    // instance.
+    if (!h->fenced.exchange(true))
+      spdlog::error(
+          "{}/{}: opened for writing before this client instance was blocklisted: the "
+          "description fails with ESHUTDOWN until it is closed (another client may own the "
+          "image now); open the file again to go on",
+          hdr->pool, hdr->name);
+    return nullptr;
+  }
   auto cl = cluster();
   if (cl->blocklisted() || h->reopening.exchange(true)) return img;
-  auto hdr = img->header();
-  if (h->wrote) {
-    // What the old instance had under way fails (ESHUTDOWN): this
-    // description's next fsync reports it.
-    (void)img->drain();
-    Status e = img->check_errors(&h->error_cursor, false);
-    int none = 0;
-    if (!e.ok()) h->carried_error.compare_exchange_strong(none, e.error());
-  }
   auto fresh = open_image(hdr->pool, hdr->name);
   if (fresh.ok() && (*fresh)->header()->id == hdr->id) {
-    if (h->wrote) h->error_cursor = (*fresh)->error_mark();
     h->set_image(*fresh);
     img = *fresh;
     spdlog::info("{}/{}: open file moved to the new client instance", hdr->pool, hdr->name);
@@ -413,16 +420,15 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
     if (open && open->blocklisted()) open.reset();  // opened again on the new instance
   }
   if (open) {
-    (void)open->refresh();
-    return open;
+    (void)open->refresh();  // (marks its instance if that was blocklisted)
+    if (!open->blocklisted()) return open;
+    open.reset();  // opened again on a new instance
   }
   forget_header(pool_name, image);
-  auto p = pool(pool_name);
-  if (!p.ok()) return p.err();
   core::Image::OpenOptions o;
   o.read_only = m_opts.read_only;
   o.id = *id;
-  auto img = (*p)->open_image(image, o);
+  auto img = read_pool(pool_name, [&](core::Pool& p) { return p.open_image(image, o); });
   if (!img.ok()) return img.err();
   // Another client wrote (it took the exclusive lock): what the page cache
   // holds of the file may be stale. Off the librados thread: the kernel
@@ -449,15 +455,15 @@ Result<std::shared_ptr<const core::ImageHeader>> Filesystem::image_header(
 Filesystem::HeaderResult Filesystem::fetch_header(const std::string& pool_name,
                                                   const std::string& image,
                                                   const std::string& id_hint) {
-  auto p = pool(pool_name);
-  if (!p.ok()) return p.err();
-  std::string id = id_hint;
-  if (id.empty()) {
-    auto r = (*p)->image_id(image);
-    if (!r.ok()) return r.err();
-    id = *r;
-  }
-  auto h = (*p)->read_header(image, id);
+  auto h = read_pool(pool_name, [&](core::Pool& p) -> Result<core::ImageHeader> {
+    std::string id = id_hint;
+    if (id.empty()) {
+      auto r = p.image_id(image);
+      if (!r.ok()) return r.err();
+      id = *r;
+    }
+    return p.read_header(image, id);
+  });
   if (!h.ok()) return h.err();
   if (m_opts.read_only && h->read_only_reason.empty()) h->read_only_reason = "mounted read-only";
   auto hdr = std::make_shared<const core::ImageHeader>(std::move(*h));
@@ -540,8 +546,8 @@ uint64_t Filesystem::allocated_blocks(const std::shared_ptr<const core::ImageHea
   uint64_t bytes = 0;
   auto start = Clock::now();
   if (h->unreadable_reason.empty()) {
-    auto p = pool(h->pool);
-    auto r = p.ok() ? (*p)->allocated_bytes(*h, snap_id, size) : core::Result<uint64_t>(p.err());
+    auto r =
+        read_pool(h->pool, [&](core::Pool& p) { return p.allocated_bytes(*h, snap_id, size); });
     if (r.ok())
       bytes = *r;
     else
@@ -603,9 +609,8 @@ Status Filesystem::fill_attr(const Node& n, struct stat* st) {
     }
     case NodeKind::TRASHED: {
       auto e = trash_entry(n.pool, n.image, false);
-      auto p = e.ok() ? pool(n.pool) : Result<std::shared_ptr<core::Pool>>(e.err());
-      if (!p.ok()) return p.err();
-      auto h = (*p)->read_header(e->spec.name, e->id);
+      if (!e.ok()) return e.err();
+      auto h = read_pool(n.pool, [&](core::Pool& p) { return p.read_header(e->spec.name, e->id); });
       if (!h.ok()) return h.err();
       st->st_nlink = 1;
       st->st_size = static_cast<off_t>(h->size);

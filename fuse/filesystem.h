@@ -78,13 +78,13 @@ struct DirListing : std::vector<std::pair<std::string, NodeKind>> {
 // description.
 struct Handle {
   // The image; replaced (Filesystem::image_of) when our client instance
-  // was blocklisted and a new one opened it again.
+  // was blocklisted and a new one opened it again (read-only descriptions).
   std::shared_ptr<core::Image> image() const { return std::atomic_load(&m_image); }
   void set_image(std::shared_ptr<core::Image> img) { std::atomic_store(&m_image, std::move(img)); }
   std::atomic<bool> reopening{false};
-  // An error of writes through the blocklisted instance, for this
-  // description's next fsync (consumed) and close (not).
-  std::atomic<int> carried_error{0};
+  // Opened for writing through an instance that was then blocklisted: its
+  // operations fail with ESHUTDOWN until it is closed (Filesystem::image_of).
+  std::atomic<bool> fenced{false};
   uint64_t snap_id = core::cls::NOSNAP;
   bool writable = false;
   // Errors of this description's early-acknowledged writes (errseq, as the
@@ -183,6 +183,11 @@ class Filesystem {
 
   core::Result<std::vector<std::string>> pools(bool fresh = false);
   core::Result<std::shared_ptr<core::Pool>> pool(const std::string& name);
+  // Reads through the named pool: fn(Pool&). RADOS answers ESHUTDOWN only
+  // to a client instance that was blocklisted: fn runs once more, on a new
+  // instance (see noted() in fs_internal.h; changes are not repeated).
+  template <typename F>
+  auto read_pool(const std::string& name, F&& fn) -> decltype(fn(std::declval<core::Pool&>()));
   core::Result<std::vector<std::pair<std::string, std::string>>> images(const std::string& pool,
                                                                         bool fresh);
   void invalidate_listing(const std::string& pool);
@@ -279,9 +284,10 @@ class Filesystem {
   // The cluster connection; a new one replaces it when this one was
   // blocklisted (pools and open images are then opened again on it).
   std::shared_ptr<core::Cluster> cluster();
-  // The handle's image, opened again on the new connection first when
-  // its instance was blocklisted (once; meanwhile callers get the old one,
-  // whose operations fail with ESHUTDOWN).
+  // The handle's image. When its instance was blocklisted: a read-only
+  // description's is opened again on the new connection first (once;
+  // meanwhile callers get the old one, whose operations fail with
+  // ESHUTDOWN); a writable description is fenced: null, for ESHUTDOWN.
   std::shared_ptr<core::Image> image_of(Handle* h);
   std::mutex m_cluster_mu;
   std::shared_ptr<core::Cluster> m_cluster;                 // GUARDED_BY(m_cluster_mu)

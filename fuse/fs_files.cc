@@ -116,7 +116,7 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   auto dp = create_data_pool_id("create " + p.pool + "/" + name);
   if (!dp.ok()) return dp.err();
   spec.data_pool_id = *dp;
-  Status s = (*pl)->create_image(name, spec);
+  Status s = noted(**pl, (*pl)->create_image(name, spec));
   *created = s.ok();
   if (s.error() == EEXIST && !excl) return {};
   if (!s.ok()) {
@@ -216,22 +216,27 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Handle* h = handle_of(fi);
-  image_of(h)->aio_read_piece(h->snap_id, static_cast<uint64_t>(off), size, m_read_piece,
-                              m_opts.gather_reads, [req](Result<core::ReadData> r) {
-                                if (!r.ok()) {
-                                  fuse_reply_err(req, r.error());
-                                  return;
-                                }
-                                // Straight from RADOS' buffers to the kernel: no copy
-                                // here (writev's iovec count is bounded by IOV_MAX).
-                                std::vector<iovec> iov = r->iov();
-                                if (iov.size() < 512) {
-                                  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-                                } else {
-                                  std::string flat = r->to_string();
-                                  fuse_reply_buf(req, flat.data(), flat.size());
-                                }
-                              });
+  auto img = image_of(h);
+  if (!img) {
+    fuse_reply_err(req, ESHUTDOWN);
+    return;
+  }
+  img->aio_read_piece(h->snap_id, static_cast<uint64_t>(off), size, m_read_piece,
+                      m_opts.gather_reads, [req](Result<core::ReadData> r) {
+                        if (!r.ok()) {
+                          fuse_reply_err(req, r.error());
+                          return;
+                        }
+                        // Straight from RADOS' buffers to the kernel: no copy
+                        // here (writev's iovec count is bounded by IOV_MAX).
+                        std::vector<iovec> iov = r->iov();
+                        if (iov.size() < 512) {
+                          fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+                        } else {
+                          std::string flat = r->to_string();
+                          fuse_reply_buf(req, flat.data(), flat.size());
+                        }
+                      });
 }
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
@@ -260,6 +265,10 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,
     return;
   }
   auto img = image_of(h);
+  if (!img) {
+    fuse_reply_err(req, ESHUTDOWN);
+    return;
+  }
   // errseq: this description reports what fails from its first write on
   std::call_once(h->first_write, [h, &img] {
     h->error_cursor = img->error_mark();
@@ -325,6 +334,10 @@ void Filesystem::copy_file_range(fuse_req_t req, fuse_file_info* fi_in, off_t of
   }
   auto src = image_of(in);
   auto dst = image_of(out);
+  if (!src || !dst) {
+    fuse_reply_err(req, ESHUTDOWN);
+    return;
+  }
   auto src_size = src->header()->size_at(in->snap_id);
   if (!src_size.ok()) {
     fuse_reply_err(req, src_size.error());
@@ -381,6 +394,10 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
   auto img = image_of(h);
+  if (!img) {
+    fuse_reply_err(req, ESHUTDOWN);
+    return;
+  }
   // (the callback may hold the last reference: an image's deleter never
   // destroys it on a librados thread, see ImageImpl::open)
   img->aio_drain([this, req, h, img, consume](Status s) {
@@ -388,8 +405,6 @@ void Filesystem::sync(fuse_req_t req, Handle* h, bool consume) {
       auto hdr = img->header();
       forget_blocks(hdr->pool, hdr->id);
     }
-    int carried = consume ? h->carried_error.exchange(0) : h->carried_error.load();
-    if (s.ok() && carried) s = Errno(carried);
     if (s.ok() && h->wrote) s = img->check_errors(&h->error_cursor, consume);
     fuse_reply_err(req, s.error());
   });
@@ -427,6 +442,10 @@ void Filesystem::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_
     return;
   }
   auto img = image_of(h);
+  if (!img) {
+    fuse_reply_err(req, ESHUTDOWN);
+    return;
+  }
   if (!(mode & FALLOC_FL_KEEP_SIZE) && uoff + ulen > img->header()->size) {
     Status s = img->grow_to(uoff + ulen);
     if (!s.ok()) {
@@ -453,7 +472,9 @@ void Filesystem::lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_f
   }
   // Stripe-unit granularity: "data" means the unit lies in an existing
   // object. Looks only at objects from `off` on.
-  auto r = image_of(h)->seek(h->snap_id, static_cast<uint64_t>(off), whence == SEEK_DATA);
+  auto img = image_of(h);
+  auto r = img ? img->seek(h->snap_id, static_cast<uint64_t>(off), whence == SEEK_DATA)
+               : Result<uint64_t>(Errno(ESHUTDOWN));
   if (!r.ok())
     fuse_reply_err(req, r.error());
   else

@@ -2,13 +2,16 @@
 // Internal to fuse/.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <string>
 #include <utility>
 
+#include "core/cluster.h"
 #include "core/names.h"
+#include "core/pool.h"
 #include "fuse/filesystem.h"
 
 namespace rbdfs::ll {
@@ -75,5 +78,26 @@ inline Handle* handle_of(fuse_file_info* fi) {
 }
 
 inline void reply_status(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.error()); }
+
+// RADOS answers ESHUTDOWN only to a client instance that was blocklisted:
+// marks the pool's instance (pool() and cluster() then connect anew) and
+// passes `r` through. For changes, which are not repeated: which of their
+// steps landed is not known.
+template <typename R>
+R noted(core::Pool& p, R r) {
+  if (r.error() == ESHUTDOWN) p.cluster()->note_blocklisted();
+  return r;
+}
+
+template <typename F>
+auto Filesystem::read_pool(const std::string& name, F&& fn)
+    -> decltype(fn(std::declval<core::Pool&>())) {
+  for (int attempt = 0;; ++attempt) {
+    auto p = pool(name);
+    if (!p.ok()) return p.err();
+    auto r = noted(**p, fn(**p));
+    if (r.error() != ESHUTDOWN || attempt > 0) return r;
+  }
+}
 
 }  // namespace rbdfs::ll

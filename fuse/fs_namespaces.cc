@@ -28,7 +28,7 @@ Result<std::vector<std::string>> Filesystem::namespaces(const std::string& pool_
     auto& e = m_pools[pool_name];
     if (e.have_namespaces && Clock::now() - e.ns_listed < LISTING_TTL) return e.namespaces;
   }
-  auto list = (*p)->list_namespaces();
+  auto list = read_pool(pool_name, [](core::Pool& q) { return q.list_namespaces(); });
   if (!list.ok()) return list.err();
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[pool_name];
@@ -117,7 +117,7 @@ void Filesystem::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name_c, mo
     fuse_reply_err(req, EEXIST);
     return;
   }
-  Status s = (*pl)->create_namespace(name);
+  Status s = noted(**pl, (*pl)->create_namespace(name));
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[p.pool].have_namespaces = false;
@@ -155,7 +155,7 @@ void Filesystem::rmdir(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
     return;
   }
   const std::string ns = split_pool_spec(n.pool).second;
-  Status s = (*pl)->remove_namespace(ns);
+  Status s = noted(**pl, (*pl)->remove_namespace(ns));
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[p.pool].have_namespaces = false;

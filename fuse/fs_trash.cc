@@ -22,7 +22,7 @@ Result<std::vector<Filesystem::TrashEntry>> Filesystem::trash(const std::string&
     auto& e = m_pools[pool_name];
     if (e.have_trash && Clock::now() - e.trash_listed < LISTING_TTL) return e.trash;
   }
-  auto list = (*p)->trash_list();
+  auto list = read_pool(pool_name, [](core::Pool& q) { return q.trash_list(); });
   if (!list.ok()) return list.err();
   // what `rbd trash ls` shows: a user's (migration, mirroring and removal
   // sources only with --all)
@@ -93,7 +93,7 @@ void Filesystem::trash_restore(fuse_req_t req, const Node& trashdir, const std::
     fuse_reply_err(req, EEXIST);
     return;
   }
-  Status s = (*pl)->trash_restore(e->id, newname);
+  Status s = noted(**pl, (*pl)->trash_restore(e->id, newname));
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[trashdir.pool].have_trash = false;
@@ -119,7 +119,7 @@ void Filesystem::trash_unlink(fuse_req_t req, const Node& trashdir, const std::s
     fuse_reply_err(req, pl.error());
     return;
   }
-  Status s = (*pl)->trash_remove(e->id, m_opts.trash_force);
+  Status s = noted(**pl, (*pl)->trash_remove(e->id, m_opts.trash_force));
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[trashdir.pool].have_trash = false;

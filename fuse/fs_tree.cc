@@ -102,7 +102,13 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       return;
     }
     std::shared_ptr<core::Image> img;
-    if (fi && handle_of(fi)) img = image_of(handle_of(fi));
+    if (fi && handle_of(fi)) {
+      img = image_of(handle_of(fi));
+      if (!img) {  // fenced
+        fuse_reply_err(req, ESHUTDOWN);
+        return;
+      }
+    }
     if (!img) {
       auto r = open_image(n.pool, n.image);
       if (!r.ok()) {
@@ -300,14 +306,14 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   }
   Status s;
   if (m_opts.delete_mode == DeleteMode::TRASH) {
-    auto id = (*pl)->trash_move(name);
+    auto id = noted(**pl, (*pl)->trash_move(name));
     if (!id.ok()) s = id.err();
   } else {
     if (find_open(p.pool, name)) {
       fuse_reply_err(req, EBUSY);
       return;
     }
-    s = (*pl)->remove_image(name);
+    s = noted(**pl, (*pl)->remove_image(name));
   }
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
@@ -355,7 +361,7 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
     fuse_reply_err(req, data_pool.error());
     return;
   }
-  Status s = (*to)->clone_image(name, **from, **h, snap->id, *data_pool);
+  Status s = noted(**to, (*to)->clone_image(name, **from, **h, snap->id, *data_pool));
   if (!s.ok()) {
     spdlog::warn("ln {}/.snap/{}/{} {}/{}: {}", src.pool, src.image, src.snap, dst.pool, name,
                  s.err().message());
@@ -427,7 +433,7 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
     fuse_reply_err(req, EBUSY);  // open handles are bound to the old name
     return;
   }
-  Status s = (*pl)->rename_image(name, newname);
+  Status s = noted(**pl, (*pl)->rename_image(name, newname));
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
   forget_header(p.pool, newname);

@@ -203,7 +203,8 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
       v = std::to_string(overlap);
     } else if (overlap) {  // as rbd info: none once flattened
       auto pl = pool(n.pool);
-      auto pn = pl.ok() ? (*pl)->parent_name(hdr) : core::Result<std::string>(pl.err());
+      auto pn =
+          pl.ok() ? noted(**pl, (*pl)->parent_name(hdr)) : core::Result<std::string>(pl.err());
       if (!pn.ok()) {
         fuse_reply_err(req, pn.error());
         return;

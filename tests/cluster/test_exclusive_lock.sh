@@ -18,7 +18,10 @@
 #  7. the parent of a clone (feature operations) is written through the mount
 #  8. rbdfs blocklisted while it owns the lock: its writes fail with
 #     ESHUTDOWN, the log says why, and it connects again as a new client
-#     instance: the descriptor still open and new ones write again
+#     instance: the descriptor open at the blocklist stays fenced (ESHUTDOWN
+#     until closed, as krbd and librbd fence), new ones write again
+#  9. rbdfs blocklisted while its files are idle: the first new opens after
+#     it (listing, another image, the idle image again) work at once
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
 # RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
 # "--log-file F --log-level debug").
@@ -790,7 +793,7 @@ PY
 fi
 
 if wanted 8; then
-step "8. rbdfs blocklisted while it owns the lock: writes fail with ESHUTDOWN, the log says why, and it connects again (new client instance, no remount)"
+step "8. rbdfs blocklisted while it owns the lock: writes fail with ESHUTDOWN, the log says why, the open descriptor stays fenced, new opens write (new client instance, no remount)"
 new_image B el8
 M3=$TMP/mnt3
 mount_rbdfs "$M3" -p "$P" --log-file "$TMP/m3.log"
@@ -817,29 +820,42 @@ except OSError as e:
         die("a write of a blocklisted rbdfs failed with %s, expected ESHUTDOWN" % e)
     print("   refused: %s" % e)
 open(refused, "w").write("ok\n")
-# the same descriptor, still open, goes on through the new client instance
-t0 = time.monotonic()
-while True:
+# the descriptor stays fenced: another client may own the image now
+for what, fn in (("pwrite", lambda: os.pwrite(fd, b"c" * 65536, 1 << 20)),
+                 ("fsync", lambda: os.fsync(fd)),
+                 ("ftruncate", lambda: os.ftruncate(fd, 128 << 20))):
     try:
-        os.pwrite(fd, b"c" * 65536, 1 << 20)
-        os.fsync(fd)
-        break
+        fn()
+        die("%s through the fenced descriptor succeeded" % what)
     except OSError as e:
-        if e.errno != errno.ESHUTDOWN or time.monotonic() - t0 > 30:
-            die("the open descriptor did not recover within 30 s: %s" % e)
-        time.sleep(0.2)
-print("   the open descriptor writes again after %.1f s" % (time.monotonic() - t0))
-# and a new open works too
+        if e.errno != errno.ESHUTDOWN:
+            die("%s through the fenced descriptor failed with %s, expected ESHUTDOWN" % (what, e))
+try:  # (the kernel may report a failed read as EIO)
+    os.pread(fd, 4096, 32 << 20)
+    die("a read through the fenced descriptor succeeded")
+except OSError as e:
+    if e.errno not in (errno.ESHUTDOWN, errno.EIO):
+        die("a read through the fenced descriptor failed with %s" % e)
+    read_errno = errno.errorcode[e.errno]
+print("   the descriptor open at the blocklist stays fenced: pwrite, fsync, ftruncate fail with ESHUTDOWN, pread with %s" % read_errno)
+# a new open writes, at once
+t0 = time.monotonic()
 fd2 = rbdfs_call("open again", os.open, path, os.O_RDWR)
 rbdfs_pwrite("pwrite through a new descriptor", fd2, b"d" * 65536, 2 << 20)
 rbdfs_call("fsync of the new descriptor", os.fsync, fd2)
+print("   a new descriptor wrote and synced in %.1f s" % (time.monotonic() - t0))
 open(refused + ".recovered", "w").write("ok\n")
 for _ in range(600):  # the lock is looked at while the files are open
     if os.path.exists(refused + ".finish"):
         break
     time.sleep(0.1)
 os.close(fd2)
-os.close(fd)
+try:
+    os.close(fd)
+    die("closing the fenced descriptor reported nothing")
+except OSError as e:
+    if e.errno != errno.ESHUTDOWN:
+        die("closing the fenced descriptor failed with %s, expected ESHUTDOWN" % e)
 PY
 rm -f "$TMP/b.refused.recovered" "$TMP/b.refused.finish"
 tmo 120 "$PY" "$TMP/hold8.py" "$M3/$P/$B" "$TMP/b.ready" "$TMP/b.go" "$TMP/b.refused" &
@@ -855,6 +871,7 @@ wait_ready "$TMP/b.refused.recovered" "$holder"
 [ -s "$TMP/b.refused" ] || fail "step 8: no write was refused"
 contains "was blocklisted by another client" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs was blocklisted: $(cat "$TMP/m3.log")"
 contains "connected again as" <"$TMP/m3.log" || fail "step 8: the log does not say rbdfs connected again: $(cat "$TMP/m3.log")"
+contains "fails with ESHUTDOWN until it is closed" <"$TMP/m3.log" || fail "step 8: the log does not say the open descriptor is fenced: $(cat "$TMP/m3.log")"
 own2=$(el owner "$P/$B" "the third mount after it connected again") || fail "step 8: rbdfs does not hold the lock after connecting again"
 read -r ent2 addr2 _ <<<"$own2"
 [ "$addr2" != "$addr" ] || fail "step 8: the lock owner is still the blocklisted instance $addr"
@@ -875,12 +892,88 @@ for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M3 " >/dev/null || break; slee
 pgrep -f -- "$RBDFS ceph $M3 " >/dev/null && fail "step 8: rbdfs did not exit after its unmount"
 ceph osd blocklist rm "$addr" >/dev/null 2>&1
 rbd export --no-progress "$P/$B" "$TMP/b.export" >/dev/null 2>&1 || fail "step 8: rbd export"
-want8() { head -c 65536 /dev/zero | tr '\0' a; head -c $((MiB - 65536)) /dev/zero
-          head -c 65536 /dev/zero | tr '\0' c; head -c $((MiB - 65536)) /dev/zero
+want8() { head -c 65536 /dev/zero | tr '\0' a; head -c $((2 * MiB - 65536)) /dev/zero
           head -c 65536 /dev/zero | tr '\0' d; }
 cmp -n $((2 * MiB + 65536)) "$TMP/b.export" <(want8) ||
   fail "step 8: the image is not what was written: $(cmp -n $((2 * MiB + 65536)) "$TMP/b.export" <(want8) 2>&1; od -A d -c "$TMP/b.export" | head -8)"
 el objmap "$P/$B" || fail "step 8: object map"
+fi
+
+if wanted 9; then
+step "9. rbdfs blocklisted while its files are idle: the first new opens after it (ls -l, dd into another image, a second descriptor of the idle one) work at once"
+new_image G el9g
+new_image H el9h
+M4=$TMP/mnt4
+mount_rbdfs "$M4" -p "$P" --log-file "$TMP/m4.log"
+wait_file "$M4/$P/$G"
+rm -f "$TMP/g.ready" "$TMP/g.go"
+cat > "$TMP/hold9.py" <<'PY'
+import errno, os, sys, time
+from elock import *
+path, ready, go = sys.argv[1:4]
+fd = rbdfs_call("open(O_RDWR)", os.open, path, os.O_RDWR)
+rbdfs_pwrite("pwrite before the blocklist", fd, b"a" * 65536, 0)
+rbdfs_call("fsync", os.fsync, fd)
+open(ready, "w").write("ok\n")
+for _ in range(900):  # idle until the new opens are done
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+# opened for writing before the blocklist: fenced
+try:
+    os.pwrite(fd, b"x" * 4096, 0)
+    die("a write through the idle descriptor opened before the blocklist succeeded")
+except OSError as e:
+    if e.errno != errno.ESHUTDOWN:
+        die("a write through the fenced idle descriptor failed with %s, expected ESHUTDOWN" % e)
+try:
+    os.close(fd)
+except OSError as e:
+    if e.errno != errno.ESHUTDOWN:
+        die("closing the fenced idle descriptor failed with %s" % e)
+PY
+tmo 150 "$PY" "$TMP/hold9.py" "$M4/$P/$G" "$TMP/g.ready" "$TMP/g.go" &
+holder=$!
+CLEANUP+=("kill -9 $holder 2>/dev/null")
+wait_ready "$TMP/g.ready" "$holder"
+own=$(el owner "$P/$G" "the fourth mount after its write and fsync") || fail "step 9: rbdfs does not hold the lock"
+read -r ent addr _ <<<"$own"
+CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
+blocklist_add "$addr"
+# nothing of the mount has run since: the first attempts must work
+t0=$(now)
+tmo 30 ls -l "$M4/$P" >"$TMP/ls9" 2>&1 || fail "step 9: ls -l of the pool after the blocklist: $(cat "$TMP/ls9")"
+contains -F " $H" <"$TMP/ls9" || fail "step 9: ls -l does not list $H: $(cat "$TMP/ls9")"
+head -c 65536 /dev/zero | tr '\0' h >"$TMP/h9"
+tmo 30 dd if="$TMP/h9" of="$M4/$P/$H" bs=64k conv=notrunc,fsync status=none 2>"$TMP/dd9" ||
+  fail "step 9: dd into another image after the blocklist: $(cat "$TMP/dd9")"
+tmo 30 "$PY" - "$M4/$P/$G" <<'PY' || fail "step 9: a second descriptor of the idle image after the blocklist"
+import os, sys
+from elock import *
+fd = rbdfs_call("open(O_RDWR) of the idle image", os.open, sys.argv[1], os.O_RDWR)
+got = os.pread(fd, 65536, 0)
+if got != b"a" * 65536:
+    die("the new descriptor reads %r..., expected what was written before the blocklist" % got[:16])
+rbdfs_pwrite("pwrite through the new descriptor", fd, b"e" * 65536, 1 << 20)
+rbdfs_call("fsync of the new descriptor", os.fsync, fd)
+os.close(fd)
+PY
+echo "   ls -l, dd into $H and a new descriptor of $G worked at the first attempt ($(echo "$(now) - $t0" | bc) s in all)"
+touch "$TMP/g.go"
+wait "$holder" || fail "step 9: the idle descriptor's holder failed"
+contains "was blocklisted by another client" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs was blocklisted: $(cat "$TMP/m4.log")"
+contains "connected again as" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs connected again: $(cat "$TMP/m4.log")"
+umount_rbdfs "$M4"
+for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M4 " >/dev/null || break; sleep 0.1; done
+ceph osd blocklist rm "$addr" >/dev/null 2>&1
+rbd export --no-progress "$P/$H" "$TMP/h9.export" >/dev/null 2>&1 || fail "step 9: rbd export $H"
+cmp -n 65536 "$TMP/h9.export" "$TMP/h9" || fail "step 9: $H is not what dd wrote"
+rbd export --no-progress "$P/$G" "$TMP/g9.export" >/dev/null 2>&1 || fail "step 9: rbd export $G"
+want9() { head -c 65536 /dev/zero | tr '\0' a; head -c $((MiB - 65536)) /dev/zero
+          head -c 65536 /dev/zero | tr '\0' e; }
+cmp -n $((MiB + 65536)) "$TMP/g9.export" <(want9) || fail "step 9: $G is not what was written"
+el objmap "$P/$G" || fail "step 9: object map of $G"
+el objmap "$P/$H" || fail "step 9: object map of $H"
 fi
 
 pass "exclusive lock"
