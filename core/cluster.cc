@@ -120,6 +120,8 @@ Cluster::Cluster() : m_rados(std::make_unique<Rados>()) {}
 
 uint64_t Cluster::instance_id() { return m_rados->r.get_instance_id(); }
 
+std::string Cluster::address() const { return m_rados->r.get_addrs(); }
+
 Cluster::~Cluster() {
   if (m_connected) m_rados->r.shutdown();
 }

@@ -81,6 +81,8 @@ class Cluster {
   struct Rados;
   Rados& rados_handle() { return *m_rados; }
   uint64_t instance_id();
+  // This instance's address, as `ceph osd blocklist` and `rbd status` show it.
+  std::string address() const;
   const std::string& client_name() const { return m_client_name; }
 
   // RADOS answered ESHUTDOWN: another client blocklisted this one (it

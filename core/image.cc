@@ -144,13 +144,13 @@ Status ImageImpl::refresh() {
     gen = m_header_gen;
   }
   auto h = read_header(m_md, cur->pool, cur->name, cur->id);
-  if (!h.ok()) {
+  Status parent = h.ok() ? open_parent_of(*h) : Status(h.err());
+  if (!parent.ok()) {
     // RADOS answers ESHUTDOWN only to a blocklisted client instance
-    if (h.err() == Errno(ESHUTDOWN)) m_cluster->note_blocklisted();
-    return h.err();
+    if (parent.error() == ESHUTDOWN) m_cluster->note_blocklisted();
+    return parent;
   }
   if (m_force_read_only && h->read_only_reason.empty()) h->read_only_reason = "opened read-only";
-  RBDFS_TRY(open_parent_of(*h));
   bool pending;
   {
     std::lock_guard<std::mutex> l(m_size_mu);

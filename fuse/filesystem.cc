@@ -219,15 +219,19 @@ Result<std::shared_ptr<core::Pool>> Filesystem::pool(const std::string& name) {
     }
   }
   if (std::find(names->begin(), names->end(), pool_name) == names->end()) return Errno(ENOENT);
+  if (!ns.empty()) {
+    auto all = namespaces(pool_name, false);  // (may connect anew: before the open)
+    if (all.ok() && !std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
+    if (!all.ok()) {
+      // caps that end at the namespace cannot read the pool's registry:
+      // ask the namespace itself
+      auto p = core::Pool::open(cluster(), pool_name, ns);
+      if (!p.ok()) return p.err();
+      RBDFS_TRY(noted(**p, (*p)->namespace_ready()));
+    }
+  }
   auto p = core::Pool::open(cluster(), pool_name, ns);
   if (!p.ok()) return p.err();
-  if (!ns.empty()) {
-    auto all = namespaces(pool_name, false);
-    if (all.ok() && !std::binary_search(all->begin(), all->end(), ns)) return Errno(ENOENT);
-    // caps that end at the namespace cannot read the pool's registry:
-    // ask the namespace itself
-    if (!all.ok()) RBDFS_TRY((*p)->namespace_ready());
-  }
   std::lock_guard<std::mutex> l(m_pools_mu);
   auto& e = m_pools[name];
   if (!e.pool || e.pool->cluster()->blocklisted()) e.pool = *p;
@@ -336,16 +340,20 @@ bool Filesystem::shutdown() {
 std::shared_ptr<core::Cluster> Filesystem::cluster() {
   std::shared_ptr<core::Cluster> cur;
   {
-    std::lock_guard<std::mutex> l(m_cluster_mu);
+    std::unique_lock<std::mutex> l(m_cluster_mu);
+    // one connect at a time; the others wait for it (a while: handing out
+    // the old instance would fail them with ESHUTDOWN)
+    if (m_reconnecting) m_reconnected.wait_for(l, RECONNECT_WAIT, [&] { return !m_reconnecting; });
     cur = m_cluster;
     if (!cur->blocklisted() || m_reconnecting || Clock::now() < m_reconnect_after) return cur;
-    m_reconnecting = true;  // one at a time; the others go on with the old one
+    m_reconnecting = true;
   }
   std::string msg;
   auto fresh = core::Cluster::connect(cur->config(), &msg);
   {
     std::lock_guard<std::mutex> l(m_cluster_mu);
     m_reconnecting = false;
+    m_reconnected.notify_all();
     if (!fresh.ok()) {
       m_reconnect_after = Clock::now() + std::chrono::seconds(5);
       spdlog::error("connecting again after being blocklisted failed (next try in 5 s): {}", msg);
@@ -356,15 +364,20 @@ std::shared_ptr<core::Cluster> Filesystem::cluster() {
     // instance, may be blocklisted)
     m_reconnect_after = Clock::now() + std::chrono::seconds(1);
   }
-  // Pools and images of the old instance are of no use any more: they are
-  // opened again on the new one when next asked for.
+  // Pools and images of the old instance are of no use any more (they are
+  // opened again on the new one when next asked for): let it go. Those a
+  // thread just opened on the new one stay.
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
-    m_pools.clear();
+    for (auto& [name, e] : m_pools)
+      if (e.pool && e.pool->cluster()->blocklisted()) e.pool.reset();
   }
   {
     std::lock_guard<std::mutex> l(m_images_mu);
-    m_open.clear();
+    for (auto it = m_open.begin(); it != m_open.end();) {
+      auto img = it->second.lock();
+      it = !img || img->blocklisted() ? m_open.erase(it) : std::next(it);
+    }
   }
   spdlog::warn(
       "connected again as {} (client.{}); new opens go through it; read-only descriptions move to "
@@ -441,7 +454,8 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
   });
   std::lock_guard<std::mutex> l(m_images_mu);
   auto& slot = m_open[key];
-  if (auto existing = slot.lock()) return existing;  // lost a race: share
+  if (auto existing = slot.lock(); existing && !existing->blocklisted())
+    return existing;  // lost a race: share
   slot = *img;
   return img;
 }

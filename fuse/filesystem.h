@@ -188,6 +188,10 @@ class Filesystem {
   // instance (see noted() in fs_internal.h; changes are not repeated).
   template <typename F>
   auto read_pool(const std::string& name, F&& fn) -> decltype(fn(std::declval<core::Pool&>()));
+  // A change through the named pool, opened now (a read just before may have
+  // connected anew); an ESHUTDOWN marks its instance (noted()).
+  template <typename F>
+  auto change_pool(const std::string& name, F&& fn) -> decltype(fn(std::declval<core::Pool&>()));
   core::Result<std::vector<std::pair<std::string, std::string>>> images(const std::string& pool,
                                                                         bool fresh);
   void invalidate_listing(const std::string& pool);
@@ -290,6 +294,7 @@ class Filesystem {
   // ESHUTDOWN); a writable description is fenced: null, for ESHUTDOWN.
   std::shared_ptr<core::Image> image_of(Handle* h);
   std::mutex m_cluster_mu;
+  std::condition_variable m_reconnected;                    // a connect under way ended
   std::shared_ptr<core::Cluster> m_cluster;                 // GUARDED_BY(m_cluster_mu)
   bool m_reconnecting = false;                              // GUARDED_BY(m_cluster_mu)
   std::chrono::steady_clock::time_point m_reconnect_after;  // GUARDED_BY(m_cluster_mu)

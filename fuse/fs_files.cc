@@ -116,7 +116,7 @@ Status Filesystem::create_in_pool(const Node& p, const std::string& name, bool e
   auto dp = create_data_pool_id("create " + p.pool + "/" + name);
   if (!dp.ok()) return dp.err();
   spec.data_pool_id = *dp;
-  Status s = noted(**pl, (*pl)->create_image(name, spec));
+  Status s = change_pool(p.pool, [&](core::Pool& q) { return q.create_image(name, spec); });
   *created = s.ok();
   if (s.error() == EEXIST && !excl) return {};
   if (!s.ok()) {

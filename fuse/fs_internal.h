@@ -31,6 +31,8 @@ inline constexpr double ENTRY_TIMEOUT = 1.0;
 inline constexpr double ATTR_TIMEOUT = 1.0;
 inline constexpr auto LISTING_TTL = std::chrono::seconds(1);
 inline constexpr auto POOLS_TTL = std::chrono::seconds(2);
+// How long a request waits for a connect under way after a blocklisting.
+inline constexpr auto RECONNECT_WAIT = std::chrono::seconds(10);
 inline constexpr auto POOL_MISS_WAIT =
     std::chrono::seconds(2);  // an unknown pool name: new OSD map
 inline constexpr auto BLOCKS_TTL = std::chrono::seconds(5);
@@ -93,11 +95,18 @@ template <typename F>
 auto Filesystem::read_pool(const std::string& name, F&& fn)
     -> decltype(fn(std::declval<core::Pool&>())) {
   for (int attempt = 0;; ++attempt) {
-    auto p = pool(name);
-    if (!p.ok()) return p.err();
-    auto r = noted(**p, fn(**p));
+    auto p = pool(name);  // (its own ESHUTDOWN is marked too)
+    decltype(fn(**p)) r = p.ok() ? noted(**p, fn(**p)) : decltype(fn(**p))(p.err());
     if (r.error() != ESHUTDOWN || attempt > 0) return r;
   }
+}
+
+template <typename F>
+auto Filesystem::change_pool(const std::string& name, F&& fn)
+    -> decltype(fn(std::declval<core::Pool&>())) {
+  auto p = pool(name);
+  if (!p.ok()) return p.err();
+  return noted(**p, fn(**p));
 }
 
 }  // namespace rbdfs::ll

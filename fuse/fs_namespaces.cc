@@ -117,7 +117,7 @@ void Filesystem::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name_c, mo
     fuse_reply_err(req, EEXIST);
     return;
   }
-  Status s = noted(**pl, (*pl)->create_namespace(name));
+  Status s = change_pool(p.pool, [&](core::Pool& q) { return q.create_namespace(name); });
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[p.pool].have_namespaces = false;
@@ -155,7 +155,7 @@ void Filesystem::rmdir(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
     return;
   }
   const std::string ns = split_pool_spec(n.pool).second;
-  Status s = noted(**pl, (*pl)->remove_namespace(ns));
+  Status s = change_pool(p.pool, [&](core::Pool& q) { return q.remove_namespace(ns); });
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[p.pool].have_namespaces = false;

@@ -76,7 +76,7 @@ Status Filesystem::store_owner(const Node& n, const struct stat* attr, int to_se
   if (kv.empty()) return {};
   auto pl = pool(n.pool);
   if (!pl.ok()) return pl.err();
-  Status s = noted(**pl, (*pl)->set_metadata((*h)->id, kv));
+  Status s = change_pool(n.pool, [&](core::Pool& q) { return q.set_metadata((*h)->id, kv); });
   forget_header(n.pool, n.image);
   if (!s.ok()) {
     spdlog::warn("chmod/chown {}/{}: storing it in the image's metadata: {}", n.pool, n.image,

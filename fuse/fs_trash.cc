@@ -93,7 +93,8 @@ void Filesystem::trash_restore(fuse_req_t req, const Node& trashdir, const std::
     fuse_reply_err(req, EEXIST);
     return;
   }
-  Status s = noted(**pl, (*pl)->trash_restore(e->id, newname));
+  Status s =
+      change_pool(trashdir.pool, [&](core::Pool& q) { return q.trash_restore(e->id, newname); });
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[trashdir.pool].have_trash = false;
@@ -119,7 +120,8 @@ void Filesystem::trash_unlink(fuse_req_t req, const Node& trashdir, const std::s
     fuse_reply_err(req, pl.error());
     return;
   }
-  Status s = noted(**pl, (*pl)->trash_remove(e->id, m_opts.trash_force));
+  Status s = change_pool(trashdir.pool,
+                         [&](core::Pool& q) { return q.trash_remove(e->id, m_opts.trash_force); });
   {
     std::lock_guard<std::mutex> l(m_pools_mu);
     m_pools[trashdir.pool].have_trash = false;

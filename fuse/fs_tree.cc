@@ -73,7 +73,8 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (h) {
     fill_common(&st);
     // by the descriptor's snapshot id: a later snapshot of that name is another file
-    auto hdr = h->image()->header();
+    auto img = image_of(h);  // (a fenced description's old one)
+    auto hdr = (img ? img : h->image())->header();
     const core::cls::SnapshotInfo* snap = hdr->find_snap_id(h->snap_id);
     if (n.kind == NodeKind::SNAP && !snap) {
       s = Errno(ENOENT);
@@ -306,14 +307,14 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name_c) {
   }
   Status s;
   if (m_opts.delete_mode == DeleteMode::TRASH) {
-    auto id = noted(**pl, (*pl)->trash_move(name));
+    auto id = change_pool(p.pool, [&](core::Pool& q) { return q.trash_move(name); });
     if (!id.ok()) s = id.err();
   } else {
     if (find_open(p.pool, name)) {
       fuse_reply_err(req, EBUSY);
       return;
     }
-    s = noted(**pl, (*pl)->remove_image(name));
+    s = change_pool(p.pool, [&](core::Pool& q) { return q.remove_image(name); });
   }
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
@@ -361,7 +362,14 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
     fuse_reply_err(req, data_pool.error());
     return;
   }
-  Status s = noted(**to, (*to)->clone_image(name, **from, **h, snap->id, *data_pool));
+  // both opened again now (the lookups above may have connected anew), on
+  // one instance: an ESHUTDOWN then marks the right one
+  Status s = change_pool(dst.pool, [&](core::Pool& child) -> Status {
+    auto parent = pool(src.pool);
+    if (!parent.ok()) return parent.err();
+    if ((*parent)->cluster() != child.cluster()) return Errno(EAGAIN);  // a connect came between
+    return child.clone_image(name, **parent, **h, snap->id, *data_pool);
+  });
   if (!s.ok()) {
     spdlog::warn("ln {}/.snap/{}/{} {}/{}: {}", src.pool, src.image, src.snap, dst.pool, name,
                  s.err().message());
@@ -433,7 +441,7 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, f
     fuse_reply_err(req, EBUSY);  // open handles are bound to the old name
     return;
   }
-  Status s = noted(**pl, (*pl)->rename_image(name, newname));
+  Status s = change_pool(p.pool, [&](core::Pool& q) { return q.rename_image(name, newname); });
   invalidate_listing(p.pool);
   forget_header(p.pool, name);
   forget_header(p.pool, newname);

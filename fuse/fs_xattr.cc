@@ -51,6 +51,9 @@ const char* const ROOT_IO = "user.rbdfs.io";
 const char* const ROOT_MEMORY = "user.rbdfs.memory";
 // on the mount's root: how requests arrive (fuse/uring.h)
 const char* const ROOT_FUSE = "user.rbdfs.fuse";
+// on the mount's root: the client instance in use (a new one after a
+// blocklisting), as `rbd status` and `ceph osd blocklist` show it
+const char* const ROOT_CLIENT = "user.rbdfs.client";
 const char* const TRASH_XATTRS[] = {
     "user.rbd.trash.id",    "user.rbd.trash.name",          "user.rbd.trash.source",
     "user.rbd.trash.state", "user.rbd.trash.deletion_time", "user.rbd.trash.deferment_end_time",
@@ -157,6 +160,15 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name_c, si
                           " ring_requests=" + std::to_string(f.requests.load()) +
                           " lost=" + std::to_string(f.lost.load()) +
                           " ring_resident=" + std::to_string(ring_resident_bytes()),
+                      size);
+    return;
+  }
+  if (n.kind == NodeKind::ROOT && name == ROOT_CLIENT) {
+    auto c = cluster();
+    reply_xattr_value(req,
+                      "name=" + c->client_name() + " instance=client." +
+                          std::to_string(c->instance_id()) + " address=" + c->address() +
+                          " blocklisted=" + (c->blocklisted() ? "yes" : "no"),
                       size);
     return;
   }
@@ -301,6 +313,7 @@ void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     list.append(ROOT_IO).push_back('\0');
     list.append(ROOT_MEMORY).push_back('\0');
     list.append(ROOT_FUSE).push_back('\0');
+    list.append(ROOT_CLIENT).push_back('\0');
   }
   if (n.kind == NodeKind::IMAGE || n.kind == NodeKind::SNAP)
     for (const char* x : IMAGE_XATTRS) list.append(x).push_back('\0');

@@ -20,8 +20,9 @@
 #     ESHUTDOWN, the log says why, and it connects again as a new client
 #     instance: the descriptor open at the blocklist stays fenced (ESHUTDOWN
 #     until closed, as krbd and librbd fence), new ones write again
-#  9. rbdfs blocklisted while its files are idle: the first new opens after
-#     it (listing, another image, the idle image again) work at once
+#  9. rbdfs blocklisted with nothing open, then with an idle writable
+#     descriptor: the first new opens after it (listing, another image, the
+#     idle image again) work at once; user.rbdfs.client names the instance
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
 # RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
 # "--log-file F --log-level debug").
@@ -900,12 +901,43 @@ el objmap "$P/$B" || fail "step 8: object map"
 fi
 
 if wanted 9; then
-step "9. rbdfs blocklisted while its files are idle: the first new opens after it (ls -l, dd into another image, a second descriptor of the idle one) work at once"
+step "9. rbdfs blocklisted with nothing open, then with an idle writable descriptor: the first new opens after it (ls -l, dd into an image, a second descriptor of the idle one) work at once; the idle descriptor is fenced"
 new_image G el9g
 new_image H el9h
 M4=$TMP/mnt4
 mount_rbdfs "$M4" -p "$P" --log-file "$TMP/m4.log"
 wait_file "$M4/$P/$G"
+client9() {  # the mount's client instance: address=... blocklisted=...
+  getfattr --absolute-names --only-values -n user.rbdfs.client "$M4" 2>/dev/null ||
+    fail "step 9: no user.rbdfs.client on the mount's root"
+}
+field9() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# blocklisted: a listing, a new open and a write, each at the first attempt
+first_ops9() {  # first_ops9 WHAT BYTE
+  local t0; t0=$(now)
+  tmo 30 ls -l "$M4/$P" >"$TMP/ls9" 2>&1 || fail "step 9 ($1): ls -l of the pool after the blocklist: $(cat "$TMP/ls9")"
+  contains -F " $H" <"$TMP/ls9" || fail "step 9 ($1): ls -l does not list $H: $(cat "$TMP/ls9")"
+  head -c 65536 /dev/zero | tr '\0' "$2" >"$TMP/h9"
+  tmo 30 dd if="$TMP/h9" of="$M4/$P/$H" bs=64k conv=notrunc,fsync status=none 2>"$TMP/dd9" ||
+    fail "step 9 ($1): dd into $H after the blocklist: $(cat "$TMP/dd9")"
+  echo "   $1: ls -l and dd into $H worked at the first attempt ($(echo "$(now) - $t0" | bc) s)"
+}
+
+# a) nothing open: only the new code path can notice the blocklisting
+c=$(client9)
+addr=$(field9 address <<<"$c")
+[ -n "$addr" ] && [ "$(field9 blocklisted <<<"$c")" = no ] || fail "step 9: user.rbdfs.client: $c"
+CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
+blocklist_add "$addr"
+first_ops9 "nothing open" h
+contains "was blocklisted by another client" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs was blocklisted: $(cat "$TMP/m4.log")"
+contains "connected again as" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs connected again: $(cat "$TMP/m4.log")"
+c=$(client9)
+[ "$(field9 address <<<"$c")" != "$addr" ] && [ "$(field9 blocklisted <<<"$c")" = no ] ||
+  fail "step 9: still the blocklisted instance after connecting again: $c (was $addr)"
+ceph osd blocklist rm "$addr" >/dev/null 2>&1
+
+# b) a descriptor opened for writing, idle through the blocklisting
 rm -f "$TMP/g.ready" "$TMP/g.go"
 cat > "$TMP/hold9.py" <<'PY'
 import errno, os, sys, time
@@ -928,9 +960,10 @@ except OSError as e:
         die("a write through the fenced idle descriptor failed with %s, expected ESHUTDOWN" % e)
 try:
     os.close(fd)
+    die("closing the fenced idle descriptor reported nothing")
 except OSError as e:
     if e.errno != errno.ESHUTDOWN:
-        die("closing the fenced idle descriptor failed with %s" % e)
+        die("closing the fenced idle descriptor failed with %s, expected ESHUTDOWN" % e)
 PY
 tmo 150 "$PY" "$TMP/hold9.py" "$M4/$P/$G" "$TMP/g.ready" "$TMP/g.go" &
 holder=$!
@@ -938,15 +971,10 @@ CLEANUP+=("kill -9 $holder 2>/dev/null")
 wait_ready "$TMP/g.ready" "$holder"
 own=$(el owner "$P/$G" "the fourth mount after its write and fsync") || fail "step 9: rbdfs does not hold the lock"
 read -r ent addr _ <<<"$own"
+[ "$addr" = "$(field9 address <<<"$(client9)")" ] || fail "step 9: lock owner $addr, user.rbdfs.client $(client9)"
 CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
 blocklist_add "$addr"
-# nothing of the mount has run since: the first attempts must work
-t0=$(now)
-tmo 30 ls -l "$M4/$P" >"$TMP/ls9" 2>&1 || fail "step 9: ls -l of the pool after the blocklist: $(cat "$TMP/ls9")"
-contains -F " $H" <"$TMP/ls9" || fail "step 9: ls -l does not list $H: $(cat "$TMP/ls9")"
-head -c 65536 /dev/zero | tr '\0' h >"$TMP/h9"
-tmo 30 dd if="$TMP/h9" of="$M4/$P/$H" bs=64k conv=notrunc,fsync status=none 2>"$TMP/dd9" ||
-  fail "step 9: dd into another image after the blocklist: $(cat "$TMP/dd9")"
+first_ops9 "an idle writable descriptor" i
 tmo 30 "$PY" - "$M4/$P/$G" <<'PY' || fail "step 9: a second descriptor of the idle image after the blocklist"
 import os, sys
 from elock import *
@@ -958,16 +986,15 @@ rbdfs_pwrite("pwrite through the new descriptor", fd, b"e" * 65536, 1 << 20)
 rbdfs_call("fsync of the new descriptor", os.fsync, fd)
 os.close(fd)
 PY
-echo "   ls -l, dd into $H and a new descriptor of $G worked at the first attempt ($(echo "$(now) - $t0" | bc) s in all)"
+echo "   and a new descriptor of $G wrote at the first attempt; the idle one is fenced"
 touch "$TMP/g.go"
 wait "$holder" || fail "step 9: the idle descriptor's holder failed"
-contains "was blocklisted by another client" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs was blocklisted: $(cat "$TMP/m4.log")"
-contains "connected again as" <"$TMP/m4.log" || fail "step 9: the log does not say rbdfs connected again: $(cat "$TMP/m4.log")"
+contains "fails with ESHUTDOWN until it is closed" <"$TMP/m4.log" || fail "step 9: the log does not say the idle descriptor is fenced: $(cat "$TMP/m4.log")"
 umount_rbdfs "$M4"
 for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M4 " >/dev/null || break; sleep 0.1; done
 ceph osd blocklist rm "$addr" >/dev/null 2>&1
 rbd export --no-progress "$P/$H" "$TMP/h9.export" >/dev/null 2>&1 || fail "step 9: rbd export $H"
-cmp -n 65536 "$TMP/h9.export" "$TMP/h9" || fail "step 9: $H is not what dd wrote"
+cmp -n 65536 "$TMP/h9.export" "$TMP/h9" || fail "step 9: $H is not what dd wrote last"
 rbd export --no-progress "$P/$G" "$TMP/g9.export" >/dev/null 2>&1 || fail "step 9: rbd export $G"
 want9() { head -c 65536 /dev/zero | tr '\0' a; head -c $((MiB - 65536)) /dev/zero
           head -c 65536 /dev/zero | tr '\0' e; }
