@@ -280,6 +280,9 @@ class Filesystem {
   bool resolve(fuse_req_t req, fuse_ino_t ino, Node* n);
   // flush/fsync: drain, then this description's deferred write errors.
   void sync(fuse_req_t req, Handle* h, bool consume);
+  // read(): once more (again) when a read-only description's instance
+  // turned out blocklisted.
+  void read_from(fuse_req_t req, Handle* h, size_t size, off_t off, bool again);
   // The part of write() after its data is copied: grows the image if the
   // write ends past it, sends, replies.
   void send_write(fuse_req_t req, const std::shared_ptr<core::Image>& img, off_t off,

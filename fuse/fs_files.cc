@@ -215,28 +215,39 @@ void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode
 }
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  Handle* h = handle_of(fi);
+  read_from(req, handle_of(fi), size, off, false);
+}
+
+void Filesystem::read_from(fuse_req_t req, Handle* h, size_t size, off_t off, bool again) {
   auto img = image_of(h);
   if (!img) {
     fuse_reply_err(req, ESHUTDOWN);
     return;
   }
-  img->aio_read_piece(h->snap_id, static_cast<uint64_t>(off), size, m_read_piece,
-                      m_opts.gather_reads, [req](Result<core::ReadData> r) {
-                        if (!r.ok()) {
-                          fuse_reply_err(req, r.error());
-                          return;
-                        }
-                        // Straight from RADOS' buffers to the kernel: no copy
-                        // here (writev's iovec count is bounded by IOV_MAX).
-                        std::vector<iovec> iov = r->iov();
-                        if (iov.size() < 512) {
-                          fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-                        } else {
-                          std::string flat = r->to_string();
-                          fuse_reply_buf(req, flat.data(), flat.size());
-                        }
-                      });
+  img->aio_read_piece(
+      h->snap_id, static_cast<uint64_t>(off), size, m_read_piece, m_opts.gather_reads,
+      [this, req, h, size, off, again](Result<core::ReadData> r) {
+        if (r.error() == ESHUTDOWN && !h->writable && !again) {
+          // our instance was blocklisted (and is marked now):
+          // a read-only description reads on through a new
+          // one, opened off this librados thread
+          m_work.post([this, req, h, size, off] { read_from(req, h, size, off, true); });
+          return;
+        }
+        if (!r.ok()) {
+          fuse_reply_err(req, r.error());
+          return;
+        }
+        // Straight from RADOS' buffers to the kernel: no copy
+        // here (writev's iovec count is bounded by IOV_MAX).
+        std::vector<iovec> iov = r->iov();
+        if (iov.size() < 512) {
+          fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+        } else {
+          std::string flat = r->to_string();
+          fuse_reply_buf(req, flat.data(), flat.size());
+        }
+      });
 }
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t, fuse_bufvec* bufv, off_t off,

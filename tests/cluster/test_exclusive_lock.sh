@@ -22,7 +22,9 @@
 #     until closed, as krbd and librbd fence), new ones write again
 #  9. rbdfs blocklisted with nothing open, then with an idle writable
 #     descriptor: the first new opens after it (listing, another image, the
-#     idle image again) work at once; user.rbdfs.client names the instance
+#     idle image again) work at once; the idle descriptor is fenced; a
+#     read-only descriptor reads on at once; user.rbdfs.client names the
+#     instance
 # ONLY="1 3": run only those steps. SEED=n: replay the random data of step 1.
 # RBDFS_TEST_MOUNT_OPTS: more rbdfs options for the main mount (e.g.
 # "--log-file F --log-level debug").
@@ -990,6 +992,40 @@ echo "   and a new descriptor of $G wrote at the first attempt; the idle one is 
 touch "$TMP/g.go"
 wait "$holder" || fail "step 9: the idle descriptor's holder failed"
 contains "fails with ESHUTDOWN until it is closed" <"$TMP/m4.log" || fail "step 9: the log does not say the idle descriptor is fenced: $(cat "$TMP/m4.log")"
+ceph osd blocklist rm "$addr" >/dev/null 2>&1
+
+# c) a read-only descriptor (O_DIRECT: past the page cache), idle through
+# the blocklisting: its first read after it is the mount's first operation
+rm -f "$TMP/r.ready" "$TMP/r.go"
+cat > "$TMP/read9.py" <<'PY'
+import mmap, os, sys, time
+from elock import *
+path, ready, go = sys.argv[1:4]
+fd = rbdfs_call("open(O_RDONLY|O_DIRECT)", os.open, path, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 65536)  # page-aligned, as O_DIRECT wants
+rbdfs_call("a read before the blocklist", os.preadv, fd, [buf], 0)
+open(ready, "w").write("ok\n")
+for _ in range(900):
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+t0 = time.monotonic()
+n = rbdfs_call("the first read after the blocklist", os.preadv, fd, [buf], 1 << 20)
+if n != 65536 or buf[:] != b"e" * 65536:
+    die("the read-only descriptor read %d bytes %r..., expected the 'e's" % (n, buf[:16]))
+print("   c) a read-only descriptor read on at the first attempt (%.2f s)" % (time.monotonic() - t0))
+os.close(fd)
+PY
+tmo 150 "$PY" "$TMP/read9.py" "$M4/$P/$G" "$TMP/r.ready" "$TMP/r.go" &
+reader=$!
+CLEANUP+=("kill -9 $reader 2>/dev/null")
+wait_ready "$TMP/r.ready" "$reader"
+addr=$(field9 address <<<"$(client9)")
+CLEANUP+=("ceph osd blocklist rm $addr >/dev/null 2>&1")
+blocklist_add "$addr"
+touch "$TMP/r.go"
+wait "$reader" || fail "step 9: a read-only descriptor open through the blocklisting"
+[ "$(field9 address <<<"$(client9)")" != "$addr" ] || fail "step 9 (c): still on the blocklisted instance $addr"
 umount_rbdfs "$M4"
 for _ in $(seq 100); do pgrep -f -- "$RBDFS ceph $M4 " >/dev/null || break; sleep 0.1; done
 ceph osd blocklist rm "$addr" >/dev/null 2>&1
