@@ -45,7 +45,7 @@ le() { [ "$(echo "$1 <= $2" | bc)" = 1 ]; }
 # helpers for the python parts; the rbd and rados CLIs are the oracle
 export PYTHONPATH=$TMP
 cat > "$TMP/elock.py" <<'PY'
-import json, os, subprocess, sys, time
+import errno, json, os, subprocess, sys, time
 
 def die(msg):
     sys.stderr.write("  %s\n" % msg)
@@ -103,6 +103,16 @@ def rbdfs_call(what, fn, *args):
         return fn(*args)
     except OSError as e:
         die("%s through the mount failed: [Errno %d] %s" % (what, e.errno, e.strerror))
+
+def fails_with(what, errnos, fn, *args):
+    """fn(*args) must fail with one of errnos; returns the errno's name"""
+    try:
+        fn(*args)
+    except OSError as e:
+        if e.errno not in errnos:
+            die("%s failed with %s, expected %s" % (what, e, "/".join(errno.errorcode[n] for n in errnos)))
+        return errno.errorcode[e.errno]
+    die("%s succeeded" % what)
 
 def rbdfs_pwrite(what, fd, data, off):
     n = rbdfs_call(what, os.pwrite, fd, data, off)
@@ -824,22 +834,11 @@ except OSError as e:
     print("   refused: %s" % e)
 open(refused, "w").write("ok\n")
 # the descriptor stays fenced: another client may own the image now
-for what, fn in (("pwrite", lambda: os.pwrite(fd, b"c" * 65536, 1 << 20)),
-                 ("fsync", lambda: os.fsync(fd)),
-                 ("ftruncate", lambda: os.ftruncate(fd, 128 << 20))):
-    try:
-        fn()
-        die("%s through the fenced descriptor succeeded" % what)
-    except OSError as e:
-        if e.errno != errno.ESHUTDOWN:
-            die("%s through the fenced descriptor failed with %s, expected ESHUTDOWN" % (what, e))
-try:  # (the kernel may report a failed read as EIO)
-    os.pread(fd, 4096, 32 << 20)
-    die("a read through the fenced descriptor succeeded")
-except OSError as e:
-    if e.errno not in (errno.ESHUTDOWN, errno.EIO):
-        die("a read through the fenced descriptor failed with %s" % e)
-    read_errno = errno.errorcode[e.errno]
+fails_with("pwrite through the fenced descriptor", (errno.ESHUTDOWN,), os.pwrite, fd, b"c" * 65536, 1 << 20)
+fails_with("fsync of the fenced descriptor", (errno.ESHUTDOWN,), os.fsync, fd)
+fails_with("ftruncate of the fenced descriptor", (errno.ESHUTDOWN,), os.ftruncate, fd, 128 << 20)
+# (the kernel may report a failed read as EIO)
+read_errno = fails_with("a read through the fenced descriptor", (errno.ESHUTDOWN, errno.EIO), os.pread, fd, 4096, 32 << 20)
 print("   the descriptor open at the blocklist stays fenced: pwrite, fsync, ftruncate fail with ESHUTDOWN, pread with %s" % read_errno)
 # a new open writes, at once
 t0 = time.monotonic()
@@ -853,12 +852,7 @@ for _ in range(600):  # the lock is looked at while the files are open
         break
     time.sleep(0.1)
 os.close(fd2)
-try:
-    os.close(fd)
-    die("closing the fenced descriptor reported nothing")
-except OSError as e:
-    if e.errno != errno.ESHUTDOWN:
-        die("closing the fenced descriptor failed with %s, expected ESHUTDOWN" % e)
+fails_with("closing the fenced descriptor", (errno.ESHUTDOWN,), os.close, fd)
 PY
 rm -f "$TMP/b.refused.recovered" "$TMP/b.refused.finish"
 tmo 120 "$PY" "$TMP/hold8.py" "$M3/$P/$B" "$TMP/b.ready" "$TMP/b.go" "$TMP/b.refused" &
@@ -954,18 +948,8 @@ for _ in range(900):  # idle until the new opens are done
         break
     time.sleep(0.1)
 # opened for writing before the blocklist: fenced
-try:
-    os.pwrite(fd, b"x" * 4096, 0)
-    die("a write through the idle descriptor opened before the blocklist succeeded")
-except OSError as e:
-    if e.errno != errno.ESHUTDOWN:
-        die("a write through the fenced idle descriptor failed with %s, expected ESHUTDOWN" % e)
-try:
-    os.close(fd)
-    die("closing the fenced idle descriptor reported nothing")
-except OSError as e:
-    if e.errno != errno.ESHUTDOWN:
-        die("closing the fenced idle descriptor failed with %s, expected ESHUTDOWN" % e)
+fails_with("a write through the idle descriptor opened before the blocklist", (errno.ESHUTDOWN,), os.pwrite, fd, b"x" * 4096, 0)
+fails_with("closing the fenced idle descriptor", (errno.ESHUTDOWN,), os.close, fd)
 PY
 tmo 150 "$PY" "$TMP/hold9.py" "$M4/$P/$G" "$TMP/g.ready" "$TMP/g.go" &
 holder=$!
