@@ -373,10 +373,11 @@ std::shared_ptr<core::Cluster> Filesystem::cluster() {
       if (e.pool && e.pool->cluster()->blocklisted()) e.pool.reset();
   }
   {
+    std::vector<std::shared_ptr<core::Image>> seen;  // let go after the lock (closing is RADOS)
     std::lock_guard<std::mutex> l(m_images_mu);
     for (auto it = m_open.begin(); it != m_open.end();) {
-      auto img = it->second.lock();
-      it = !img || img->blocklisted() ? m_open.erase(it) : std::next(it);
+      seen.push_back(it->second.lock());
+      it = !seen.back() || seen.back()->blocklisted() ? m_open.erase(it) : std::next(it);
     }
   }
   spdlog::warn(
@@ -452,10 +453,11 @@ Result<std::shared_ptr<core::Image>> Filesystem::open_image(const std::string& p
       if (fuse_session* se = m_se.load()) (void)fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
     });
   });
+  std::shared_ptr<core::Image> existing;  // (let go after the lock: it may be the last)
   std::lock_guard<std::mutex> l(m_images_mu);
   auto& slot = m_open[key];
-  if (auto existing = slot.lock(); existing && !existing->blocklisted())
-    return existing;  // lost a race: share
+  existing = slot.lock();
+  if (existing && !existing->blocklisted()) return existing;  // lost a race: share
   slot = *img;
   return img;
 }

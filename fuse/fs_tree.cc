@@ -364,12 +364,20 @@ void Filesystem::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, cons
   }
   // both opened again now (the lookups above may have connected anew), on
   // one instance: an ESHUTDOWN then marks the right one
-  Status s = change_pool(dst.pool, [&](core::Pool& child) -> Status {
-    auto parent = pool(src.pool);
-    if (!parent.ok()) return parent.err();
-    if ((*parent)->cluster() != child.cluster()) return Errno(EAGAIN);  // a connect came between
-    return child.clone_image(name, **parent, **h, snap->id, *data_pool);
-  });
+  bool between = false;  // a connect came between the two: once more
+  Status s;
+  for (int attempt = 0; attempt == 0 || (between && attempt < 2); ++attempt) {
+    between = false;
+    s = change_pool(dst.pool, [&](core::Pool& child) -> Status {
+      auto parent = pool(src.pool);
+      if (!parent.ok()) return parent.err();
+      if ((*parent)->cluster() != child.cluster()) {
+        between = true;
+        return Errno(EAGAIN);
+      }
+      return child.clone_image(name, **parent, **h, snap->id, *data_pool);
+    });
+  }
   if (!s.ok()) {
     spdlog::warn("ln {}/.snap/{}/{} {}/{}: {}", src.pool, src.image, src.snap, dst.pool, name,
                  s.err().message());
