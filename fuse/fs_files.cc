@@ -234,6 +234,7 @@ void Filesystem::read_from(fuse_req_t req, Handle* h, size_t size, off_t off, bo
        again && img && img->blocklisted() && h->reopening && Clock::now() < until;
        img = image_of(h))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (again && img && img->blocklisted()) img = image_of(h);  // (the move ended just now)
   if (!img) {
     fuse_reply_err(req, ESHUTDOWN);
     return;
