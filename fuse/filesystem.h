@@ -82,8 +82,9 @@ struct Handle {
   std::shared_ptr<core::Image> image() const { return std::atomic_load(&m_image); }
   void set_image(std::shared_ptr<core::Image> img) { std::atomic_store(&m_image, std::move(img)); }
   std::atomic<bool> reopening{false};
-  // Opened for writing through an instance that was then blocklisted: its
-  // operations fail with ESHUTDOWN until it is closed (Filesystem::image_of).
+  // Opened for writing through an instance that was then blocklisted, and
+  // said so in the log once (its operations fail with ESHUTDOWN until it
+  // is closed: Filesystem::image_of).
   std::atomic<bool> fenced{false};
   uint64_t snap_id = core::cls::NOSNAP;
   bool writable = false;

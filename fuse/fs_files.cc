@@ -220,21 +220,23 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_f
 }
 
 void Filesystem::read_from(fuse_req_t req, Handle* h, size_t size, off_t off, bool again) {
-  // A read-only description whose instance was blocklisted moves to a new
-  // one: connecting and opening wait on the cluster, so that happens on a
-  // work thread (never on io_uring's ring thread).
-  if (!again && !h->writable && h->image()->blocklisted()) {
-    m_work.post([this, req, h, size, off] { read_from(req, h, size, off, true); });
-    return;
+  auto img = h->image();
+  if (img->blocklisted()) {
+    // A read-only description moves to a new instance: connecting and
+    // opening wait on the cluster, so that happens on a work thread (never
+    // on io_uring's ring thread).
+    if (!again && !h->writable) {
+      m_work.post([this, req, h, size, off] { read_from(req, h, size, off, true); });
+      return;
+    }
+    img = image_of(h);  // null: fenced
+    // another read of the description may be moving it: wait for that
+    // (readahead and async direct I/O have several under way at once)
+    for (auto until = Clock::now() + RECONNECT_WAIT;
+         img && img->blocklisted() && h->reopening && Clock::now() < until; img = image_of(h))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (img && img->blocklisted()) img = image_of(h);  // (the move ended just now)
   }
-  auto img = image_of(h);
-  // another read of the description may be moving it: wait for that
-  // (readahead and async direct I/O have several under way at once)
-  for (auto until = Clock::now() + RECONNECT_WAIT;
-       again && img && img->blocklisted() && h->reopening && Clock::now() < until;
-       img = image_of(h))
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (again && img && img->blocklisted()) img = image_of(h);  // (the move ended just now)
   if (!img) {
     fuse_reply_err(req, ESHUTDOWN);
     return;
