@@ -10,6 +10,22 @@
 
 namespace rbdfs::ll {
 
+namespace {
+
+// Cluster::connect returns its errors; this keeps an allocation failure
+// from leaving m_reconnecting set, which would park every later caller.
+Result<std::shared_ptr<core::Cluster>> connect_again(const core::ClusterConfig& cfg,
+                                                     std::string* msg) {
+  try {
+    return core::Cluster::connect(cfg, msg);
+  } catch (const std::exception& e) {
+    *msg = e.what();
+    return Errno(ENOMEM);
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<core::Cluster> Filesystem::cluster() {
   std::shared_ptr<core::Cluster> cur;
   {
@@ -22,7 +38,7 @@ std::shared_ptr<core::Cluster> Filesystem::cluster() {
     m_reconnecting = true;
   }
   std::string msg;
-  auto fresh = core::Cluster::connect(cur->config(), &msg);
+  auto fresh = connect_again(cur->config(), &msg);
   {
     std::lock_guard<std::mutex> l(m_cluster_mu);
     m_reconnecting = false;
