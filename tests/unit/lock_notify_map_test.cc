@@ -58,9 +58,10 @@ TEST_CASE("cls lock inputs", "[lock]") {
   REQUIRE(br.substr(19, 8) == le64(4123));
 }
 
-TEST_CASE("get_info replies decode, with both address forms", "[lock]") {
+TEST_CASE("get_info replies decode, with both address forms and IPv6", "[lock]") {
   using core::Encoder;
-  auto reply = [](bool new_addr) {
+  enum Form { LEGACY, NEW_V4, NEW_V6 };
+  auto reply = [](Form form) {
     Encoder e;
     size_t t = e.start_struct(1, 1);
     e.u32(1);
@@ -71,7 +72,20 @@ TEST_CASE("get_info replies decode, with both address forms", "[lock]") {
     e.end_struct(id);
     size_t info = e.start_struct(1, 1);
     e.utime(0, 0);
-    if (new_addr) {
+    if (form == NEW_V6) {
+      e.u8(1);
+      size_t a = e.start_struct(1, 1);
+      e.u32(1);                             // type legacy
+      e.u32(3141592);                       // nonce
+      e.u32(28);                            // sockaddr_in6
+      e.u8(10), e.u8(0);                    // AF_INET6, little-endian
+      e.u8(0x1a), e.u8(0x85);               // port 6789 big-endian
+      for (int i = 0; i < 4; ++i) e.u8(0);  // flowinfo
+      for (int i = 0; i < 15; ++i) e.u8(0);
+      e.u8(1);                              // ::1
+      for (int i = 0; i < 4; ++i) e.u8(0);  // scope id
+      e.end_struct(a);
+    } else if (form == NEW_V4) {
       e.u8(1);
       size_t a = e.start_struct(1, 1);
       e.u32(1);                // type legacy
@@ -97,14 +111,15 @@ TEST_CASE("get_info replies decode, with both address forms", "[lock]") {
     e.end_struct(t);
     return std::move(e).bytes();
   };
-  for (bool form : {true, false}) {
+  for (Form form : {NEW_V4, LEGACY, NEW_V6}) {
     std::string r = reply(form);
     auto info = cls_lock::dec_lock_info(r);
     REQUIRE(info.ok());
     REQUIRE(info->lockers.size() == 1);
     REQUIRE(info->lockers[0].entity == cls_lock::Entity{8, 4123});
     REQUIRE(info->lockers[0].cookie == "auto 94823749");
-    REQUIRE(info->lockers[0].address == "127.0.0.3:6789/3141592");
+    REQUIRE(info->lockers[0].address ==
+            (form == NEW_V6 ? "[::1]:6789/3141592" : "127.0.0.3:6789/3141592"));
     REQUIRE(info->type == cls_lock::EXCLUSIVE);
     REQUIRE(info->tag == "internal");
     for (size_t cut = 0; cut < r.size(); ++cut)
