@@ -72,29 +72,23 @@ TEST_CASE("get_info replies decode, with both address forms and IPv6", "[lock]")
     e.end_struct(id);
     size_t info = e.start_struct(1, 1);
     e.utime(0, 0);
-    if (form == NEW_V6) {
+    if (form != LEGACY) {
+      const bool v6 = form == NEW_V6;
       e.u8(1);
       size_t a = e.start_struct(1, 1);
-      e.u32(1);                             // type legacy
-      e.u32(3141592);                       // nonce
-      e.u32(28);                            // sockaddr_in6
-      e.u8(10), e.u8(0);                    // AF_INET6, little-endian
-      e.u8(0x1a), e.u8(0x85);               // port 6789 big-endian
-      for (int i = 0; i < 4; ++i) e.u8(0);  // flowinfo
-      for (int i = 0; i < 15; ++i) e.u8(0);
-      e.u8(1);                              // ::1
-      for (int i = 0; i < 4; ++i) e.u8(0);  // scope id
-      e.end_struct(a);
-    } else if (form == NEW_V4) {
-      e.u8(1);
-      size_t a = e.start_struct(1, 1);
-      e.u32(1);                // type legacy
-      e.u32(3141592);          // nonce
-      e.u32(16);               // sockaddr_in
-      e.u8(2), e.u8(0);        // AF_INET, little-endian
-      e.u8(0x1a), e.u8(0x85);  // port 6789 big-endian
-      e.u8(127), e.u8(0), e.u8(0), e.u8(3);
-      for (int i = 0; i < 8; ++i) e.u8(0);
+      e.u32(1);                    // type legacy
+      e.u32(3141592);              // nonce
+      e.u32(v6 ? 28 : 16);         // sockaddr_in6 / sockaddr_in
+      e.u8(v6 ? 10 : 2), e.u8(0);  // AF_INET6 / AF_INET, little-endian
+      e.u8(0x1a), e.u8(0x85);      // port 6789 big-endian
+      if (v6) {
+        for (int i = 0; i < 4 + 15; ++i) e.u8(0);  // flowinfo, then ::1
+        e.u8(1);
+        for (int i = 0; i < 4; ++i) e.u8(0);  // scope id
+      } else {
+        e.u8(127), e.u8(0), e.u8(0), e.u8(3);
+        for (int i = 0; i < 8; ++i) e.u8(0);
+      }
       e.end_struct(a);
     } else {
       e.u32(0);
