@@ -57,27 +57,21 @@ Result<std::vector<ObjectUsage>> stat_objects(librados::IoCtx& data, const std::
 std::optional<object_map::Map> trusted_object_map(librados::IoCtx& md, const ImageHeader& h,
                                                   uint64_t snap_id) {
   if (!(h.features & FEATURE_OBJECT_MAP)) return std::nullopt;
-  // The map is asked for while the flags are: one round trip, not two
+  // The flags are asked for while the map loads: one round trip, not two
   // (lseek's SEEK_DATA and SEEK_HOLE each pay it; cp of a sparse image
   // asks twice per data extent).
+  librados::bufferlist flags_in = detail::to_bl(cls::enc_snap_id(snap_id)), flags_out;
+  librados::AioCompletion* asking = librados::Rados::aio_create_completion();
+  int sent = md.aio_exec(header_object(h.id), asking, "rbd", "get_flags", flags_in, &flags_out);
   std::optional<uint64_t> snap;
   if (snap_id != cls::NOSNAP) snap = snap_id;
-  librados::bufferlist map_in, map_out;
-  librados::AioCompletion* loading = librados::Rados::aio_create_completion();
-  int sent = md.aio_exec(object_map::map_object(h.id, snap), loading, "rbd", "object_map_load",
-                         map_in, &map_out);
-  librados::bufferlist out;
-  Status flags_read =
-      detail::cls_exec(md, header_object(h.id), "get_flags", cls::enc_snap_id(snap_id), &out);
-  if (sent == 0) loading->wait_for_complete();
-  int loaded = sent == 0 ? loading->get_return_value() : sent;
-  loading->release();
-  if (!flags_read.ok() || loaded < 0) return std::nullopt;
-  auto flags = cls::dec_u64(detail::view(out));
+  auto map = load_object_map(md, h.id, snap);
+  if (sent == 0) asking->wait_for_complete();
+  int got = sent == 0 ? asking->get_return_value() : sent;
+  asking->release();
+  if (got < 0 || !map.ok()) return std::nullopt;
+  auto flags = cls::dec_u64(detail::view(flags_out));
   if (!flags.ok() || (*flags & FLAG_OBJECT_MAP_INVALID)) return std::nullopt;
-  auto map = detail::decoded(object_map::decode(detail::view(map_out)), "object_map_load",
-                             object_map::map_object(h.id, snap));
-  if (!map.ok()) return std::nullopt;
   return std::move(*map);
 }
 
